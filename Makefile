@@ -1,0 +1,125 @@
+# tvmrpc: a C implementation of Apache TVM's RPC tracker, proxy, device server and query tool.
+#
+#   make            build ./tvmrpc-console
+#   make run        install missing Debian packages, build, start the console
+#   make check      install missing packages, build, run every test (unit, e2e, ASan, fuzz smoke)
+#   make install    PREFIX=/usr/local DESTDIR=
+#
+# Sources are found by wildcard: a new file under src/<layer>/ or tests/<kind>/ needs no edit here.
+
+PREFIX    ?= /usr/local
+DESTDIR   ?=
+BINDIR    ?= $(PREFIX)/bin
+MANDIR    ?= $(PREFIX)/share/man
+DOCDIR    ?= $(PREFIX)/share/doc/tvmrpc
+CC        ?= cc
+CFLAGS    ?= -O2 -g
+LDFLAGS   ?=
+PKG_CONFIG ?= pkg-config
+PYTHON    ?= /usr/bin/python3
+BUILD     ?= build
+SAN       ?=
+
+PKGS := libuv libcjson inih ncursesw
+
+ifeq ($(SAN),1)
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+endif
+
+ifeq ($(BUILD),build)
+BIN := tvmrpc-console
+else
+BIN := $(BUILD)/tvmrpc-console
+endif
+
+VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+
+PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(PKGS))
+PKG_LIBS   = $(shell $(PKG_CONFIG) --libs $(PKGS))
+ALL_CFLAGS = -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -DTVMRPC_VERSION='"$(VERSION)"' \
+             -Isrc $(PKG_CFLAGS) $(CFLAGS) $(SANFLAGS) -MMD -MP
+# -rdynamic: compiled TVM modules resolve TVMFFIErrorSetRaisedFromCStrParts (and friends)
+# against the executable itself.
+ALL_LDFLAGS = -rdynamic $(LDFLAGS) $(SANFLAGS)
+LIBS = $(PKG_LIBS) -ldl -lpthread -lm
+
+RUNTIME_SRC  := $(wildcard src/runtime/*.c)
+SERVICES_SRC := $(wildcard src/services/*.c)
+CONSOLE_SRC  := $(filter-out src/console/main.c,$(wildcard src/console/*.c))
+LIB_SRC      := $(RUNTIME_SRC) $(SERVICES_SRC) $(CONSOLE_SRC)
+LIB_OBJ      := $(LIB_SRC:%.c=$(BUILD)/%.o)
+MAIN_OBJ     := $(BUILD)/src/console/main.o
+LIB_A        := $(BUILD)/libtvmrpc.a
+
+UNIT_SRC  := $(wildcard tests/unit/test_*.c)
+UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/unit/%)
+MODEL_SRC := $(wildcard tests/models/*.c)
+MODEL_SO  := $(MODEL_SRC:tests/models/%.c=$(BUILD)/models/%.so)
+
+.PHONY: all deps run check unit-test e2e-test models install uninstall clean fuzz fuzz-smoke bench static
+
+all: $(BIN)
+
+deps:
+	@sh scripts/deps.sh check
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(LIB_A): $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+# The whole archive is linked so that self-registering globals (FFI_REGISTER_GLOBAL) are kept.
+$(BIN): $(MAIN_OBJ) $(LIB_A)
+	$(CC) $(ALL_LDFLAGS) -o $@ $(MAIN_OBJ) -Wl,--whole-archive $(LIB_A) -Wl,--no-whole-archive $(LIBS)
+
+$(BUILD)/tests/unit/%: tests/unit/%.c $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< -Wl,--whole-archive $(LIB_A) -Wl,--no-whole-archive \
+	    $(LIBS) $(shell $(PKG_CONFIG) --libs cmocka)
+
+# Test kernels written to the ABI that TVM's C backend emits (tests/models/README.md).
+$(BUILD)/models/%.so: tests/models/%.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -O2 -fPIC -shared -Isrc $(CFLAGS) -o $@ $< -lm
+
+models: $(MODEL_SO)
+
+unit-test: $(UNIT_BIN)
+	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
+
+e2e-test: $(BIN) $(MODEL_SO)
+	TVMRPC_BIN=$(abspath $(BIN)) TVMRPC_BUILD=$(abspath $(BUILD)) \
+	    $(PYTHON) -m pytest -q -p no:cacheprovider tests/e2e
+
+check: deps
+	@bash tests/run-check.sh
+
+run: deps
+	@$(MAKE) --no-print-directory all
+	./$(BIN)
+
+fuzz:
+	@sh tests/fuzz/run.sh long
+
+fuzz-smoke:
+	@sh tests/fuzz/run.sh smoke
+
+install: $(BIN)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(DOCDIR)/conf
+	install -m 755 $(BIN) $(DESTDIR)$(BINDIR)/tvmrpc-console
+	-install -m 644 man/*.1 $(DESTDIR)$(MANDIR)/man1/
+	-install -m 644 man/*.5 $(DESTDIR)$(MANDIR)/man5/
+	-install -m 644 conf/* $(DESTDIR)$(DOCDIR)/conf/
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/tvmrpc-console $(DESTDIR)$(MANDIR)/man1/tvmrpc-console.1 \
+	    $(DESTDIR)$(MANDIR)/man5/tvmrpc.ini.5
+	rm -rf $(DESTDIR)$(DOCDIR)
+
+clean:
+	rm -rf build build-* tvmrpc-console
+
+-include $(LIB_OBJ:.o=.d) $(MAIN_OBJ:.o=.d)

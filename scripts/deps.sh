@@ -1,0 +1,32 @@
+#!/bin/sh
+# Install the Debian packages tvmrpc needs to build and test, if any are missing.
+# As root it runs apt-get; otherwise it prints the command to run.
+# Usage: scripts/deps.sh [build|check|cross]
+set -eu
+what=${1:-check}
+build_pkgs="gcc make pkg-config libc6-dev libuv1-dev libcjson-dev libinih-dev libncurses-dev libdlpack-dev"
+check_pkgs="libcmocka-dev python3 python3-pytest python3-numpy python3-sklearn clang tmux"
+cross_pkgs="gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user"
+case "$what" in
+  build) want="$build_pkgs" ;;
+  check) want="$build_pkgs $check_pkgs" ;;
+  cross) want="$cross_pkgs" ;;
+  *) echo "usage: $0 [build|check|cross]" >&2; exit 2 ;;
+esac
+missing=""
+for p in $want; do
+  st=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+  case "$st" in *" installed") ;; *) missing="$missing $p" ;; esac
+done
+[ -z "$missing" ] && exit 0
+if [ "$(id -u)" = 0 ]; then
+  echo "deps: installing$missing" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null
+  # shellcheck disable=SC2086
+  apt-get install -y -qq --no-install-recommends $missing >/dev/null
+else
+  echo "deps: missing packages:$missing" >&2
+  echo "deps: run: sudo apt-get install$missing" >&2
+  exit 1
+fi

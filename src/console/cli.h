@@ -1,0 +1,32 @@
+/* Command-line parsing into a mode plus settings, and the entry point of each mode. */
+#ifndef TVMRPC_CLI_H
+#define TVMRPC_CLI_H
+
+#include "console/config.h"
+
+enum cli_mode { CLI_CONSOLE, CLI_HEADLESS, CLI_QUERY, CLI_RUN, CLI_CHECK_CONFIG, CLI_HELP, CLI_VERSION };
+
+struct cli_args {
+	enum cli_mode mode;
+	config_t cfg;
+	int service;           /* CONFIG_TRACKER/PROXY/SERVER named after --headless, or -1 */
+	char target[300];      /* --query / --attach / --connect HOST:PORT */
+	int json;              /* --query --json */
+	int run_direct;        /* --connect rather than --run KEY */
+	char run_key[128];     /* --run KEY */
+	int first_positional;  /* --run/--connect: index of the first argument the mode parses */
+};
+
+/* Returns 0, or -1 with a message (exit status 2). Loads --config into args->cfg, applies
+ * flags over it, and validates. */
+int cli_parse(int argc, char **argv, struct cli_args *args, char *err, size_t err_size);
+
+/* Apply the log section to the logging layer. */
+void cli_apply_logging(const config_t *cfg);
+
+int cli_headless(const struct cli_args *args);   /* headless.c */
+int cli_query(const struct cli_args *args);      /* query_cmd.c */
+int cli_run(const struct cli_args *args, int argc, char **argv); /* run_cmd.c */
+int cli_console(const struct cli_args *args);    /* ui.c */
+
+#endif

@@ -1,0 +1,68 @@
+/* Settings for every mode: defaults, the INI file (inih) and command-line flags, all through
+ * one typed, range-checked table so that a key means the same in a file and on the command line. */
+#ifndef TVMRPC_CONFIG_H
+#define TVMRPC_CONFIG_H
+
+#include <stddef.h>
+
+#include "runtime/log.h"
+#include "services/proxy.h"
+#include "services/server.h"
+#include "services/tracker.h"
+
+enum config_section {
+	CONFIG_LOG = 0,
+	CONFIG_TRACKER = 1,
+	CONFIG_PROXY = 2,
+	CONFIG_SERVER = 3,
+	CONFIG_CONSOLE = 4,
+	CONFIG_SECTION_COUNT
+};
+
+typedef struct console_options {
+	int local_server;     /* start a local CPU device server as a child process */
+	char local_key[128];  /* its key, default "local" */
+	char attach[300];     /* watch a remote tracker "host:port" instead of running services */
+	double refresh;       /* seconds between redraws, default 0.2 */
+} console_options_t;
+
+typedef struct log_options {
+	enum log_level level;
+	int syslog;
+	int silent; /* only errors, as TVM's --silent */
+} log_options_t;
+
+typedef struct config {
+	int has[CONFIG_SECTION_COUNT]; /* which sections the file (or flags) named */
+	log_options_t log;
+	tracker_options_t tracker;
+	proxy_options_t proxy;
+	server_options_t server;
+	console_options_t console;
+	char path[512]; /* the file loaded, "" if none */
+} config_t;
+
+void config_default(config_t *cfg);
+
+/* Load an INI file over cfg. Returns 0, or -1 with "file:line: message" in err. */
+int config_load_file(config_t *cfg, const char *path, char *err, size_t err_size);
+
+/* Set one key of a section from text (used for INI lines and flags). `origin` names the
+ * source for messages ("lab.ini:12" or "--port"). Returns 0 or -1 with err. */
+int config_set(config_t *cfg, enum config_section section, const char *key, const char *value,
+	       const char *origin, char *err, size_t err_size);
+
+/* Section by name ("tracker", ...), or -1. */
+int config_section_parse(const char *name);
+const char *config_section_name(enum config_section section);
+
+/* Does `key` exist in `section`, and does it take a value (0 = boolean flag)? -1 if unknown. */
+int config_key_takes_value(enum config_section section, const char *key);
+
+/* Cross-field checks (e.g. a server with a tracker needs a key). Returns 0 or -1 with err. */
+int config_validate(const config_t *cfg, char *err, size_t err_size);
+
+/* Write every section and key with its current value as INI (for --help/--check-config). */
+void config_print(const config_t *cfg, int (*print)(void *arg, const char *line), void *arg);
+
+#endif

@@ -1,0 +1,52 @@
+/* Thin socket helpers shared by the services: listening on the first free port of a range,
+ * access lists (allow = CIDR list), peer names, and TCP options. No protocol logic here. */
+#ifndef TVMRPC_NET_H
+#define TVMRPC_NET_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <uv.h>
+
+/* Bind `server` (already uv_tcp_init'ed) on host at the first free port in [port, port_end)
+ * (port_end <= port means just `port`; port 0 asks the kernel for any port) and listen.
+ * Returns the bound port, or a negative uv error. */
+int net_listen_range(uv_tcp_t *server, const char *host, int port, int port_end, int backlog,
+		     uv_connection_cb on_connection);
+
+/* Port a bound TCP handle listens on, or -1. */
+int net_bound_port(const uv_tcp_t *handle);
+
+/* "a.b.c.d:port" (or "[v6]:port") of the peer; "?" when unknown. */
+void net_peer_name(const uv_tcp_t *handle, char *buf, size_t size);
+/* The peer's IP alone ("a.b.c.d"); "" when unknown. */
+void net_peer_ip(const uv_tcp_t *handle, char *buf, size_t size);
+
+/* TCP_NODELAY and TCP_QUICKACK: answers leave at once and ACKs are not delayed, so stock
+ * clients that write length and payload separately are not slowed by Nagle + delayed ACK. */
+void net_tune(uv_tcp_t *handle);
+/* Re-arm TCP_QUICKACK (Linux clears it); call after each read. */
+void net_quickack(uv_tcp_t *handle);
+
+/* Access list: comma/space separated CIDRs ("10.0.0.0/8, 127.0.0.1, ::1/128").
+ * An empty list allows everyone. */
+struct net_acl_entry {
+	int family; /* AF_INET or AF_INET6 */
+	uint8_t addr[16];
+	int prefix;
+};
+typedef struct net_acl {
+	struct net_acl_entry *entries;
+	size_t count;
+} net_acl_t;
+
+/* Returns 0, or -1 with a message in err. */
+int net_acl_parse(net_acl_t *acl, const char *text, char *err, size_t err_size);
+void net_acl_free(net_acl_t *acl);
+int net_acl_allows(const net_acl_t *acl, const struct sockaddr *addr);
+int net_acl_allows_handle(const net_acl_t *acl, const uv_tcp_t *handle);
+
+/* Split "host:port" at the last ':' ("[v6]:port" accepted). Returns 0 or -1. */
+int net_split_host_port(const char *text, char *host, size_t host_size, int *port);
+
+#endif

@@ -1,0 +1,31 @@
+/* The tracker service: TVM's tracker protocol on a libuv loop (see control-plane.md §2).
+ * State lives in one tracker_t owned here; the console reads it through tracker_view.h. */
+#ifndef TVMRPC_TRACKER_H
+#define TVMRPC_TRACKER_H
+
+#include <stdint.h>
+#include <uv.h>
+
+typedef struct tracker_options {
+	char host[256];            /* bind address, default "0.0.0.0" */
+	int port;                  /* first port, default 9190 */
+	int port_end;              /* exclusive end of the search, default 9199 */
+	uint32_t max_message;      /* largest JSON frame accepted, default 1 MiB */
+	int max_connections;       /* default 4096 */
+	double handshake_timeout;  /* seconds to deliver the magic, default 10 */
+	char allow[1024];          /* CIDR list; empty allows everyone */
+} tracker_options_t;
+
+void tracker_options_default(tracker_options_t *opt);
+
+typedef struct tracker tracker_t;
+
+/* Bind and start serving on `loop`. Returns 0 or a negative uv error (logged). */
+int tracker_start(uv_loop_t *loop, const tracker_options_t *opt, tracker_t **out);
+/* The port actually bound. */
+int tracker_port(const tracker_t *t);
+/* Close every connection and the listener; `done` runs once all handles are closed and the
+ * tracker is freed. */
+void tracker_close(tracker_t *t, void (*done)(void *arg), void *arg);
+
+#endif

@@ -1,0 +1,36 @@
+#!/bin/bash
+# make check: build, then run every suite twice (plain and ASan+UBSan), then the fuzz smoke run.
+# Prints one closing line "check: N passed, M failed" summing the unit and end-to-end counts.
+set -u -o pipefail
+cd "$(dirname "$0")/.."
+MAKE=${MAKE:-make}
+log=$(mktemp -d)
+trap 'rm -rf "$log"' EXIT
+failed_stages=""
+stage() {  # stage NAME COMMAND...
+  name=$1; shift
+  echo "==== $name"
+  if ! "$@" 2>&1 | tee "$log/$name.out"; then failed_stages="$failed_stages $name"; fi
+}
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+stage build     $MAKE --no-print-directory all models
+stage unit      $MAKE --no-print-directory unit-test
+stage e2e       $MAKE --no-print-directory e2e-test
+stage asan-unit $MAKE --no-print-directory BUILD=build-asan SAN=1 unit-test
+stage asan-e2e  $MAKE --no-print-directory BUILD=build-asan SAN=1 e2e-test
+if [ -f tests/fuzz/run.sh ]; then stage fuzz $MAKE --no-print-directory fuzz-smoke; fi
+passed=0; failed=0
+for f in "$log"/*.out; do
+  p=$(sed -n 's/.*\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$f" | awk '{s+=$1} END {print s+0}')
+  q=$(sed -n 's/.*\[  FAILED  \] \([0-9]*\) test.*/\1/p' "$f" | awk '{s+=$1} END {print s+0}')
+  pp=$(grep -E '^=*.*[0-9]+ passed' "$f" | tail -1 | sed -n 's/.* \{0,1\}\([0-9][0-9]*\) passed.*/\1/p')
+  pf=$(grep -E '^=*.*[0-9]+ (failed|error)' "$f" | tail -1 | sed -n 's/.* \([0-9][0-9]*\) \(failed\|error\).*/\1/p')
+  passed=$((passed + p + ${pp:-0})); failed=$((failed + q + ${pf:-0}))
+done
+if [ -n "$failed_stages" ]; then
+  echo "check: failed stages:$failed_stages"
+  [ "$failed" -gt 0 ] || failed=1
+fi
+echo "check: $passed passed, $failed failed"
+[ -z "$failed_stages" ]

@@ -1,0 +1,137 @@
+/* Unit tests for the settings table, the INI loader and the access lists. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <arpa/inet.h>
+#include <unistd.h>
+
+#include "console/config.h"
+#include "services/net.h"
+
+static char *write_temp(const char *text)
+{
+	char *path = strdup("/tmp/tvmrpc-test-XXXXXX.ini");
+	int fd = mkstemps(path, 4);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+	return path;
+}
+
+static void test_defaults(void **state)
+{
+	(void)state;
+	config_t cfg;
+	config_default(&cfg);
+	assert_int_equal(cfg.tracker.port, 9190);
+	assert_int_equal(cfg.tracker.port_end, 9199);
+	assert_int_equal(cfg.proxy.port, 9090);
+	assert_string_equal(cfg.console.local_key, "local");
+}
+
+static void test_load_ok(void **state)
+{
+	(void)state;
+	char *path = write_temp("[tracker]\nport = 9300\nallow = 127.0.0.0/8, ::1\n"
+				"[server]\nkey = rasp\ntracker = 127.0.0.1:9300\nmax_packet = 64M\n"
+				"through_proxy = no\n[proxy]\n");
+	config_t cfg;
+	config_default(&cfg);
+	char err[256];
+	assert_int_equal(config_load_file(&cfg, path, err, sizeof err), 0);
+	assert_int_equal(cfg.tracker.port, 9300);
+	assert_string_equal(cfg.server.key, "rasp");
+	assert_int_equal(cfg.server.max_packet, 64ull << 20);
+	assert_true(cfg.has[CONFIG_TRACKER] && cfg.has[CONFIG_SERVER] && cfg.has[CONFIG_PROXY]);
+	assert_false(cfg.has[CONFIG_CONSOLE]);
+	unlink(path);
+	free(path);
+}
+
+static void expect_error(const char *text, const char *needle)
+{
+	char *path = write_temp(text);
+	config_t cfg;
+	config_default(&cfg);
+	char err[512] = "";
+	assert_int_equal(config_load_file(&cfg, path, err, sizeof err), -1);
+	if (!strstr(err, needle))
+		fail_msg("error '%s' lacks '%s'", err, needle);
+	assert_non_null(strstr(err, path));
+	unlink(path);
+	free(path);
+}
+
+static void test_load_errors(void **state)
+{
+	(void)state;
+	expect_error("[tracker]\nport = 70000\n", ":2: 'port' must be between");
+	expect_error("[tracker]\nport = abc\n", ":2: 'port' must be an integer");
+	expect_error("[tracker]\n\nbogus = 1\n", ":3: unknown key 'bogus'");
+	expect_error("[nope]\n", ":1: unknown section [nope]");
+	expect_error("[server]\nthrough_proxy = maybe\n", "yes or no");
+	expect_error("[server]\nallow = 10.0.0.0/33\n", "invalid address or CIDR");
+	expect_error("[proxy]\ntracker = nohost\n", "HOST:PORT");
+	expect_error("[server]\nmax_packet = 12Q\n", "size");
+	expect_error("[tracker\n", "malformed section");
+	config_t cfg;
+	char err[256];
+	config_default(&cfg);
+	assert_int_equal(config_load_file(&cfg, "/nonexistent/x.ini", err, sizeof err), -1);
+	assert_non_null(strstr(err, "cannot open"));
+}
+
+static void test_acl(void **state)
+{
+	(void)state;
+	net_acl_t acl;
+	char err[128];
+	assert_int_equal(net_acl_parse(&acl, "10.1.0.0/16 192.168.1.5,::1", err, sizeof err), 0);
+	assert_int_equal(acl.count, 3);
+	struct sockaddr_in in = {.sin_family = AF_INET};
+	inet_pton(AF_INET, "10.1.200.3", &in.sin_addr);
+	assert_true(net_acl_allows(&acl, (struct sockaddr *)&in));
+	inet_pton(AF_INET, "10.2.0.1", &in.sin_addr);
+	assert_false(net_acl_allows(&acl, (struct sockaddr *)&in));
+	inet_pton(AF_INET, "192.168.1.5", &in.sin_addr);
+	assert_true(net_acl_allows(&acl, (struct sockaddr *)&in));
+	struct sockaddr_in6 in6 = {.sin6_family = AF_INET6};
+	inet_pton(AF_INET6, "::ffff:10.1.2.3", &in6.sin6_addr);
+	assert_true(net_acl_allows(&acl, (struct sockaddr *)&in6));
+	net_acl_free(&acl);
+	assert_int_equal(net_acl_parse(&acl, "", err, sizeof err), 0);
+	assert_true(net_acl_allows(&acl, (struct sockaddr *)&in));
+	assert_int_equal(net_acl_parse(&acl, "300.1.1.1", err, sizeof err), -1);
+}
+
+static void test_split_host_port(void **state)
+{
+	(void)state;
+	char host[64];
+	int port;
+	assert_int_equal(net_split_host_port("127.0.0.1:9190", host, sizeof host, &port), 0);
+	assert_string_equal(host, "127.0.0.1");
+	assert_int_equal(port, 9190);
+	assert_int_equal(net_split_host_port("[::1]:80", host, sizeof host, &port), 0);
+	assert_string_equal(host, "::1");
+	assert_int_equal(net_split_host_port("host", host, sizeof host, &port), -1);
+	assert_int_equal(net_split_host_port("h:99999", host, sizeof host, &port), -1);
+	assert_int_equal(net_split_host_port(":80", host, sizeof host, &port), -1);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_load_ok),
+		cmocka_unit_test(test_load_errors),
+		cmocka_unit_test(test_acl),
+		cmocka_unit_test(test_split_host_port),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
