@@ -116,7 +116,7 @@ static void test_key_grammar(void **state)
 	assert_int_equal(handshake_key_parse(s, 0, &k, err, sizeof err), -1);
 	s = "bogus";
 	assert_int_equal(handshake_key_parse(s, strlen(s), &k, err, sizeof err), -1);
-	assert_int_equal(handshake_key_parse("peer:x", 6, &k, err, sizeof err), 0);
+	assert_int_equal(handshake_key_parse("worker:x", 8, &k, err, sizeof err), 0);
 	assert_int_equal(k.role, HANDSHAKE_ROLE_OTHER);
 }
 
