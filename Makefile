@@ -25,6 +25,10 @@ PKGS := libuv libcjson inih ncursesw
 ifeq ($(SAN),1)
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 endif
+# Library objects for libFuzzer harnesses (tests/fuzz/run.sh builds with CC=clang SAN=fuzz).
+ifeq ($(SAN),fuzz)
+SANFLAGS := -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
+endif
 
 ifeq ($(BUILD),build)
 BIN := tvmrpc-console
@@ -56,7 +60,7 @@ UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/unit/%)
 MODEL_SRC := $(wildcard tests/models/*.c)
 MODEL_SO  := $(MODEL_SRC:tests/models/%.c=$(BUILD)/models/%.so)
 
-.PHONY: all deps run check unit-test e2e-test models install uninstall clean fuzz fuzz-smoke bench static
+.PHONY: all deps run check unit-test e2e-test models install uninstall clean fuzz fuzz-build fuzz-smoke bench static
 
 all: $(BIN)
 
@@ -101,11 +105,22 @@ run: deps
 	@$(MAKE) --no-print-directory all
 	./$(BIN)
 
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
+
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $< \
+	    -Wl,--whole-archive $(LIB_A) -Wl,--no-whole-archive $(LIBS)
+
+fuzz-build: $(FUZZ_BIN)
+
+# FUZZ_SECONDS per harness; `make fuzz` runs longer than the smoke run inside `make check`.
 fuzz:
-	@sh tests/fuzz/run.sh long
+	@bash tests/fuzz/run.sh $${FUZZ_SECONDS:-60}
 
 fuzz-smoke:
-	@sh tests/fuzz/run.sh smoke
+	@bash tests/fuzz/run.sh $${FUZZ_SECONDS:-4}
 
 install: $(BIN)
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(DOCDIR)/conf

@@ -345,6 +345,20 @@ static int on_ini_entry(void *user, const char *section, const char *name, const
 	return 1;
 }
 
+int config_load_stream(config_t *cfg, FILE *f, const char *name, char *err, size_t err_size)
+{
+	struct load_state st = {cfg, name, f, 0, err, err_size, 0};
+	int rc = ini_parse_stream(ini_read_line, &st, on_ini_entry, &st);
+	if (st.failed)
+		return -1;
+	if (rc != 0) {
+		snprintf(err, err_size, "%s:%d: syntax error (expected [section] or key = value)", name,
+			 rc > 0 ? rc : st.lineno);
+		return -1;
+	}
+	return 0;
+}
+
 int config_load_file(config_t *cfg, const char *path, char *err, size_t err_size)
 {
 	FILE *f = fopen(path, "r");
@@ -352,18 +366,11 @@ int config_load_file(config_t *cfg, const char *path, char *err, size_t err_size
 		snprintf(err, err_size, "%s: cannot open: %s", path, strerror(errno));
 		return -1;
 	}
-	struct load_state st = {cfg, path, f, 0, err, err_size, 0};
-	int rc = ini_parse_stream(ini_read_line, &st, on_ini_entry, &st);
+	int rc = config_load_stream(cfg, f, path, err, err_size);
 	fclose(f);
-	if (st.failed)
-		return -1;
-	if (rc != 0) {
-		snprintf(err, err_size, "%s:%d: syntax error (expected [section] or key = value)", path,
-			 rc > 0 ? rc : st.lineno);
-		return -1;
-	}
-	snprintf(cfg->path, sizeof cfg->path, "%s", path);
-	return 0;
+	if (rc == 0)
+		snprintf(cfg->path, sizeof cfg->path, "%s", path);
+	return rc;
 }
 
 int config_validate(const config_t *cfg, char *err, size_t err_size)

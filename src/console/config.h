@@ -4,6 +4,7 @@
 #define TVMRPC_CONFIG_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "runtime/log.h"
 #include "services/proxy.h"
@@ -46,6 +47,9 @@ void config_default(config_t *cfg);
 
 /* Load an INI file over cfg. Returns 0, or -1 with "file:line: message" in err. */
 int config_load_file(config_t *cfg, const char *path, char *err, size_t err_size);
+
+/* The same from an open stream; `name` is used in messages. */
+int config_load_stream(config_t *cfg, FILE *f, const char *name, char *err, size_t err_size);
 
 /* Set one key of a section from text (used for INI lines and flags). `origin` names the
  * source for messages ("lab.ini:12" or "--port"). Returns 0 or -1 with err. */
