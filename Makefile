@@ -30,6 +30,25 @@ ifeq ($(SAN),fuzz)
 SANFLAGS := -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
 endif
 
+# Boards: `make CROSS_COMPILE=aarch64-linux-gnu-` cross-builds with Debian's cross compiler and
+# the :arm64 -dev packages; cross builds link libuv, cJSON, inih and ncurses statically, as
+# `make static` does natively. The C library stays dynamic: the server dlopen()s modules.
+ifneq ($(CROSS_COMPILE),)
+CC := $(CROSS_COMPILE)gcc
+AR := $(CROSS_COMPILE)ar
+TRIPLET := $(patsubst %-,%,$(CROSS_COMPILE))
+BUILD := build-$(TRIPLET)
+STATIC := 1
+PKG_CONFIG := PKG_CONFIG_LIBDIR=/usr/lib/$(TRIPLET)/pkgconfig:/usr/share/pkgconfig pkg-config
+endif
+STATIC ?=
+ifeq ($(STATIC),1)
+CJSON_DIR = $(BUILD)/cjson-static
+STATIC_CFLAGS = -I$(CJSON_DIR)
+STATIC_LIBS = -Wl,-Bstatic $(CJSON_DIR)/libcjson.a -l:libuv_a.a -l:libinih.a -l:libncursesw.a \
+              -l:libtinfo.a -Wl,-Bdynamic -lrt
+endif
+
 ifeq ($(BUILD),build)
 BIN := tvmrpc-console
 else
@@ -38,8 +57,14 @@ endif
 
 VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 
-PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(PKGS))
+# Static builds compile cJSON from Debian's source (scripts/static-cjson.sh): its header comes
+# from there, not from pkg-config.
+PKG_CFLAGS = $(STATIC_CFLAGS) $(shell $(PKG_CONFIG) --cflags $(if $(STATIC),$(filter-out libcjson,$(PKGS)),$(PKGS)))
+ifeq ($(STATIC),1)
+PKG_LIBS   = $(STATIC_LIBS)
+else
 PKG_LIBS   = $(shell $(PKG_CONFIG) --libs $(PKGS))
+endif
 ALL_CFLAGS = -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -DTVMRPC_VERSION='"$(VERSION)"' \
              -Isrc $(PKG_CFLAGS) $(CFLAGS) $(SANFLAGS) -MMD -MP
 # -rdynamic: compiled TVM modules resolve TVMFFIErrorSetRaisedFromCStrParts (and friends)
@@ -60,20 +85,23 @@ UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/unit/%)
 MODEL_SRC := $(wildcard tests/models/*.c)
 MODEL_SO  := $(MODEL_SRC:tests/models/%.c=$(BUILD)/models/%.so)
 
-.PHONY: all deps run check unit-test e2e-test models install uninstall clean fuzz fuzz-build fuzz-smoke bench static
+.PHONY: all cross-deps deps run check unit-test e2e-test models install uninstall clean fuzz fuzz-build fuzz-smoke bench static
 
 all: $(BIN)
 
 deps:
 	@sh scripts/deps.sh check
 
-$(BUILD)/%.o: %.c
+$(BUILD)/%.o: %.c $(if $(STATIC),$(BUILD)/cjson-static/libcjson.a)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
+$(BUILD)/cjson-static/libcjson.a:
+	sh scripts/static-cjson.sh $(CC) $(AR) $(BUILD)/cjson-static
+
 $(LIB_A): $(LIB_OBJ)
 	@rm -f $@
-	ar rcs $@ $^
+	$(AR) rcs $@ $^
 
 # The whole archive is linked so that self-registering globals (FFI_REGISTER_GLOBAL) are kept.
 $(BIN): $(MAIN_OBJ) $(LIB_A)
@@ -100,6 +128,15 @@ e2e-test: $(BIN) $(MODEL_SO)
 
 check: deps
 	@bash tests/run-check.sh
+
+# One binary for a board, its libraries linked in (see CROSS_COMPILE above for other CPUs).
+static:
+	@sh scripts/deps.sh build
+	@$(MAKE) --no-print-directory STATIC=1 BUILD=build-static all
+	@ls -l build-static/tvmrpc-console
+
+cross-deps:
+	@sh scripts/deps.sh cross
 
 run: deps
 	@$(MAKE) --no-print-directory all

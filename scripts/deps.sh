@@ -6,7 +6,7 @@ set -eu
 what=${1:-check}
 build_pkgs="gcc make pkg-config libc6-dev libuv1-dev libcjson-dev libinih-dev libncurses-dev libdlpack-dev"
 check_pkgs="libcmocka-dev python3 python3-pytest python3-numpy python3-sklearn clang tmux"
-cross_pkgs="gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user"
+cross_pkgs="gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user libuv1-dev:arm64 libinih-dev:arm64 libncurses-dev:arm64"
 case "$what" in
   build) want="$build_pkgs" ;;
   check) want="$build_pkgs $check_pkgs" ;;
@@ -22,6 +22,9 @@ done
 if [ "$(id -u)" = 0 ]; then
   echo "deps: installing$missing" >&2
   export DEBIAN_FRONTEND=noninteractive
+  if [ "$what" = cross ] && ! dpkg --print-foreign-architectures | grep -qx arm64; then
+    dpkg --add-architecture arm64
+  fi
   apt-get update -qq >/dev/null
   # shellcheck disable=SC2086
   apt-get install -y -qq --no-install-recommends $missing >/dev/null
