@@ -47,6 +47,13 @@ static void on_signal(uv_signal_t *handle, int signum)
 	headless_stop(h);
 }
 
+/* A valid STOP request ends the process, as it ends TVM's tracker. */
+static void on_tracker_stopped(void *arg)
+{
+	log_info("tracker stopped by a STOP request; shutting down");
+	headless_stop(arg);
+}
+
 int cli_headless(const struct cli_args *args)
 {
 	const config_t *cfg = &args->cfg;
@@ -60,6 +67,8 @@ int cli_headless(const struct cli_args *args)
 		log_set_tag("tracker");
 		if (tracker_start(h.loop, &cfg->tracker, &h.tracker) != 0)
 			failed = 1;
+		else
+			tracker_set_stop_callback(h.tracker, on_tracker_stopped, &h);
 	}
 	if (!failed && cfg->has[CONFIG_PROXY]) {
 		if (proxy_start(h.loop, &cfg->proxy, &h.proxy) != 0)

@@ -24,6 +24,12 @@ typedef struct tracker tracker_t;
 int tracker_start(uv_loop_t *loop, const tracker_options_t *opt, tracker_t **out);
 /* The port actually bound. */
 int tracker_port(const tracker_t *t);
+/* The random key a STOP request must carry ("tracker:" + 32 hex digits from the system's
+ * random source). Only the process that started the tracker knows it. */
+const char *tracker_stop_key(const tracker_t *t);
+/* Called once a valid STOP has closed every connection and the listener; the owner should
+ * then call tracker_close (and may end its loop). */
+void tracker_set_stop_callback(tracker_t *t, void (*fn)(void *arg), void *arg);
 /* Close every connection and the listener; `done` runs once all handles are closed and the
  * tracker is freed. */
 void tracker_close(tracker_t *t, void (*done)(void *arg), void *arg);

@@ -121,7 +121,8 @@ tracker_queue_t *tracker_queues_get(tracker_queues_t *qs, const char *key)
 
 int tracker_queues_release(tracker_queues_t *qs, tracker_queue_t *q)
 {
-	if (q->free_count || q->heap_len || q->holders || q->held_count)
+	if (q->free_count || q->heap_len || q->holders || q->held_count ||
+	    q->sending_count)
 		return 0;
 	tracker_queue_t **pp = &qs->buckets[key_hash(q->key) & (qs->bucket_count - 1)];
 	while (*pp && *pp != q)

@@ -69,6 +69,7 @@ struct tracker_queue {
 	uint64_t next_seq;
 	size_t holders;           /* live connections that PUT this key (see tracker.c) */
 	size_t held_count;        /* resources of drained owners */
+	size_t sending_count;     /* resources whose assignment reply is being written */
 	tracker_queue_t *hash_next;
 	struct tracker_link all_link; /* in tracker_queues.all, creation order */
 };
