@@ -1,0 +1,516 @@
+/* Blocking tracker client (tracker_query.h): non-blocking sockets driven by poll() so that a
+ * silent or unreachable tracker gives a clear error instead of a hang, plus the text layout of
+ * TVM's query tool. */
+#include "services/tracker_query.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "runtime/xalloc.h"
+#include "services/tracker_codec.h"
+
+/* Replies can be large (SUMMARY of 10,000 servers); still bounded. */
+#define TRACKER_CLIENT_MAX_REPLY (64u << 20)
+
+static double mono_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Wait for `events` on fd until deadline (<= 0: no deadline). 1 ready, 0 timed out, -1 error. */
+static int wait_fd(int fd, short events, double deadline)
+{
+	for (;;) {
+		int ms = -1;
+		if (deadline > 0) {
+			double left = deadline - mono_now();
+			if (left <= 0)
+				return 0;
+			ms = (int)ceil(left * 1000.0);
+		}
+		struct pollfd p = {.fd = fd, .events = events};
+		int r = poll(&p, 1, ms);
+		if (r > 0)
+			return 1;
+		if (r == 0)
+			return 0;
+		if (errno != EINTR)
+			return -1;
+	}
+}
+
+static double deadline_after(double timeout)
+{
+	return timeout > 0 ? mono_now() + timeout : 0;
+}
+
+static int send_all(tracker_client_t *c, const char *data, size_t len, double deadline, char *err,
+		    size_t n)
+{
+	while (len > 0) {
+		ssize_t w = send(c->fd, data, len, MSG_NOSIGNAL);
+		if (w > 0) {
+			data += w;
+			len -= (size_t)w;
+			continue;
+		}
+		if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+			snprintf(err, n, "send failed: %s", strerror(errno));
+			return -1;
+		}
+		int r = wait_fd(c->fd, POLLOUT, deadline);
+		if (r <= 0) {
+			snprintf(err, n, r == 0 ? "tracker did not accept data within %g s"
+						: "poll failed", c->timeout);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Read exactly len bytes (len > 0) or report why not. */
+static int recv_some(tracker_client_t *c, char *buf, size_t len, size_t *got, double deadline,
+		     char *err, size_t n)
+{
+	for (;;) {
+		ssize_t r = recv(c->fd, buf, len, 0);
+		if (r > 0) {
+			*got = (size_t)r;
+			return 0;
+		}
+		if (r == 0) {
+			snprintf(err, n, "tracker closed the connection");
+			return -1;
+		}
+		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+			snprintf(err, n, "receive failed: %s", strerror(errno));
+			return -1;
+		}
+		int w = wait_fd(c->fd, POLLIN, deadline);
+		if (w <= 0) {
+			snprintf(err, n, w == 0 ? "no answer from the tracker within %g s"
+						: "poll failed", c->timeout);
+			return -1;
+		}
+	}
+}
+
+static int connect_one(const struct addrinfo *ai, double deadline, int *out, int *os_err)
+{
+	int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
+			ai->ai_protocol);
+	if (fd < 0) {
+		*os_err = errno;
+		return -1;
+	}
+	if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
+		if (errno != EINPROGRESS) {
+			*os_err = errno;
+			close(fd);
+			return -1;
+		}
+		int r = wait_fd(fd, POLLOUT, deadline);
+		int so = 0;
+		socklen_t sl = sizeof so;
+		if (r <= 0) {
+			*os_err = r == 0 ? ETIMEDOUT : errno;
+			close(fd);
+			return -1;
+		}
+		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &so, &sl) != 0 || so != 0) {
+			*os_err = so ? so : errno;
+			close(fd);
+			return -1;
+		}
+	}
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	*out = fd;
+	return 0;
+}
+
+int tracker_client_connect(tracker_client_t *c, const char *host, int port, double timeout,
+			   char *err, size_t n)
+{
+	c->fd = -1;
+	c->timeout = timeout;
+	char service[16];
+	snprintf(service, sizeof service, "%d", port);
+	struct addrinfo hints, *res = NULL;
+	memset(&hints, 0, sizeof hints);
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	int gai = getaddrinfo(host, service, &hints, &res);
+	if (gai != 0) {
+		snprintf(err, n, "cannot resolve %s: %s", host, gai_strerror(gai));
+		return -1;
+	}
+	double deadline = deadline_after(timeout);
+	int os_err = 0;
+	for (const struct addrinfo *ai = res; ai && c->fd < 0; ai = ai->ai_next)
+		connect_one(ai, deadline, &c->fd, &os_err);
+	freeaddrinfo(res);
+	if (c->fd < 0) {
+		if (os_err == ETIMEDOUT)
+			snprintf(err, n, "cannot connect to %s:%d: no answer within %g s", host, port,
+				 timeout);
+		else
+			snprintf(err, n, "cannot connect to %s:%d: %s", host, port, strerror(os_err));
+		return -1;
+	}
+	uint8_t magic[4];
+	tracker_put_i32(magic, TRACKER_MAGIC);
+	char why[160];
+	if (send_all(c, (const char *)magic, 4, deadline, why, sizeof why) != 0)
+		goto fail;
+	uint8_t echo[4];
+	size_t have = 0;
+	while (have < 4) {
+		size_t got;
+		if (recv_some(c, (char *)echo + have, 4 - have, &got, deadline, why, sizeof why))
+			goto fail;
+		have += got;
+	}
+	if (tracker_get_i32(echo) != TRACKER_MAGIC) {
+		snprintf(why, sizeof why, "it answered 0x%08x, not the tracker magic",
+			 (unsigned)tracker_get_i32(echo));
+		goto fail;
+	}
+	return 0;
+fail:
+	snprintf(err, n, "%s:%d is not a working RPC tracker: %s", host, port, why);
+	tracker_client_close(c);
+	return -1;
+}
+
+int tracker_client_call(tracker_client_t *c, const cJSON *request, cJSON **reply, char *err,
+			size_t n)
+{
+	*reply = NULL;
+	size_t len;
+	char *frame = tracker_frame_encode(request, &len);
+	if (!frame) {
+		snprintf(err, n, "out of memory");
+		return -1;
+	}
+	double deadline = deadline_after(c->timeout);
+	int rc = send_all(c, frame, len, deadline, err, n);
+	free(frame);
+	if (rc != 0)
+		return -1;
+	tracker_frame_reader_t reader;
+	tracker_frame_reader_init(&reader, TRACKER_CLIENT_MAX_REPLY);
+	char buf[16384];
+	for (;;) {
+		size_t got;
+		/* Read only what the frame still needs, so nothing after it is swallowed. */
+		size_t want = reader.header_have < 4 ? 4 - reader.header_have
+						     : reader.body_len - reader.body_have;
+		if (want > sizeof buf)
+			want = sizeof buf;
+		if (recv_some(c, buf, want, &got, deadline, err, n) != 0) {
+			tracker_frame_reader_free(&reader);
+			return -1;
+		}
+		size_t used;
+		int r = tracker_frame_feed(&reader, buf, got, &used, reply);
+		if (r == 1)
+			return 0;
+		if (r < 0) {
+			snprintf(err, n, r == TRACKER_ERR_LENGTH ? "reply length %d out of range"
+								: "reply is not valid JSON",
+				 tracker_get_i32(reader.header));
+			tracker_frame_reader_free(&reader);
+			return -1;
+		}
+	}
+}
+
+void tracker_client_close(tracker_client_t *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+}
+
+int tracker_query_summary(const char *host, int port, double timeout, cJSON **summary,
+			  char *err, size_t n)
+{
+	*summary = NULL;
+	tracker_client_t c;
+	if (tracker_client_connect(&c, host, port, timeout, err, n) != 0)
+		return -1;
+	cJSON *req = cJSON_CreateArray();
+	cJSON_AddItemToArray(req, cJSON_CreateNumber(6));
+	cJSON *reply = NULL;
+	int rc = tracker_client_call(&c, req, &reply, err, n);
+	cJSON_Delete(req);
+	tracker_client_close(&c);
+	if (rc != 0)
+		return -1;
+	const cJSON *code = cJSON_GetArrayItem(reply, 0);
+	cJSON *body = cJSON_GetArrayItem(reply, 1);
+	if (!cJSON_IsArray(reply) || !cJSON_IsNumber(code) || code->valuedouble != 0 ||
+	    !cJSON_IsObject(body)) {
+		char *text = tracker_json_print(reply);
+		snprintf(err, n, "invalid SUMMARY reply %.200s", text ? text : "?");
+		free(text);
+		cJSON_Delete(reply);
+		return -1;
+	}
+	*summary = cJSON_DetachItemViaPointer(reply, body);
+	cJSON_Delete(reply);
+	return 0;
+}
+
+/* ---- TVM's text layout ---- */
+
+struct out {
+	char *buf;
+	size_t len, cap;
+};
+
+static void out_add(struct out *o, const char *s, size_t n)
+{
+	if (o->len + n + 1 > o->cap) {
+		while (o->len + n + 1 > o->cap)
+			o->cap = o->cap ? o->cap * 2 : 1024;
+		o->buf = xrealloc(o->buf, o->cap);
+	}
+	memcpy(o->buf + o->len, s, n);
+	o->len += n;
+	o->buf[o->len] = '\0';
+}
+
+static void out_str(struct out *o, const char *s)
+{
+	out_add(o, s, strlen(s));
+}
+
+/* Python pads by code points, not bytes. */
+static size_t utf8_width(const char *s)
+{
+	size_t w = 0;
+	for (; *s; s++)
+		if (((unsigned char)*s & 0xc0) != 0x80)
+			w++;
+	return w;
+}
+
+static void out_padded(struct out *o, const char *s, size_t width)
+{
+	out_str(o, s);
+	for (size_t w = utf8_width(s); w < width; w++)
+		out_add(o, " ", 1);
+}
+
+static void out_int_padded(struct out *o, const cJSON *v, size_t width)
+{
+	char num[48];
+	if (cJSON_IsNumber(v) && fabs(v->valuedouble) < 1e17)
+		snprintf(num, sizeof num, "%lld", (long long)v->valuedouble);
+	else
+		snprintf(num, sizeof num, "?");
+	out_padded(o, num, width);
+}
+
+/* str() of one addr element, as Python prints it. */
+static void addr_element(struct out *o, const cJSON *v)
+{
+	char num[48];
+	if (cJSON_IsString(v)) {
+		out_str(o, v->valuestring);
+	} else if (cJSON_IsNumber(v)) {
+		if (fabs(v->valuedouble) < 1e16 && floor(v->valuedouble) == v->valuedouble)
+			snprintf(num, sizeof num, "%lld", (long long)v->valuedouble);
+		else
+			snprintf(num, sizeof num, "%.17g", v->valuedouble);
+		out_str(o, num);
+	} else if (cJSON_IsNull(v)) {
+		out_str(o, "None");
+	} else if (cJSON_IsBool(v)) {
+		out_str(o, cJSON_IsTrue(v) ? "True" : "False");
+	} else {
+		char *text = tracker_json_print(v);
+		out_str(o, text ? text : "?");
+		free(text);
+	}
+}
+
+static const char *info_key(const cJSON *info)
+{
+	const cJSON *k = cJSON_GetObjectItemCaseSensitive(info, "key");
+	return cJSON_IsString(k) ? k->valuestring : "";
+}
+
+struct server_row {
+	const cJSON *info;
+	size_t order; /* Python's sort is stable: equal keys keep their order */
+};
+
+static int row_cmp(const void *pa, const void *pb)
+{
+	const struct server_row *a = pa, *b = pb;
+	int c = strcmp(info_key(a->info), info_key(b->info));
+	if (c)
+		return c;
+	return a->order < b->order ? -1 : a->order > b->order;
+}
+
+static int str_cmp(const void *pa, const void *pb)
+{
+	return strcmp(*(const char *const *)pa, *(const char *const *)pb);
+}
+
+static int item_cmp(const void *pa, const void *pb)
+{
+	return strcmp((*(const cJSON *const *)pa)->string, (*(const cJSON *const *)pb)->string);
+}
+
+/* The device key a "server:<key>[:...]" entry counts toward: split(":")[1]; NULL if none. */
+static char *count_key(const char *server_key)
+{
+	const char *colon = strchr(server_key, ':');
+	if (!colon)
+		return NULL;
+	const char *start = colon + 1;
+	const char *end = strchr(start, ':');
+	return xstrndup(start, end ? (size_t)(end - start) : strlen(start));
+}
+
+/* How many of the sorted names equal key (two binary searches). */
+static long long count_equal(char *const *names, size_t n, const char *key)
+{
+	size_t lo = 0, hi = n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (strcmp(names[mid], key) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	size_t first = lo;
+	hi = n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (strcmp(names[mid], key) <= 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return (long long)(lo - first);
+}
+
+char *tracker_query_format_text(const cJSON *summary)
+{
+	static const char ruler30[] = "------------------------------\n";
+	struct out o = {0};
+	const cJSON *servers = cJSON_GetObjectItemCaseSensitive(summary, "server_info");
+	const cJSON *queues = cJSON_GetObjectItemCaseSensitive(summary, "queue_info");
+	size_t nserv = cJSON_IsArray(servers) ? (size_t)cJSON_GetArraySize(servers) : 0;
+	size_t nq = cJSON_IsObject(queues) ? (size_t)cJSON_GetArraySize(queues) : 0;
+
+	out_str(&o, "Server List\n");
+	out_str(&o, ruler30);
+	out_str(&o, "server-address           key\n");
+	out_str(&o, ruler30);
+	struct server_row *rows = xcalloc(nserv + 1, sizeof *rows);
+	size_t i = 0;
+	for (const cJSON *s = nserv ? servers->child : NULL; s; s = s->next, i++) {
+		rows[i].info = s;
+		rows[i].order = i;
+	}
+	qsort(rows, nserv, sizeof *rows, row_cmp);
+	for (i = 0; i < nserv; i++) {
+		struct out cell = {0};
+		out_str(&cell, "");
+		const cJSON *addr = cJSON_GetObjectItemCaseSensitive(rows[i].info, "addr");
+		if (cJSON_IsArray(addr)) {
+			for (const cJSON *v = addr->child; v; v = v->next) {
+				if (v != addr->child)
+					out_str(&cell, ":");
+				addr_element(&cell, v);
+			}
+		}
+		out_padded(&o, cell.buf, 21);
+		free(cell.buf);
+		out_str(&o, "    ");
+		out_str(&o, info_key(rows[i].info));
+		out_str(&o, "\n");
+	}
+	out_str(&o, ruler30);
+	out_str(&o, "\n");
+
+	/* Device keys the servers count toward, sorted for counting by binary search. */
+	char **names = xcalloc(nserv + 1, sizeof *names);
+	size_t nnames = 0;
+	for (i = 0; i < nserv; i++) {
+		char *k = count_key(info_key(rows[i].info));
+		if (k)
+			names[nnames++] = k;
+	}
+	qsort(names, nnames, sizeof *names, str_cmp);
+
+	const cJSON **items = xcalloc(nq + 1, sizeof *items);
+	size_t width = 0;
+	i = 0;
+	for (const cJSON *q = nq ? queues->child : NULL; q; q = q->next) {
+		items[i++] = q;
+		if (utf8_width(q->string) > width)
+			width = utf8_width(q->string);
+	}
+	qsort(items, nq, sizeof *items, item_cmp);
+	struct out title = {0};
+	out_padded(&title, "key", width);
+	out_str(&title, "   total  free  pending\n");
+	struct out sep = {0};
+	for (size_t k = utf8_width(title.buf); k > 0; k--)
+		out_str(&sep, "-");
+	out_str(&sep, "\n");
+	out_str(&o, "Queue Status\n");
+	out_str(&o, sep.buf);
+	out_str(&o, title.buf);
+	out_str(&o, sep.buf);
+	for (i = 0; i < nq; i++) {
+		const cJSON *q = items[i];
+		const cJSON *free_v = cJSON_GetObjectItemCaseSensitive(q, "free");
+		const cJSON *pend_v = cJSON_GetObjectItemCaseSensitive(q, "pending");
+		long long total = count_equal(names, nnames, q->string);
+		int pending_nonzero = cJSON_IsNumber(pend_v) && pend_v->valuedouble != 0;
+		if (!total && !pending_nonzero)
+			continue;
+		out_padded(&o, q->string, width);
+		out_str(&o, "   ");
+		char num[32];
+		snprintf(num, sizeof num, "%lld", total);
+		out_padded(&o, num, 5);
+		out_str(&o, "  ");
+		out_int_padded(&o, free_v, 4);
+		out_str(&o, "  ");
+		out_int_padded(&o, pend_v, 7);
+		out_str(&o, "\n");
+	}
+	out_str(&o, sep.buf);
+	free(title.buf);
+	free(sep.buf);
+	for (i = 0; i < nnames; i++)
+		free(names[i]);
+	free(names);
+	free(items);
+	free(rows);
+	return o.buf;
+}
