@@ -1,0 +1,50 @@
+/* The server side of one RPC session (session-protocol.md): after the handshake, the
+ * server service (services/server*.c) forks and calls session_serve() on the connection.
+ * It answers packets until Shutdown, EOF at a packet boundary, a broken stream or the
+ * deadline. Uses session_codec (bytes), session_handles (objects) and session_memory
+ * (allocations); the file service and module globals live in server_functions.c. */
+#ifndef TVMRPC_SESSION_H
+#define TVMRPC_SESSION_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct session_options {
+	/* Existing directory that confines tvm.rpc.server.upload/download/remove/listdir/
+	 * load_module. NULL or "" disables the file service (those calls raise). The engine
+	 * never creates or deletes it: the caller does (stock servers delete it at the end). */
+	const char *work_dir;
+	uint64_t max_packet;    /* largest packet accepted, default 4 GiB; larger ones are
+				 * drained and answered with an Exception */
+	uint64_t memory_cap;    /* cap on live DevAllocData* bytes, 0 = unlimited */
+	size_t max_string;      /* longest string argument, default 1 MiB (0 = default) */
+	double timeout_seconds; /* session deadline from the start of session_serve, 0 = none */
+	const char *peer;       /* peer name for log lines, may be NULL */
+} session_options_t;
+
+/* Fills the defaults above (work_dir NULL, no timeout, no memory cap). */
+void session_options_default(session_options_t *opt);
+
+/* Results of session_serve (besides 0 = clean end: Shutdown or EOF at a packet boundary). */
+#define SESSION_ERR_TIMEOUT (-1001) /* deadline passed; the timeout Exception was sent */
+#define SESSION_ERR_PROTOCOL (-1002) /* framing broken (e.g. packet shorter than its code) */
+#define SESSION_ERR_IO (-1003)       /* read/write failed or EOF inside a packet */
+
+/* Serve one session on a connected stream socket or pipe (blocking; the caller owns and
+ * closes fd). Returns 0 or one of SESSION_ERR_*. Every object and allocation the session
+ * created is released before it returns. SIGPIPE is avoided with MSG_NOSIGNAL on sockets;
+ * a pipe writer should ignore SIGPIPE. */
+int session_serve(int fd, const session_options_t *opt);
+/* Same with separate read and write descriptors (pipe transport, §1.1). */
+int session_serve_fds(int read_fd, int write_fd, const session_options_t *opt);
+
+/* The options of the session being served in this process, or NULL outside session_serve.
+ * For global functions that need the work directory or limits. */
+const session_options_t *session_current(void);
+
+/* The Exception text sent when the deadline passes (control-plane.md §3.6), e.g.
+ * `RPCSessionTimeoutError: Your 10.0s session has expired, try to increase the
+ * "session_timeout" value.` (the number is formatted like Python's repr of a float). */
+void session_timeout_message(double seconds, char *buf, size_t size);
+
+#endif
