@@ -1,0 +1,884 @@
+/* The `vm.builtin.*` functions Relax bytecode calls (relax-vm.md §4, tiers A and B and the
+ * cheap parts of C), and the list of builtins this runtime refuses with a reason. They are
+ * kept out of the global registry: only the VM resolves them, so a remote peer cannot call
+ * them with forged VM pointers. Every argument is checked; bytecode is untrusted input. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime/vm.h"
+#include "runtime/xalloc.h"
+
+/* DLPack code 6 (bool) is missing from the older dlpack.h this project builds against. */
+#define VM_DL_BOOL 6
+
+/* The optional trailing error-context string ("ErrorContext(fn=main, ...) "). */
+static const char *err_ctx(const TVMFFIAny *args, int32_t n, int32_t i)
+{
+	if (i < 0 || i >= n)
+		return "";
+	const char *s = ffi_any_as_str(&args[i], NULL);
+	return s ? s : "";
+}
+
+static int fail(const char *kind, const char *ctx, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static int fail(const char *kind, const char *ctx, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	ffi_error_set(kind, "%s%s", ctx, msg);
+	return -1;
+}
+
+static const char *type_name(int32_t type_index)
+{
+	switch (type_index) {
+	case FFI_NONE: return "None";
+	case FFI_INT: return "Int";
+	case FFI_BOOL: return "Bool";
+	case FFI_FLOAT: return "Float";
+	case FFI_OPAQUE_PTR: return "OpaquePtr";
+	case FFI_DATATYPE: return "DataType";
+	case FFI_DLTENSOR_PTR: return "DLTensor*";
+	case FFI_RAW_STR: case FFI_SMALL_STR: case FFI_STR: return "String";
+	case FFI_FUNCTION: return "Function";
+	case FFI_SHAPE: return "Shape";
+	case FFI_TENSOR: return "Tensor";
+	case FFI_ARRAY: return "Array";
+	case FFI_MODULE: return "Module";
+	case FFI_VM_STORAGE: return "Storage";
+	case FFI_VM_CLOSURE: return "Closure";
+	default: return "object";
+	}
+}
+
+static int need_args(const char *fn, int32_t n, int32_t min)
+{
+	if (n >= min)
+		return 0;
+	ffi_error_set("TypeError", "%s expects at least %d arguments, got %d", fn, min, n);
+	return -1;
+}
+
+static int arg_shape(const char *fn, const TVMFFIAny *args, int32_t i, const ffi_shape_t **out)
+{
+	if (args[i].type_index == FFI_SHAPE && args[i].v_obj) {
+		*out = (const ffi_shape_t *)args[i].v_obj;
+		return 0;
+	}
+	ffi_error_set("TypeError", "%s: argument %d must be a Shape, got %s", fn, i,
+		      type_name(args[i].type_index));
+	return -1;
+}
+
+static int arg_dtype(const char *fn, const TVMFFIAny *args, int32_t i, DLDataType *out)
+{
+	if (args[i].type_index == FFI_DATATYPE) {
+		*out = args[i].v_dtype;
+		return 0;
+	}
+	ffi_error_set("TypeError", "%s: argument %d must be a DataType, got %s", fn, i,
+		      type_name(args[i].type_index));
+	return -1;
+}
+
+static int arg_array(const char *fn, const TVMFFIAny *args, int32_t i, ffi_array_t **out)
+{
+	if (args[i].type_index == FFI_ARRAY && args[i].v_obj) {
+		*out = (ffi_array_t *)args[i].v_obj;
+		return 0;
+	}
+	ffi_error_set("TypeError", "%s: argument %d must be a tuple, got %s", fn, i,
+		      type_name(args[i].type_index));
+	return -1;
+}
+
+static int scope_ok(const char *fn, const TVMFFIAny *args, int32_t n, int32_t i)
+{
+	if (i >= n || args[i].type_index == FFI_NONE)
+		return 0;
+	size_t len;
+	const char *s = ffi_any_as_str(&args[i], &len);
+	if (s && (len == 0 || (len == 6 && memcmp(s, "global", 6) == 0)))
+		return 0;
+	ffi_error_set("ValueError", "%s: memory scope '%.*s' is not supported (only \"global\")",
+		      fn, s ? (int)(len > 64 ? 64 : len) : 1, s ? s : "?");
+	return -1;
+}
+
+/* Bytes for numel elements of dtype, rounding bits up to whole bytes at the end. */
+static int dtype_bytes(uint64_t numel, DLDataType dt, uint64_t *out)
+{
+	uint64_t bits;
+	if (__builtin_mul_overflow(numel, (uint64_t)dt.bits * dt.lanes, &bits) ||
+	    bits > UINT64_MAX - 7)
+		return -1;
+	*out = (bits + 7) / 8;
+	return 0;
+}
+
+static int shape_numel(const int64_t *dims, size_t ndim, uint64_t *out)
+{
+	uint64_t numel = 1;
+	for (size_t i = 0; i < ndim; i++)
+		if (dims[i] < 0 || __builtin_mul_overflow(numel, (uint64_t)dims[i], &numel))
+			return -1;
+	*out = numel;
+	return 0;
+}
+
+static int dltensor_bytes(const DLTensor *t, uint64_t *out)
+{
+	return ffi_dltensor_nbytes(t, out);
+}
+
+static int is_compact(const DLTensor *t)
+{
+	if (!t->strides)
+		return 1;
+	int64_t expect = 1;
+	for (int32_t i = t->ndim - 1; i >= 0; i--) {
+		if (t->shape[i] != 1 && t->strides[i] != expect)
+			return 0;
+		expect *= t->shape[i];
+	}
+	return 1;
+}
+
+/* Owner for a view of args[i]: the tensor object when it keeps its data alive, else NULL
+ * (a view of borrowed memory stays borrowed, so the VM copies it if it escapes). */
+static TVMFFIObject *view_owner(const TVMFFIAny *v)
+{
+	if (v->type_index != FFI_TENSOR || !v->v_obj)
+		return NULL;
+	const ffi_tensor_t *t = (const ffi_tensor_t *)v->v_obj;
+	return t->owns_data || t->data_owner ? v->v_obj : NULL;
+}
+
+/* Read element i of an int64 shape heap. */
+static int heap_slot(const TVMFFIAny *heap, int64_t i, const char *ctx, int64_t **out)
+{
+	DLTensor *t = ffi_any_as_dltensor(heap);
+	if (!t)
+		return fail("ValueError", ctx, "shape heap is required here but %s was given",
+			    type_name(heap->type_index));
+	uint64_t numel;
+	if (t->dtype.code != kDLInt || t->dtype.bits != 64 || t->dtype.lanes != 1 || t->ndim != 1 ||
+	    shape_numel((const int64_t *)t->shape, 1, &numel) || !t->data)
+		return fail("ValueError", ctx, "shape heap must be a 1-D int64 tensor");
+	if (i < 0 || (uint64_t)i >= numel)
+		return fail("IndexError", ctx, "shape heap index %lld out of range (%llu slots)",
+			    (long long)i, (unsigned long long)numel);
+	*out = (int64_t *)((char *)t->data + t->byte_offset) + i;
+	return 0;
+}
+
+/* ---- tier A ---- */
+
+static int builtin_check_tensor_info(void *self, const TVMFFIAny *args, int32_t n,
+				     TVMFFIAny *result)
+{
+	(void)self, (void)result;
+	if (need_args("vm.builtin.check_tensor_info", n, 3))
+		return -1;
+	const char *ctx = err_ctx(args, n, n - 1);
+	int64_t ndim;
+	if (ffi_arg_int("vm.builtin.check_tensor_info", args, n, 1, &ndim))
+		return -1;
+	DLTensor *t = ffi_any_as_dltensor(&args[0]);
+	if (!t)
+		return fail("TypeError", ctx, "expect a Tensor but get %s",
+			    type_name(args[0].type_index));
+	if (ndim != -1 && t->ndim != ndim)
+		return fail("ValueError", ctx, "expect Tensor with ndim %lld but get %d",
+			    (long long)ndim, t->ndim);
+	if (n >= 4 && args[2].type_index == FFI_DATATYPE) {
+		DLDataType want = args[2].v_dtype;
+		if (want.code != t->dtype.code || want.bits != t->dtype.bits ||
+		    want.lanes != t->dtype.lanes)
+			return fail("ValueError", ctx,
+				    "expect Tensor with dtype (code %u, bits %u, lanes %u) but get "
+				    "(code %u, bits %u, lanes %u)",
+				    want.code, want.bits, want.lanes, t->dtype.code, t->dtype.bits,
+				    t->dtype.lanes);
+	}
+	return 0;
+}
+
+/* One (code, value) pair of match_shape / match_prim_value against `actual`. */
+static int match_one(int64_t actual, const TVMFFIAny *heap, int64_t code, int64_t v,
+		     const char *ctx, int64_t dim)
+{
+	int64_t *slot;
+	switch (code) {
+	case 0:
+		if (actual != v)
+			return fail("ValueError", ctx,
+				    "Expect match shape dim %lld to be %lld, but get %lld",
+				    (long long)dim, (long long)v, (long long)actual);
+		return 0;
+	case 1:
+		if (heap_slot(heap, v, ctx, &slot))
+			return -1;
+		*slot = actual;
+		return 0;
+	case 2:
+		return 0;
+	case 3:
+		if (heap_slot(heap, v, ctx, &slot))
+			return -1;
+		if (*slot != actual)
+			return fail("ValueError", ctx,
+				    "Expect match shape dim %lld to be %lld, but get %lld",
+				    (long long)dim, (long long)*slot, (long long)actual);
+		return 0;
+	default:
+		return fail("ValueError", ctx, "unknown match code %lld", (long long)code);
+	}
+}
+
+static int builtin_match_shape(void *self, const TVMFFIAny *args, int32_t n, TVMFFIAny *result)
+{
+	(void)self, (void)result;
+	const char *fn = "vm.builtin.match_shape";
+	int64_t count;
+	if (need_args(fn, n, 3) || ffi_arg_int(fn, args, n, 2, &count))
+		return -1;
+	if (count < 0 || count > (n - 3) / 2)
+		return fail("TypeError", "", "%s: %lld dimensions but %d arguments", fn,
+			    (long long)count, n);
+	const char *ctx = err_ctx(args, n, (int32_t)(3 + 2 * count));
+	const int64_t *dims;
+	int64_t ndim;
+	DLTensor *t = ffi_any_as_dltensor(&args[0]);
+	if (t) {
+		dims = t->shape;
+		ndim = t->ndim;
+	} else if (args[0].type_index == FFI_SHAPE && args[0].v_obj) {
+		dims = ((const ffi_shape_t *)args[0].v_obj)->data;
+		ndim = (int64_t)((const ffi_shape_t *)args[0].v_obj)->size;
+	} else {
+		return fail("TypeError", ctx, "match_shape expects a Tensor or Shape, got %s",
+			    type_name(args[0].type_index));
+	}
+	if (ndim != count)
+		return fail("ValueError", ctx, "match_shape: expect ndim %lld but get %lld",
+			    (long long)count, (long long)ndim);
+	for (int64_t i = 0; i < count; i++) {
+		int64_t code, v;
+		if (ffi_arg_int(fn, args, n, (int32_t)(3 + 2 * i), &code) ||
+		    ffi_arg_int(fn, args, n, (int32_t)(4 + 2 * i), &v) ||
+		    match_one(dims[i], &args[1], code, v, ctx, i))
+			return -1;
+	}
+	return 0;
+}
+
+static int builtin_alloc_storage(void *self, const TVMFFIAny *args, int32_t n,
+				 TVMFFIAny *result)
+{
+	(void)self;
+	const char *fn = "vm.builtin.alloc_storage";
+	const ffi_shape_t *size;
+	int64_t dev_index;
+	DLDataType hint;
+	DLDevice dev;
+	if (need_args(fn, n, 4))
+		return -1;
+	vm_t *vm = vm_context(&args[0]);
+	if (!vm || arg_shape(fn, args, 1, &size) || ffi_arg_int(fn, args, n, 2, &dev_index) ||
+	    arg_dtype(fn, args, 3, &hint) || scope_ok(fn, args, n, 4) ||
+	    vm_device(vm, dev_index, &dev))
+		return -1;
+	uint64_t numel, nbytes;
+	if (shape_numel(size->data, size->size, &numel) || dtype_bytes(numel, hint, &nbytes))
+		return fail("ValueError", "", "%s: invalid or too large size", fn);
+	/* Alignment: at least 64 (kernels assume it), or the element size if that is a larger
+	 * power of two. */
+	uint64_t elem = (uint64_t)hint.bits * hint.lanes / 8, align = 64;
+	if (elem > 64 && (elem & (elem - 1)) == 0)
+		align = elem;
+	vm_storage_t *s = vm_storage_new(nbytes, align, dev);
+	if (!s)
+		return -1;
+	*result = ffi_any_object(&s->header);
+	return 0;
+}
+
+static int dtype_valid_for_tensor(DLDataType dt)
+{
+	if (dt.lanes < 1)
+		return 0;
+	if (dt.bits == 1)
+		return 1;
+	return dt.bits % 8 == 0 && (dt.bits & (dt.bits - 1)) == 0;
+}
+
+static int builtin_alloc_tensor(void *self, const TVMFFIAny *args, int32_t n, TVMFFIAny *result)
+{
+	(void)self;
+	const char *fn = "vm.builtin.alloc_tensor";
+	int64_t offset;
+	const ffi_shape_t *shape;
+	DLDataType dt;
+	if (need_args(fn, n, 4) || ffi_arg_int(fn, args, n, 1, &offset) ||
+	    arg_shape(fn, args, 2, &shape) || arg_dtype(fn, args, 3, &dt) ||
+	    scope_ok(fn, args, n, 4))
+		return -1;
+	if (args[0].type_index != FFI_VM_STORAGE || !args[0].v_obj)
+		return fail("TypeError", "", "%s: argument 0 must be a Storage, got %s", fn,
+			    type_name(args[0].type_index));
+	vm_storage_t *s = (vm_storage_t *)args[0].v_obj;
+	if (!dtype_valid_for_tensor(dt))
+		return fail("ValueError", "", "%s: unsupported dtype (code %u, bits %u, lanes %u)",
+			    fn, dt.code, dt.bits, dt.lanes);
+	uint64_t numel, nbytes;
+	if (shape->size > 64 || shape_numel(shape->data, shape->size, &numel) ||
+	    dtype_bytes(numel, dt, &nbytes))
+		return fail("ValueError", "", "%s: invalid shape", fn);
+	if (offset < 0 || (uint64_t)offset > s->size || nbytes > s->size - (uint64_t)offset)
+		return fail("ValueError", "",
+			    "%s: tensor of %llu bytes at offset %lld does not fit in a storage of "
+			    "%llu bytes",
+			    fn, (unsigned long long)nbytes, (long long)offset,
+			    (unsigned long long)s->size);
+	ffi_tensor_t *t = ffi_tensor_view((char *)s->data + offset, shape->data,
+					  (int32_t)shape->size, dt, s->device, &s->header);
+	*result = ffi_any_object(&t->header);
+	return 0;
+}
+
+static int builtin_null_value(void *self, const TVMFFIAny *args, int32_t n, TVMFFIAny *result)
+{
+	(void)self, (void)args, (void)n;
+	*result = ffi_any_none();
+	return 0;
+}
+
+static int builtin_copy(void *self, const TVMFFIAny *args, int32_t n, TVMFFIAny *result)
+{
+	(void)self;
+	if (need_args("vm.builtin.copy", n, 1))
+		return -1;
+	*result = args[0];
+	ffi_any_retain(result);
+	return 0;
+}
+
+/* A view of args[0] with the given shape/dtype at byte `offset` of its data, checked to fit. */
+static int make_view(const char *fn, const TVMFFIAny *src_any, const ffi_shape_t *shape,
+		     DLDataType dt, int64_t offset, TVMFFIAny *result)
+{
+	DLTensor *src = ffi_any_as_dltensor(src_any);
+	if (!src)
+		return fail("TypeError", "", "%s: argument 0 must be a tensor, got %s", fn,
+			    type_name(src_any->type_index));
+	if (!is_compact(src))
+		return fail("ValueError", "", "%s: source tensor is not compact", fn);
+	uint64_t have, numel, need;
+	if (dltensor_bytes(src, &have) || shape->size > 64 ||
+	    shape_numel(shape->data, shape->size, &numel) || dtype_bytes(numel, dt, &need) ||
+	    !dtype_valid_for_tensor(dt))
+		return fail("ValueError", "", "%s: invalid shape or dtype", fn);
+	if (offset < 0 || (uint64_t)offset > have || need > have - (uint64_t)offset)
+		return fail("ValueError", "",
+			    "%s: the view needs %llu bytes at offset %lld but the tensor has %llu", fn,
+			    (unsigned long long)need, (long long)offset, (unsigned long long)have);
+	char *data = (char *)src->data + src->byte_offset + offset;
+	ffi_tensor_t *t = ffi_tensor_view(data, shape->data, (int32_t)shape->size, dt, src->device,
+					  view_owner(src_any));
+	*result = ffi_any_object(&t->header);
+	return 0;
+}
+
+static int builtin_reshape(void *self, const TVMFFIAny *args, int32_t n, TVMFFIAny *result)
+{
+	(void)self;
+	const char *fn = "vm.builtin.reshape";
+	const ffi_shape_t *shape;
+	if (need_args(fn, n, 2) || arg_shape(fn, args, 1, &shape))
+		return -1;
+	DLTensor *src = ffi_any_as_dltensor(&args[0]);
+	if (!src)
+		return fail("TypeError", "", "%s: argument 0 must be a tensor", fn);
+	return make_view(fn, &args[0], shape, src->dtype, 0, result);
+}
+
+static int builtin_make_tuple(void *self, const TVMFFIAny *args, int32_t n, TVMFFIAny *result)
+{
+	(void)self;
+	ffi_array_t *a = ffi_array_new();
+	for (int32_t i = 0; i < n; i++) {
+		TVMFFIAny v = args[i];
+		ffi_any_retain(&v);
+		ffi_array_push(a, v);
+	}
+	*result = ffi_any_object(&a->header);
+	return 0;
+}
+
+static int builtin_tuple_getitem(void *self, const TVMFFIAny *args, int32_t n,
+				 TVMFFIAny *result)
+{
+	(void)self;
+	const char *fn = "vm.builtin.tuple_getitem";
+	ffi_array_t *a;
+	int64_t i;
+	if (need_args(fn, n, 2) || arg_array(fn, args, 0, &a) || ffi_arg_int(fn, args, n, 1, &i))
+		return -1;
+	if (i < 0 || (uint64_t)i >= a->size)
+		return fail("IndexError", "", "%s: index %lld out of range for a tuple of %zu", fn,
+			    (long long)i, a->size);
+	*result = a->items[i];
+	ffi_any_retain(result);
+	return 0;
+}
+
+/* ---- tier B ---- */
+
+static int builtin_read_if_cond(void *self, const TVMFFIAny *args, int32_t n, TVMFFIAny *result)
+{
+	(void)self;
+	const char *fn = "vm.builtin.read_if_cond";
+	if (need_args(fn, n, 1))
+		return -1;
+	int64_t v;
+	if (args[0].type_index == FFI_INT || args[0].type_index == FFI_BOOL) {
+		*result = ffi_any_bool(args[0].v_int64 != 0);
+		return 0;
+	}
+	DLTensor *t = ffi_any_as_dltensor(&args[0]);
+	if (!t)
+		return fail("TypeError", "", "%s: expects a Bool, Int or tensor, got %s", fn,
+			    type_name(args[0].type_index));
+	uint64_t numel;
+	int bits = t->dtype.bits;
+	if ((t->dtype.code != kDLInt && t->dtype.code != kDLUInt && t->dtype.code != VM_DL_BOOL) ||
+	    (bits != 1 && bits != 8 && bits != 16 && bits != 32 && bits != 64) ||
+	    t->device.device_type != kDLCPU || ffi_dltensor_nbytes(t, &numel) || numel == 0 ||
+	    !t->data)
+		return fail("ValueError", "", "%s: condition must be a non-empty CPU int/bool tensor",
+			    fn);
+	const char *p = (const char *)t->data + t->byte_offset;
+	switch (bits) {
+	case 1: case 8: v = *(const int8_t *)p; break;
+	case 16: v = *(const int16_t *)p; break;
+	case 32: v = *(const int32_t *)p; break;
+	default: v = *(const int64_t *)p; break;
+	}
+	*result = ffi_any_bool(v != 0);
+	return 0;
+}
+
+static int builtin_check_tuple_info(void *self, const TVMFFIAny *args, int32_t n,
+				    TVMFFIAny *result)
+{
+	(void)self, (void)result;
+	int64_t size;
+	if (need_args("vm.builtin.check_tuple_info", n, 2) ||
+	    ffi_arg_int("vm.builtin.check_tuple_info", args, n, 1, &size))
+		return -1;
+	const char *ctx = err_ctx(args, n, 2);
+	if (args[0].type_index != FFI_ARRAY || !args[0].v_obj)
+		return fail("TypeError", ctx, "expect a Tuple but get %s",
+			    type_name(args[0].type_index));
+	size_t have = ((const ffi_array_t *)args[0].v_obj)->size;
+	if ((int64_t)have != size)
+		return fail("ValueError", ctx, "expect a Tuple with %lld elements but get a Tuple "
+			    "with %zu elements", (long long)size, have);
+	return 0;
+}
+
+static int builtin_check_shape_info(void *self, const TVMFFIAny *args, int32_t n,
+				    TVMFFIAny *result)
+{
+	(void)self, (void)result;
+	int64_t ndim;
+	if (need_args("vm.builtin.check_shape_info", n, 2) ||
+	    ffi_arg_int("vm.builtin.check_shape_info", args, n, 1, &ndim))
+		return -1;
+	const char *ctx = err_ctx(args, n, 2);
+	if (args[0].type_index != FFI_SHAPE || !args[0].v_obj)
+		return fail("TypeError", ctx, "expect a Shape but get %s",
+			    type_name(args[0].type_index));
+	size_t have = ((const ffi_shape_t *)args[0].v_obj)->size;
+	if (ndim != -1 && (int64_t)have != ndim)
+		return fail("ValueError", ctx, "expect Shape with ndim %lld but get %zu",
+			    (long long)ndim, have);
+	return 0;
+}
+
+static int builtin_check_prim_value_info(void *self, const TVMFFIAny *args, int32_t n,
+					 TVMFFIAny *result)
+{
+	(void)self, (void)result;
+	DLDataType dt;
+	if (need_args("vm.builtin.check_prim_value_info", n, 2) ||
+	    arg_dtype("vm.builtin.check_prim_value_info", args, 1, &dt))
+		return -1;
+	const char *ctx = err_ctx(args, n, 2);
+	int t = args[0].type_index;
+	int ok;
+	if (t >= FFI_STATIC_OBJECT_BEGIN)
+		ok = 0;
+	else if (dt.code == VM_DL_BOOL || dt.code == kDLInt || dt.code == kDLUInt)
+		ok = t == FFI_INT || t == FFI_BOOL;
+	else if (dt.code == kDLFloat || dt.code == kDLBfloat)
+		ok = t == FFI_FLOAT || t == FFI_INT || t == FFI_BOOL;
+	else if (dt.code == kDLOpaqueHandle)
+		ok = t == FFI_OPAQUE_PTR || t == FFI_NONE;
+	else
+		ok = 0;
+	if (!ok)
+		return fail("TypeError", ctx, "expect a prim value of dtype code %u but get %s",
+			    dt.code, type_name(t));
+	return 0;
+}
+
+static int builtin_check_func_info(void *self, const TVMFFIAny *args, int32_t n,
+				   TVMFFIAny *result)
+{
+	(void)self, (void)result;
+	if (need_args("vm.builtin.check_func_info", n, 1))
+		return -1;
+	if (args[0].type_index != FFI_FUNCTION && args[0].type_index != FFI_VM_CLOSURE)
+		return fail("TypeError", err_ctx(args, n, 1), "expect a Function but get %s",
+			    type_name(args[0].type_index));
+	return 0;
+}
+
+static int builtin_shape_of(void *self, const TVMFFIAny *args, int32_t n, TVMFFIAny *result)
+{
+	(void)self;
+	if (need_args("vm.builtin.shape_of", n, 1))
+		return -1;
+	DLTensor *t = ffi_any_as_dltensor(&args[0]);
+	if (!t)
+		return fail("TypeError", "", "vm.builtin.shape_of expects a tensor, got %s",
+			    type_name(args[0].type_index));
+	*result = ffi_any_object(&ffi_shape_new(t->shape, (size_t)t->ndim)->header);
+	return 0;
+}
+
+static int builtin_alloc_shape_heap(void *self, const TVMFFIAny *args, int32_t n,
+				    TVMFFIAny *result)
+{
+	(void)self;
+	const char *fn = "vm.builtin.alloc_shape_heap";
+	int64_t size;
+	DLDevice host;
+	if (need_args(fn, n, 2))
+		return -1;
+	vm_t *vm = vm_context(&args[0]);
+	if (!vm || ffi_arg_int(fn, args, n, 1, &size) || vm_device(vm, -1, &host))
+		return -1;
+	if (size < 0 || size > (1 << 24))
+		return fail("ValueError", "", "%s: invalid heap size %lld", fn, (long long)size);
+	DLDataType i64 = {kDLInt, 64, 1};
+	ffi_tensor_t *t = ffi_tensor_alloc(&size, 1, i64, host);
+	if (!t)
+		return -1;
+	*result = ffi_any_object(&t->header);
+	return 0;
+}
+
+static int builtin_make_shape(void *self, const TVMFFIAny *args, int32_t n, TVMFFIAny *result)
+{
+	(void)self;
+	const char *fn = "vm.builtin.make_shape";
+	int64_t count;
+	if (need_args(fn, n, 2) || ffi_arg_int(fn, args, n, 1, &count))
+		return -1;
+	if (count < 0 || count > (n - 2) / 2)
+		return fail("TypeError", "", "%s: %lld dimensions but %d arguments", fn,
+			    (long long)count, n);
+	int64_t *dims = xcalloc((size_t)(count ? count : 1), sizeof *dims);
+	for (int64_t i = 0; i < count; i++) {
+		int64_t code, v, *slot;
+		if (ffi_arg_int(fn, args, n, (int32_t)(2 + 2 * i), &code) ||
+		    ffi_arg_int(fn, args, n, (int32_t)(3 + 2 * i), &v))
+			goto fail;
+		if (code == 0) {
+			dims[i] = v;
+		} else if (code == 1) {
+			if (heap_slot(&args[0], v, "", &slot))
+				goto fail;
+			dims[i] = *slot;
+		} else {
+			fail("ValueError", "", "%s: unknown code %lld", fn, (long long)code);
+			goto fail;
+		}
+	}
+	*result = ffi_any_object(&ffi_shape_new(dims, (size_t)count)->header);
+	free(dims);
+	return 0;
+fail:
+	free(dims);
+	return -1;
+}
+
+static int builtin_make_prim_value(void *self, const TVMFFIAny *args, int32_t n,
+				   TVMFFIAny *result)
+{
+	(void)self;
+	const char *fn = "vm.builtin.make_prim_value";
+	int64_t code, v, *slot;
+	if (need_args(fn, n, 3) || ffi_arg_int(fn, args, n, 1, &code) ||
+	    ffi_arg_int(fn, args, n, 2, &v))
+		return -1;
+	if (code == 0) {
+		*result = ffi_any_int(v);
+		return 0;
+	}
+	if (code != 1)
+		return fail("ValueError", "", "%s: unknown code %lld", fn, (long long)code);
+	if (heap_slot(&args[0], v, "", &slot))
+		return -1;
+	*result = ffi_any_int(*slot);
+	return 0;
+}
+
+static int builtin_match_prim_value(void *self, const TVMFFIAny *args, int32_t n,
+				    TVMFFIAny *result)
+{
+	(void)self, (void)result;
+	const char *fn = "vm.builtin.match_prim_value";
+	int64_t actual, code, v;
+	if (need_args(fn, n, 4) || ffi_arg_int(fn, args, n, 0, &actual) ||
+	    ffi_arg_int(fn, args, n, 2, &code) || ffi_arg_int(fn, args, n, 3, &v))
+		return -1;
+	return match_one(actual, &args[1], code, v, err_ctx(args, n, 4), 0);
+}
+
+static int builtin_call_tir_dyn(void *self, const TVMFFIAny *args, int32_t n, TVMFFIAny *result)
+{
+	(void)self;
+	const char *fn = "vm.builtin.call_tir_dyn";
+	const ffi_shape_t *extra;
+	if (need_args(fn, n, 2) || arg_shape(fn, args, n - 1, &extra))
+		return -1;
+	if (args[0].type_index != FFI_FUNCTION || !args[0].v_obj)
+		return fail("TypeError", "", "%s: argument 0 must be a function", fn);
+	if (extra->size > 4096)
+		return fail("ValueError", "", "%s: too many shape arguments", fn);
+	size_t total = (size_t)(n - 2) + extra->size;
+	TVMFFIAny *all = xcalloc(total, sizeof *all);
+	memcpy(all, args + 1, (size_t)(n - 2) * sizeof *all);
+	for (size_t i = 0; i < extra->size; i++)
+		all[(size_t)(n - 2) + i] = ffi_any_int(extra->data[i]);
+	int rc = ffi_function_call((ffi_function_t *)args[0].v_obj, all, (int32_t)total, result);
+	free(all);
+	return rc;
+}
+
+static int builtin_tensor_to_shape(void *self, const TVMFFIAny *args, int32_t n,
+				   TVMFFIAny *result)
+{
+	(void)self;
+	const char *fn = "vm.builtin.tensor_to_shape";
+	if (need_args(fn, n, 1))
+		return -1;
+	DLTensor *t = ffi_any_as_dltensor(&args[0]);
+	uint64_t numel;
+	if (!t || t->ndim != 1 || t->dtype.code != kDLInt || t->dtype.lanes != 1 ||
+	    (t->dtype.bits != 16 && t->dtype.bits != 32 && t->dtype.bits != 64) ||
+	    t->device.device_type != kDLCPU || !is_compact(t) ||
+	    shape_numel(t->shape, 1, &numel) || numel > 4096 || (numel && !t->data))
+		return fail("ValueError", "", "%s expects a 1-D int16/32/64 CPU tensor", fn);
+	int64_t *dims = xcalloc(numel ? numel : 1, sizeof *dims);
+	const char *p = (const char *)t->data + t->byte_offset;
+	for (uint64_t i = 0; i < numel; i++)
+		dims[i] = t->dtype.bits == 16   ? ((const int16_t *)p)[i]
+			  : t->dtype.bits == 32 ? ((const int32_t *)p)[i]
+						: ((const int64_t *)p)[i];
+	*result = ffi_any_object(&ffi_shape_new(dims, numel)->header);
+	free(dims);
+	return 0;
+}
+
+static int builtin_ensure_zero_offset(void *self, const TVMFFIAny *args, int32_t n,
+				      TVMFFIAny *result)
+{
+	(void)self;
+	const char *fn = "vm.builtin.ensure_zero_offset";
+	if (need_args(fn, n, 1))
+		return -1;
+	DLTensor *t = ffi_any_as_dltensor(&args[0]);
+	if (!t)
+		return fail("TypeError", "", "%s expects a tensor", fn);
+	if (t->byte_offset == 0 && args[0].type_index == FFI_TENSOR) {
+		*result = args[0];
+		ffi_any_retain(result);
+		return 0;
+	}
+	ffi_shape_t *shape = ffi_shape_new(t->shape, (size_t)t->ndim);
+	int rc = make_view(fn, &args[0], shape, t->dtype, 0, result);
+	ffi_object_release(&shape->header);
+	return rc;
+}
+
+static int builtin_tuple_reset_item(void *self, const TVMFFIAny *args, int32_t n,
+				    TVMFFIAny *result)
+{
+	(void)self, (void)result;
+	const char *fn = "vm.builtin.tuple_reset_item";
+	ffi_array_t *a;
+	int64_t i;
+	if (need_args(fn, n, 2) || arg_array(fn, args, 0, &a) || ffi_arg_int(fn, args, n, 1, &i))
+		return -1;
+	if (i < 0 || (uint64_t)i >= a->size)
+		return fail("IndexError", "", "%s: index %lld out of range", fn, (long long)i);
+	ffi_any_release(&a->items[i]);
+	return 0;
+}
+
+static int builtin_create_view(void *self, const TVMFFIAny *args, int32_t n, TVMFFIAny *result)
+{
+	(void)self;
+	const char *fn = "runtime.TVMTensorCreateView";
+	const ffi_shape_t *shape;
+	DLDataType dt;
+	int64_t offset;
+	if (need_args(fn, n, 4) || arg_shape(fn, args, 1, &shape) || arg_dtype(fn, args, 2, &dt) ||
+	    ffi_arg_int(fn, args, n, 3, &offset))
+		return -1;
+	return make_view(fn, &args[0], shape, dt, offset, result);
+}
+
+/* ---- closures and devices ---- */
+
+static int builtin_make_closure(void *self, const TVMFFIAny *args, int32_t n, TVMFFIAny *result)
+{
+	(void)self;
+	if (need_args("vm.builtin.make_closure", n, 1))
+		return -1;
+	if (args[0].type_index != FFI_VM_CLOSURE || !args[0].v_obj)
+		return fail("TypeError", "", "vm.builtin.make_closure expects a closure, got %s",
+			    type_name(args[0].type_index));
+	const vm_closure_t *c = (const vm_closure_t *)args[0].v_obj;
+	/* The new closure appends its captures, then the original's (calls nest that way). */
+	size_t total = (size_t)(n - 1) + c->num_bound;
+	TVMFFIAny *bound = xcalloc(total, sizeof *bound);
+	memcpy(bound, args + 1, (size_t)(n - 1) * sizeof *bound);
+	memcpy(bound + (n - 1), c->bound, c->num_bound * sizeof *bound);
+	vm_closure_t *nc = vm_closure_new(c->exec_module, c->func_index, bound, total);
+	free(bound);
+	*result = ffi_any_object(&nc->header);
+	return 0;
+}
+
+static int builtin_invoke_closure(void *self, const TVMFFIAny *args, int32_t n,
+				  TVMFFIAny *result)
+{
+	(void)self;
+	if (need_args("vm.builtin.invoke_closure", n, 2))
+		return -1;
+	vm_t *vm = vm_context(&args[0]);
+	if (!vm)
+		return -1;
+	return vm_call_value(vm, &args[1], args + 2, n - 2, result);
+}
+
+static int builtin_to_device(void *self, const TVMFFIAny *args, int32_t n, TVMFFIAny *result)
+{
+	(void)self;
+	const char *fn = "vm.builtin.to_device";
+	int64_t type, id;
+	if (need_args(fn, n, 3) || ffi_arg_int(fn, args, n, 1, &type) ||
+	    ffi_arg_int(fn, args, n, 2, &id) || scope_ok(fn, args, n, 3))
+		return -1;
+	DLTensor *t = ffi_any_as_dltensor(&args[0]);
+	if (!t)
+		return fail("TypeError", "", "%s expects a tensor", fn);
+	if (type != kDLCPU || id != 0)
+		return fail("ValueError", "", "%s: device (%lld, %lld) is not available (CPU only)",
+			    fn, (long long)type, (long long)id);
+	ffi_tensor_t *copy = vm_tensor_copy(t, (DLDevice){kDLCPU, 0});
+	if (!copy)
+		return -1;
+	*result = ffi_any_object(&copy->header);
+	return 0;
+}
+
+static const struct {
+	const char *name;
+	TVMFFISafeCallType call;
+} builtins[] = {
+	{"vm.builtin.check_tensor_info", builtin_check_tensor_info},
+	{"vm.builtin.match_shape", builtin_match_shape},
+	{"vm.builtin.alloc_storage", builtin_alloc_storage},
+	{"vm.builtin.alloc_tensor", builtin_alloc_tensor},
+	{"vm.builtin.null_value", builtin_null_value},
+	{"vm.builtin.copy", builtin_copy},
+	{"vm.builtin.reshape", builtin_reshape},
+	{"vm.builtin.make_tuple", builtin_make_tuple},
+	{"vm.builtin.tuple_getitem", builtin_tuple_getitem},
+	{"vm.builtin.read_if_cond", builtin_read_if_cond},
+	{"vm.builtin.check_tuple_info", builtin_check_tuple_info},
+	{"vm.builtin.check_shape_info", builtin_check_shape_info},
+	{"vm.builtin.check_prim_value_info", builtin_check_prim_value_info},
+	{"vm.builtin.check_func_info", builtin_check_func_info},
+	{"vm.builtin.shape_of", builtin_shape_of},
+	{"vm.builtin.alloc_shape_heap", builtin_alloc_shape_heap},
+	{"vm.builtin.make_shape", builtin_make_shape},
+	{"vm.builtin.make_prim_value", builtin_make_prim_value},
+	{"vm.builtin.match_prim_value", builtin_match_prim_value},
+	{"vm.builtin.call_tir_dyn", builtin_call_tir_dyn},
+	{"vm.builtin.tensor_to_shape", builtin_tensor_to_shape},
+	{"vm.builtin.ensure_zero_offset", builtin_ensure_zero_offset},
+	{"vm.builtin.tuple_reset_item", builtin_tuple_reset_item},
+	{"runtime.TVMTensorCreateView", builtin_create_view},
+	{"vm.builtin.make_closure", builtin_make_closure},
+	{"vm.builtin.invoke_closure", builtin_invoke_closure},
+	{"vm.builtin.to_device", builtin_to_device},
+};
+
+ffi_function_t *vm_builtin_get(const char *name)
+{
+	for (size_t i = 0; i < sizeof builtins / sizeof builtins[0]; i++)
+		if (strcmp(builtins[i].name, name) == 0)
+			return ffi_function_new(builtins[i].call, NULL, NULL, NULL);
+	return NULL;
+}
+
+static const struct {
+	const char *prefix;
+	const char *reason;
+} refusals[] = {
+	{"vm.builtin.paged_attention_kv_cache", "KV cache is not supported"},
+	{"vm.builtin.attention_kv_cache", "KV cache is not supported"},
+	{"vm.builtin.kv_state", "KV cache is not supported"},
+	{"vm.builtin.kv_cache", "KV cache is not supported"},
+	{"vm.builtin.rnn_state", "RNN state is not supported"},
+	{"vm.builtin.invoke_debug_func", "it calls back into Python, impossible on a C device"},
+	{"vm.builtin.call_py_func", "it calls back into Python, impossible on a C device"},
+	{"vm.builtin.register_py_func", "it calls back into Python, impossible on a C device"},
+	{"vm.builtin.get_py_func", "it calls back into Python, impossible on a C device"},
+	{"vm.builtin.clear_py_func_registry", "it calls back into Python, impossible on a C device"},
+	{"vm.builtin.debug_print", "it calls back into Python, impossible on a C device"},
+	{"relax.run.", "it calls back into Python, impossible on a C device"},
+	{"vm.builtin.sample_top_p_from", "LLM sampling helpers are not supported"},
+	{"vm.builtin.multinomial_from_uniform", "LLM sampling helpers are not supported"},
+	{"vm.builtin.apply_repetition_penalty", "LLM sampling helpers are not supported"},
+	{"vm.builtin.apply_presence_and_frequency_penalty", "LLM sampling helpers are not supported"},
+	{"vm.builtin.apply_softmax_with_temperature", "LLM sampling helpers are not supported"},
+	{"vm.builtin.tensor_cache.", "external weight caches are not supported"},
+	{"vm.builtin.param_module_from_cache", "external weight caches are not supported"},
+	{"vm.builtin.param_array_from_cache", "external weight caches are not supported"},
+	{"vm.builtin.cuda_graph.", "device-specific builtins need a GPU runtime"},
+	{"vm.builtin.hexagon.", "device-specific builtins need a Hexagon runtime"},
+	{"vm.builtin.distributed.", "distributed execution is not supported"},
+};
+
+const char *vm_builtin_refusal(const char *name)
+{
+	for (size_t i = 0; i < sizeof refusals / sizeof refusals[0]; i++)
+		if (strncmp(name, refusals[i].prefix, strlen(refusals[i].prefix)) == 0)
+			return refusals[i].reason;
+	return NULL;
+}
