@@ -435,6 +435,8 @@ static void on_connection(uv_stream_t *server, int status)
 	p->accepted++;
 	p->connections++;
 	net_tune(tcp);
+	/* Waiting servers may sit idle for hours; keepalive notices one that vanished silently. */
+	uv_tcp_keepalive(tcp, 1, 60);
 	struct proxy_peer *peer = xcalloc(1, sizeof *peer);
 	peer->proxy = p;
 	peer->tcp = tcp;
@@ -586,15 +588,16 @@ size_t proxy_view_links(const proxy_t *p, proxy_view_link_t *out, size_t max)
 	return n;
 }
 
-static size_t view_waiters(const struct proxy_peer_list *list, proxy_view_waiter_t *out,
-			   size_t max, size_t n)
+static size_t view_waiters(const proxy_t *p, const struct proxy_peer_list *list,
+			   proxy_view_waiter_t *out, size_t max, size_t n)
 {
 	for (const struct proxy_peer *w = list->head; w; w = w->next, n++) {
 		if (n >= max)
 			continue;
 		proxy_view_waiter_t *v = &out[n];
 		snprintf(v->key, sizeof v->key, "%s", w->parsed.match);
-		snprintf(v->matchkey, sizeof v->matchkey, "%s", w->matchkey);
+		const char *mk = p->tracker_mode ? proxy_tracker_matchkey(p, w) : NULL;
+		snprintf(v->matchkey, sizeof v->matchkey, "%s", mk ? mk : "");
 		snprintf(v->peer, sizeof v->peer, "%s", w->name);
 		v->is_server = w->parsed.role == HANDSHAKE_ROLE_SERVER;
 		v->since = w->since;
@@ -604,6 +607,6 @@ static size_t view_waiters(const struct proxy_peer_list *list, proxy_view_waiter
 
 size_t proxy_view_waiters(const proxy_t *p, proxy_view_waiter_t *out, size_t max)
 {
-	size_t n = view_waiters(&p->waiting_servers, out, max, 0);
-	return view_waiters(&p->waiting_clients, out, max, n);
+	size_t n = view_waiters(p, &p->waiting_servers, out, max, 0);
+	return view_waiters(p, &p->waiting_clients, out, max, n);
 }

@@ -50,11 +50,9 @@ struct proxy_peer {
 	size_t early_len;
 	char name[64];
 	double since;
-	/* Tracker mode (servers): the private match key offered to the tracker. */
-	char matchkey[sizeof(((handshake_key_t *)0)->match) + 40];
-	int put_acked;       /* the tracker acknowledged the PUT of matchkey */
-	int needs_put;       /* matchkey not PUT yet (new, regenerated, or tracker lost) */
-	uint64_t miss_since; /* loop time (ms) of the first GET_PENDING_MATCHKEYS miss, 0 if none */
+	/* Tracker mode (servers): the tracker_link resource offering this server. */
+	uint64_t resource_id;
+	int assigned; /* the tracker handed its current matchkey to a client */
 };
 
 /* One paired link, for the view and the logs. */
@@ -111,6 +109,8 @@ void proxy_tracker_stop(struct proxy *p);
 /* Free what proxy_tracker_start allocated, once everything is closed. */
 void proxy_tracker_free(struct proxy *p);
 int proxy_tracker_connected(const struct proxy *p);
+/* The current private matchkey of a pooled server, NULL if none. */
+const char *proxy_tracker_matchkey(const struct proxy *p, const struct proxy_peer *peer);
 /* A registered peer in tracker mode: a server joins the pool, a client is paired or refused. */
 void proxy_tracker_register(struct proxy *p, struct proxy_peer *peer);
 /* A pooled server left the pool (paired, closed or refused); called before it is unlinked. */
