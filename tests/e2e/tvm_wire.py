@@ -1327,7 +1327,7 @@ class RemoteTensor:
         dt = dtype if isinstance(dtype, DataType) else DataType.from_numpy(dtype)
         hdr = TensorHeader(0, dev, shape, dt, 0)
         ptr = session.dev_alloc_data_with_scope(hdr, scope)
-        if ptr == 0:
+        if ptr == 0 and hdr.nbytes:
             raise ProtocolError("DevAllocDataWithScope returned NULL without an Exception")
         return cls(session, hdr.replace(data=ptr))
 
