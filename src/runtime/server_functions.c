@@ -31,75 +31,85 @@ static const char *work_dir(void)
 	return opt->work_dir;
 }
 
-/* Walk `path` below the work directory. On success *dirfd is an open descriptor of the
- * parent directory and leaf the last component ("" when path names the work dir itself).
- * `norm` (if given) receives the cleaned relative path. */
-static int path_resolve(const char *path, int *dirfd, char *leaf, char *norm, size_t normsz)
+/* Lexically clean a client path: drop "" and "." components, refuse absolute paths and
+ * "..". norm receives "a/b/c" ("" for the work directory itself). */
+static int path_normalize(const char *path, char *norm, size_t normsz)
 {
-	const char *wd = work_dir();
-	if (!wd)
-		return -1;
 	if (path[0] == '/') {
 		ffi_error_set("PermissionError", "absolute path '%.200s' is outside the work directory",
 			      path);
 		return -1;
 	}
-	if (strlen(path) >= PATH_MAX) {
+	if (strlen(path) >= normsz) {
 		ffi_error_set("ValueError", "path is too long");
 		return -1;
 	}
+	size_t used = 0;
+	norm[0] = '\0';
+	for (const char *p = path; *p;) {
+		while (*p == '/')
+			p++;
+		size_t n = strcspn(p, "/");
+		if (n == 0)
+			break;
+		if (n > NAME_MAX) {
+			ffi_error_set("ValueError", "path component is too long");
+			return -1;
+		}
+		if (n == 2 && p[0] == '.' && p[1] == '.') {
+			ffi_error_set("PermissionError", "path '%.200s' leaves the work directory", path);
+			return -1;
+		}
+		if (!(n == 1 && p[0] == '.')) {
+			if (used)
+				norm[used++] = '/';
+			memcpy(norm + used, p, n);
+			used += n;
+			norm[used] = '\0';
+		}
+		p += n;
+	}
+	return 0;
+}
+
+/* Walk `path` below the work directory without following symlinks. On success *dirfd is an
+ * open descriptor of the parent directory and leaf the last component ("" when the path
+ * names the work directory itself); norm receives the cleaned relative path. */
+static int path_resolve(const char *path, int *dirfd, char *leaf, char *norm, size_t normsz)
+{
+	const char *wd = work_dir();
+	if (!wd || path_normalize(path, norm, normsz))
+		return -1;
 	int fd = open(wd, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0) {
 		ffi_error_set("OSError", "cannot open the work directory: %s", strerror(errno));
 		return -1;
 	}
-	if (norm && normsz)
-		norm[0] = '\0';
 	leaf[0] = '\0';
-	const char *p = path;
-	for (;;) {
-		while (*p == '/')
-			p++;
-		const char *end = strchr(p, '/');
-		size_t n = end ? (size_t)(end - p) : strlen(p);
-		if (n == 0)
+	for (const char *p = norm; *p;) {
+		size_t n = strcspn(p, "/");
+		if (p[n] == '\0') {
+			memcpy(leaf, p, n + 1);
 			break;
-		if (n > NAME_MAX) {
-			close(fd);
-			ffi_error_set("ValueError", "path component is too long");
-			return -1;
 		}
 		char comp[NAME_MAX + 1];
 		memcpy(comp, p, n);
 		comp[n] = '\0';
-		p += n;
-		if (strcmp(comp, ".") == 0)
-			continue;
-		if (strcmp(comp, "..") == 0) {
+		/* An intermediate directory: descend without following a symlink. */
+		int next = openat(fd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (next < 0) {
+			int e = errno;
 			close(fd);
-			ffi_error_set("PermissionError", "path '%.200s' leaves the work directory", path);
+			ffi_error_set(e == ENOENT ? "FileNotFoundError" : "PermissionError",
+				      "cannot open directory '%s' of '%.200s': %s", comp, path,
+				      e == ELOOP || e == ENOTDIR ? "not a directory (symbolic links "
+								   "are not followed)"
+								 : strerror(e));
 			return -1;
 		}
-		if (leaf[0]) {
-			/* The previous component was a directory on the way: descend into it. */
-			int next = openat(fd, leaf, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-			if (next < 0) {
-				int e = errno;
-				close(fd);
-				ffi_error_set(e == ELOOP ? "PermissionError" : "FileNotFoundError",
-					      "cannot open directory '%s' of '%.200s': %s", leaf, path,
-					      e == ELOOP ? "symbolic links are not followed"
-							 : strerror(e));
-				return -1;
-			}
-			close(fd);
-			fd = next;
-		}
-		memcpy(leaf, comp, n + 1);
-		if (norm && normsz) {
-			size_t used = strlen(norm);
-			snprintf(norm + used, normsz - used, "%s%s", used ? "/" : "", comp);
-		}
+		close(fd);
+		fd = next;
+		p += n + 1;
 	}
 	*dirfd = fd;
 	return 0;
@@ -142,11 +152,11 @@ static int server_upload(void *self, const TVMFFIAny *args, int32_t n, TVMFFIAny
 	(void)result;
 	const char *path, *data;
 	size_t len, size;
-	char leaf[NAME_MAX + 1];
+	char leaf[NAME_MAX + 1], norm[PATH_MAX];
 	int dfd;
 	if (ffi_arg_str("tvm.rpc.server.upload", args, n, 0, &path, &len) ||
 	    arg_bytes("tvm.rpc.server.upload", args, n, 1, &data, &size) ||
-	    path_resolve(path, &dfd, leaf, NULL, 0))
+	    path_resolve(path, &dfd, leaf, norm, sizeof norm))
 		return -1;
 	if (!leaf[0]) {
 		close(dfd);
@@ -193,10 +203,10 @@ static int server_download(void *self, const TVMFFIAny *args, int32_t n, TVMFFIA
 	(void)self;
 	const char *path;
 	size_t len;
-	char leaf[NAME_MAX + 1];
+	char leaf[NAME_MAX + 1], norm[PATH_MAX];
 	int dfd;
 	if (ffi_arg_str("tvm.rpc.server.download", args, n, 0, &path, &len) ||
-	    path_resolve(path, &dfd, leaf, NULL, 0))
+	    path_resolve(path, &dfd, leaf, norm, sizeof norm))
 		return -1;
 	int fd = leaf[0] ? openat(dfd, leaf, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) : -1;
 	int e = leaf[0] ? errno : EISDIR;
@@ -254,10 +264,10 @@ static int server_remove(void *self, const TVMFFIAny *args, int32_t n, TVMFFIAny
 	(void)result;
 	const char *path;
 	size_t len;
-	char leaf[NAME_MAX + 1];
+	char leaf[NAME_MAX + 1], norm[PATH_MAX];
 	int dfd;
 	if (ffi_arg_str("tvm.rpc.server.remove", args, n, 0, &path, &len) ||
-	    path_resolve(path, &dfd, leaf, NULL, 0)) {
+	    path_resolve(path, &dfd, leaf, norm, sizeof norm)) {
 		ffi_error_clear();
 		return 0;
 	}
@@ -279,10 +289,10 @@ static int server_listdir(void *self, const TVMFFIAny *args, int32_t n, TVMFFIAn
 	(void)self;
 	const char *path;
 	size_t len;
-	char leaf[NAME_MAX + 1];
+	char leaf[NAME_MAX + 1], norm[PATH_MAX];
 	int dfd;
 	if (ffi_arg_str("tvm.rpc.server.listdir", args, n, 0, &path, &len) ||
-	    path_resolve(path, &dfd, leaf, NULL, 0)) {
+	    path_resolve(path, &dfd, leaf, norm, sizeof norm)) {
 		if (strcmp(ffi_error_kind(), "FileNotFoundError") != 0)
 			return -1;
 		ffi_error_clear();
@@ -337,22 +347,17 @@ static int server_workpath(void *self, const TVMFFIAny *args, int32_t n, TVMFFIA
 	(void)self;
 	const char *path;
 	size_t len;
-	char leaf[NAME_MAX + 1], norm[PATH_MAX];
-	int dfd;
+	char norm[PATH_MAX];
 	if (ffi_arg_str("tvm.rpc.server.workpath", args, n, 0, &path, &len))
 		return -1;
-	if (path_resolve(path, &dfd, leaf, norm, sizeof norm)) {
-		/* A missing parent is fine for a name that will be created later; escapes are not. */
-		if (strcmp(ffi_error_kind(), "FileNotFoundError") != 0)
-			return -1;
-		ffi_error_clear();
-	} else {
-		close(dfd);
-	}
-	char full[PATH_MAX + 600];
-	int w = snprintf(full, sizeof full, "%s%s%s", session_current()->work_dir,
-			 norm[0] ? "/" : "", norm);
-	*result = ffi_any_object(&ffi_str_new(full, (size_t)w < sizeof full ? (size_t)w : 0)->header);
+	const char *wd = work_dir();
+	if (!wd || path_normalize(path, norm, sizeof norm))
+		return -1;
+	size_t size = strlen(wd) + strlen(norm) + 2;
+	char *full = xmalloc(size);
+	int w = snprintf(full, size, "%s%s%s", wd, norm[0] ? "/" : "", norm);
+	*result = ffi_any_object(&ffi_str_new(full, (size_t)w)->header);
+	free(full);
 	return 0;
 }
 FFI_REGISTER_GLOBAL("tvm.rpc.server.workpath", server_workpath)

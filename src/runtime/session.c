@@ -120,15 +120,26 @@ static double now_seconds(void)
 
 void session_timeout_message(double seconds, char *buf, size_t size)
 {
-	/* Python prints the shortest repr of the float, always with a '.' or an exponent. */
-	char num[64];
-	for (int prec = 1; prec <= 17; prec++) {
-		snprintf(num, sizeof num, "%.*g", prec, seconds);
-		if (strtod(num, NULL) == seconds)
+	/* Python's repr of a float: the shortest digits that round-trip, in fixed notation
+	 * for exponents -4..15 (with at least one decimal), else in scientific notation. */
+	char num[64], sci[64];
+	int digits = 1;
+	for (; digits < 17; digits++) {
+		snprintf(sci, sizeof sci, "%.*e", digits - 1, seconds);
+		if (strtod(sci, NULL) == seconds)
 			break;
 	}
-	if (!strpbrk(num, ".einn"))
-		strncat(num, ".0", sizeof num - strlen(num) - 1);
+	snprintf(sci, sizeof sci, "%.*e", digits - 1, seconds);
+	const char *e = strchr(sci, 'e');
+	int exp = e ? atoi(e + 1) : 0;
+	if (!isfinite(seconds) || exp < -4 || exp >= 16) {
+		snprintf(num, sizeof num, "%s", sci);
+	} else {
+		int decimals = digits - 1 - exp;
+		snprintf(num, sizeof num, "%.*f", decimals > 0 ? decimals : 0, seconds);
+		if (decimals <= 0)
+			strncat(num, ".0", sizeof num - strlen(num) - 1);
+	}
 	snprintf(buf, size,
 		 "RPCSessionTimeoutError: Your %ss session has expired, try to increase the "
 		 "\"session_timeout\" value.",
