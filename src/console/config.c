@@ -28,51 +28,52 @@ struct key_row {
 	enum config_section section;
 	size_t offset, size;
 	double min, max;
+	int live; /* SIGHUP applies a new value without a restart */
 };
 
 static const struct key_row keys[] = {
-	{"level", KEY_LEVEL, L(level), 0, 0},
-	{"syslog", KEY_BOOL, L(syslog), 0, 1},
-	{"silent", KEY_BOOL, L(silent), 0, 1},
+	{"level", KEY_LEVEL, L(level), 0, 0, 1},
+	{"syslog", KEY_BOOL, L(syslog), 0, 1, 1},
+	{"silent", KEY_BOOL, L(silent), 0, 1, 1},
 
-	{"host", KEY_STRING, T(host), 0, 0},
-	{"port", KEY_INT, T(port), 0, 65535},
-	{"port_end", KEY_INT, T(port_end), 0, 65536},
-	{"max_message", KEY_SIZE, T(max_message), 16, 256.0 * 1024 * 1024},
-	{"max_connections", KEY_INT, T(max_connections), 1, 1000000},
-	{"handshake_timeout", KEY_DOUBLE, T(handshake_timeout), 0.01, 86400},
-	{"allow", KEY_ACL, T(allow), 0, 0},
+	{"host", KEY_STRING, T(host), 0, 0, 0},
+	{"port", KEY_INT, T(port), 0, 65535, 0},
+	{"port_end", KEY_INT, T(port_end), 0, 65536, 0},
+	{"max_message", KEY_SIZE, T(max_message), 16, 256.0 * 1024 * 1024, 1},
+	{"max_connections", KEY_INT, T(max_connections), 1, 1000000, 1},
+	{"handshake_timeout", KEY_DOUBLE, T(handshake_timeout), 0.01, 86400, 1},
+	{"allow", KEY_ACL, T(allow), 0, 0, 1},
 
-	{"host", KEY_STRING, P(host), 0, 0},
-	{"port", KEY_INT, P(port), 0, 65535},
-	{"port_end", KEY_INT, P(port_end), 0, 65536},
-	{"tracker", KEY_ADDR, P(tracker), 0, 0},
-	{"timeout_client", KEY_DOUBLE, P(timeout_client), 0.01, 1e7},
-	{"timeout_server", KEY_DOUBLE, P(timeout_server), 0.01, 1e7},
-	{"max_connections", KEY_INT, P(max_connections), 1, 1000000},
-	{"handshake_timeout", KEY_DOUBLE, P(handshake_timeout), 0.01, 86400},
-	{"allow", KEY_ACL, P(allow), 0, 0},
+	{"host", KEY_STRING, P(host), 0, 0, 0},
+	{"port", KEY_INT, P(port), 0, 65535, 0},
+	{"port_end", KEY_INT, P(port_end), 0, 65536, 0},
+	{"tracker", KEY_ADDR, P(tracker), 0, 0, 0},
+	{"timeout_client", KEY_DOUBLE, P(timeout_client), 0.01, 1e7, 1},
+	{"timeout_server", KEY_DOUBLE, P(timeout_server), 0.01, 1e7, 1},
+	{"max_connections", KEY_INT, P(max_connections), 1, 1000000, 1},
+	{"handshake_timeout", KEY_DOUBLE, P(handshake_timeout), 0.01, 86400, 1},
+	{"allow", KEY_ACL, P(allow), 0, 0, 1},
 
-	{"host", KEY_STRING, S(host), 0, 0},
-	{"port", KEY_INT, S(port), 0, 65535},
-	{"port_end", KEY_INT, S(port_end), 0, 65536},
-	{"tracker", KEY_ADDR, S(tracker), 0, 0},
-	{"key", KEY_STRING, S(key), 0, 0},
-	{"through_proxy", KEY_BOOL, S(through_proxy), 0, 1},
-	{"custom_addr", KEY_STRING, S(custom_addr), 0, 0},
-	{"load_library", KEY_STRING, S(load_library), 0, 0},
-	{"work_dir", KEY_STRING, S(work_dir), 0, 0},
-	{"session_timeout", KEY_DOUBLE, S(session_timeout), 0, 1e7},
-	{"max_packet", KEY_SIZE, S(max_packet), 64, 64.0 * 1024 * 1024 * 1024},
-	{"session_memory", KEY_SIZE, S(session_memory), 0, 1024.0 * 1024 * 1024 * 1024},
-	{"handshake_timeout", KEY_DOUBLE, S(handshake_timeout), 0.01, 86400},
-	{"compiler", KEY_STRING, S(compiler), 0, 0},
-	{"allow", KEY_ACL, S(allow), 0, 0},
+	{"host", KEY_STRING, S(host), 0, 0, 0},
+	{"port", KEY_INT, S(port), 0, 65535, 0},
+	{"port_end", KEY_INT, S(port_end), 0, 65536, 0},
+	{"tracker", KEY_ADDR, S(tracker), 0, 0, 0},
+	{"key", KEY_STRING, S(key), 0, 0, 0},
+	{"through_proxy", KEY_BOOL, S(through_proxy), 0, 1, 0},
+	{"custom_addr", KEY_STRING, S(custom_addr), 0, 0, 0},
+	{"load_library", KEY_STRING, S(load_library), 0, 0, 1},
+	{"work_dir", KEY_STRING, S(work_dir), 0, 0, 1},
+	{"session_timeout", KEY_DOUBLE, S(session_timeout), 0, 1e7, 1},
+	{"max_packet", KEY_SIZE, S(max_packet), 64, 64.0 * 1024 * 1024 * 1024, 1},
+	{"session_memory", KEY_SIZE, S(session_memory), 0, 1024.0 * 1024 * 1024 * 1024, 1},
+	{"handshake_timeout", KEY_DOUBLE, S(handshake_timeout), 0.01, 86400, 1},
+	{"compiler", KEY_STRING, S(compiler), 0, 0, 1},
+	{"allow", KEY_ACL, S(allow), 0, 0, 1},
 
-	{"local_server", KEY_BOOL, C(local_server), 0, 1},
-	{"local_key", KEY_STRING, C(local_key), 0, 0},
-	{"attach", KEY_ADDR, C(attach), 0, 0},
-	{"refresh", KEY_DOUBLE, C(refresh), 0.05, 10},
+	{"local_server", KEY_BOOL, C(local_server), 0, 1, 0},
+	{"local_key", KEY_STRING, C(local_key), 0, 0, 0},
+	{"attach", KEY_ADDR, C(attach), 0, 0, 0},
+	{"refresh", KEY_DOUBLE, C(refresh), 0.05, 10, 1},
 };
 
 static const char *const section_names[CONFIG_SECTION_COUNT] = {"log", "tracker", "proxy",
@@ -371,6 +372,21 @@ int config_load_file(config_t *cfg, const char *path, char *err, size_t err_size
 	if (rc == 0)
 		snprintf(cfg->path, sizeof cfg->path, "%s", path);
 	return rc;
+}
+
+void config_diff(const config_t *a, const config_t *b,
+		 void (*fn)(void *arg, enum config_section section, const char *key, int live),
+		 void *arg)
+{
+	for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+		const struct key_row *k = &keys[i];
+		const char *fa = (const char *)a + k->offset, *fb = (const char *)b + k->offset;
+		int differ = (k->type == KEY_STRING || k->type == KEY_ADDR || k->type == KEY_ACL)
+				     ? strcmp(fa, fb) != 0
+				     : memcmp(fa, fb, k->size) != 0;
+		if (differ)
+			fn(arg, k->section, k->name, k->live);
+	}
 }
 
 int config_validate(const config_t *cfg, char *err, size_t err_size)

@@ -63,6 +63,12 @@ const char *config_section_name(enum config_section section);
 /* Does `key` exist in `section`, and does it take a value (0 = boolean flag)? -1 if unknown. */
 int config_key_takes_value(enum config_section section, const char *key);
 
+/* Calls fn for every key whose value differs between a and b; live says whether a running
+ * service can take the new value (SIGHUP) or needs a restart. */
+void config_diff(const config_t *a, const config_t *b,
+		 void (*fn)(void *arg, enum config_section section, const char *key, int live),
+		 void *arg);
+
 /* Cross-field checks (e.g. a server with a tracker needs a key). Returns 0 or -1 with err. */
 int config_validate(const config_t *cfg, char *err, size_t err_size);
 

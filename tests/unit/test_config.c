@@ -124,6 +124,43 @@ static void test_split_host_port(void **state)
 	assert_int_equal(net_split_host_port(":80", host, sizeof host, &port), -1);
 }
 
+struct diff_seen {
+	int count, live, restart;
+	char keys[8][32];
+};
+
+static void on_diff(void *arg, enum config_section section, const char *key, int live)
+{
+	struct diff_seen *d = arg;
+	if (d->count < 8)
+		snprintf(d->keys[d->count], sizeof d->keys[0], "%s.%s", config_section_name(section), key);
+	d->count++;
+	if (live)
+		d->live++;
+	else
+		d->restart++;
+}
+
+static void test_diff_live_and_restart(void **state)
+{
+	(void)state;
+	config_t a, b;
+	char err[256];
+	config_default(&a);
+	config_default(&b);
+	struct diff_seen d = {0};
+	config_diff(&a, &b, on_diff, &d);
+	assert_int_equal(d.count, 0);
+	assert_int_equal(config_set(&b, CONFIG_TRACKER, "allow", "10.0.0.0/8", "t", err, sizeof err), 0);
+	assert_int_equal(config_set(&b, CONFIG_TRACKER, "port", "9300", "t", err, sizeof err), 0);
+	assert_int_equal(config_set(&b, CONFIG_LOG, "level", "debug", "t", err, sizeof err), 0);
+	config_diff(&a, &b, on_diff, &d);
+	assert_int_equal(d.count, 3);
+	assert_int_equal(d.live, 2);    /* allow and log level */
+	assert_int_equal(d.restart, 1); /* port */
+	assert_string_equal(d.keys[0], "log.level");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -132,6 +169,7 @@ int main(void)
 		cmocka_unit_test(test_load_errors),
 		cmocka_unit_test(test_acl),
 		cmocka_unit_test(test_split_host_port),
+		cmocka_unit_test(test_diff_live_and_restart),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
