@@ -114,20 +114,20 @@ static void schedule(tracker_t *t, tracker_queue_t *q);
 static void conn_release_state(struct tracker_conn *c)
 {
 	tracker_t *t = c->t;
-	while (!tracker_link_empty(&c->requests)) {
+	while (!tracker_list_empty(&c->requests)) {
 		tracker_request_t *req =
 			TRACKER_CONTAINER_OF(c->requests.next, tracker_request_t, owner_link);
-		tracker_link_remove(&req->owner_link);
+		tracker_list_remove(&req->owner_link);
 		tracker_queue_t *q = req->queue;
 		tracker_queue_request_remove(q, req);
 		request_free(req);
 		tracker_queues_release(&t->queues, q);
 	}
 	c->request_count = 0;
-	while (!tracker_link_empty(&c->resources)) {
+	while (!tracker_list_empty(&c->resources)) {
 		tracker_resource_t *r =
 			TRACKER_CONTAINER_OF(c->resources.next, tracker_resource_t, owner_link);
-		tracker_link_remove(&r->owner_link);
+		tracker_list_remove(&r->owner_link);
 		tracker_queue_t *q = r->queue;
 		if (r->state == TRACKER_RESOURCE_SENDING) {
 			r->owner = NULL; /* the write callback frees it */
@@ -170,7 +170,7 @@ static void conn_close(struct tracker_conn *c)
 	c->info = NULL;
 	free(c->addr_text);
 	c->addr_text = NULL;
-	tracker_link_remove(&c->link);
+	tracker_list_remove(&c->link);
 	t->conn_count--;
 	t->counters.connections_open--;
 	uv_timer_stop(&c->timer);
@@ -217,7 +217,7 @@ static void resource_settle(tracker_t *t, tracker_resource_t *r, int delivered)
 	q->sending_count--;
 	if (delivered || !owner || t->closing || t->halted) {
 		if (owner) {
-			tracker_link_remove(&r->owner_link);
+			tracker_list_remove(&r->owner_link);
 			owner->resource_count--;
 			if (delivered)
 				owner->sessions++;
@@ -328,7 +328,7 @@ static void schedule(tracker_t *t, tracker_queue_t *q)
 	tracker_request_t *req;
 	while (tracker_queue_match(q, &r, &req)) {
 		struct tracker_conn *client = req->owner;
-		tracker_link_remove(&req->owner_link);
+		tracker_list_remove(&req->owner_link);
 		client->request_count--;
 		r->state = TRACKER_RESOURCE_SENDING;
 		q->sending_count++;
@@ -442,7 +442,7 @@ static int handle_put(struct tracker_conn *c, const cJSON *msg)
 	/* A repeated PUT of a matchkey this connection still has unassigned is a refresh, not a
 	 * second resource (TVM keeps both and later throws). Scans only this connection's own
 	 * resources, which are few and capped. */
-	for (struct tracker_link *l = c->resources.next; l != &c->resources; l = l->next) {
+	for (struct tracker_list *l = c->resources.next; l != &c->resources; l = l->next) {
 		tracker_resource_t *r = TRACKER_CONTAINER_OF(l, tracker_resource_t, owner_link);
 		if (r->queue == q && r->state != TRACKER_RESOURCE_SENDING &&
 		    strcmp(r->matchkey, matchkey) == 0) {
@@ -457,7 +457,7 @@ static int handle_put(struct tracker_conn *c, const cJSON *msg)
 		return -1;
 	}
 	tracker_resource_t *r = xcalloc(1, sizeof *r);
-	tracker_link_init(&r->queue_link);
+	tracker_list_init(&r->queue_link);
 	r->queue = q;
 	r->owner = c;
 	r->id = ++t->next_resource_id;
@@ -466,7 +466,7 @@ static int handle_put(struct tracker_conn *c, const cJSON *msg)
 	r->port_is_string = port_is_string;
 	r->matchkey = xstrdup(matchkey);
 	r->put_time = wall_now();
-	tracker_link_append(&c->resources, &r->owner_link);
+	tracker_list_append(&c->resources, &r->owner_link);
 	c->resource_count++;
 	conn_mark_registered(c);
 	snprintf(c->last_key, sizeof c->last_key, "%s", key);
@@ -510,7 +510,7 @@ static int handle_request(struct tracker_conn *c, const cJSON *msg)
 	req->priority = prio->valuedouble;
 	req->user = xstrdup(user_text ? user_text : "");
 	req->wait_start = wall_now();
-	tracker_link_append(&c->requests, &req->owner_link);
+	tracker_list_append(&c->requests, &req->owner_link);
 	c->request_count++;
 	t->counters.requests++;
 	log_debug("%s: REQUEST %s priority %g", c->peer, key, req->priority);
@@ -634,7 +634,7 @@ static int handle_summary(struct tracker_conn *c)
 		cJSON_AddNumberToObject(e, "pending", (double)q->heap_len);
 		cJSON_AddItemToObject(queues, q->key, e);
 	}
-	for (struct tracker_link *l = t->conns.next; l != &t->conns; l = l->next) {
+	for (struct tracker_list *l = t->conns.next; l != &t->conns; l = l->next) {
 		struct tracker_conn *s = TRACKER_CONTAINER_OF(l, struct tracker_conn, link);
 		if (s->info && s->info_is_server)
 			cJSON_AddItemToArray(servers, cJSON_Duplicate(s->info, 1));
@@ -647,7 +647,7 @@ static int handle_summary(struct tracker_conn *c)
 static int handle_pending_matchkeys(struct tracker_conn *c)
 {
 	cJSON *msg = cJSON_CreateArray();
-	for (struct tracker_link *l = c->resources.next; l != &c->resources; l = l->next) {
+	for (struct tracker_list *l = c->resources.next; l != &c->resources; l = l->next) {
 		tracker_resource_t *r = TRACKER_CONTAINER_OF(l, tracker_resource_t, owner_link);
 		if (r->state != TRACKER_RESOURCE_SENDING)
 			cJSON_AddItemToArray(msg, cJSON_CreateString(r->matchkey));
@@ -829,9 +829,9 @@ static void on_connection(uv_stream_t *server, int status)
 	}
 	struct tracker_conn *c = xcalloc(1, sizeof *c);
 	c->t = t;
-	tracker_link_init(&c->link);
-	tracker_link_init(&c->resources);
-	tracker_link_init(&c->requests);
+	tracker_list_init(&c->link);
+	tracker_list_init(&c->resources);
+	tracker_list_init(&c->requests);
 	uv_tcp_init(t->loop, &c->tcp);
 	c->tcp.data = c;
 	c->handles_open = 1;
@@ -864,7 +864,7 @@ static void on_connection(uv_stream_t *server, int status)
 	uv_timer_init(t->loop, &c->timer);
 	c->timer.data = c;
 	c->handles_open = 2;
-	tracker_link_append(&t->conns, &c->link);
+	tracker_list_append(&t->conns, &c->link);
 	t->conn_count++;
 	t->counters.connections_accepted++;
 	t->counters.connections_open++;
@@ -888,7 +888,7 @@ static void close_everything(tracker_t *t)
 		t->listener_open = 0;
 		uv_close((uv_handle_t *)&t->listener, listener_closed);
 	}
-	while (!tracker_link_empty(&t->conns)) {
+	while (!tracker_list_empty(&t->conns)) {
 		struct tracker_conn *c = TRACKER_CONTAINER_OF(t->conns.next, struct tracker_conn, link);
 		conn_close(c);
 	}
@@ -935,7 +935,7 @@ int tracker_start(uv_loop_t *loop, const tracker_options_t *opt, tracker_t **out
 		return UV_EINVAL;
 	}
 	tracker_queues_init(&t->queues);
-	tracker_link_init(&t->conns);
+	tracker_list_init(&t->conns);
 	make_stop_key(t);
 	uv_tcp_init(loop, &t->listener);
 	t->listener.data = t;
@@ -992,7 +992,7 @@ void tracker_close(tracker_t *t, void (*done)(void *arg), void *arg)
 
 struct tracker_conn *tracker_conn_find(const tracker_t *t, uint64_t id)
 {
-	for (struct tracker_link *l = t->conns.next; l != &t->conns; l = l->next) {
+	for (struct tracker_list *l = t->conns.next; l != &t->conns; l = l->next) {
 		struct tracker_conn *c = TRACKER_CONTAINER_OF(l, struct tracker_conn, link);
 		if (c->id == id)
 			return c;
@@ -1012,7 +1012,7 @@ void tracker_conn_set_drained(struct tracker_conn *c, int drained)
 	if (c->drained == drained)
 		return;
 	c->drained = drained;
-	for (struct tracker_link *l = c->resources.next; l != &c->resources; l = l->next) {
+	for (struct tracker_list *l = c->resources.next; l != &c->resources; l = l->next) {
 		tracker_resource_t *r = TRACKER_CONTAINER_OF(l, tracker_resource_t, owner_link);
 		if (drained && r->state == TRACKER_RESOURCE_FREE) {
 			tracker_queue_free_remove(r->queue, r);
@@ -1042,15 +1042,15 @@ void tracker_conn_kick(struct tracker_conn *c)
 
 int tracker_request_cancel(tracker_t *t, uint64_t request_id)
 {
-	for (struct tracker_link *l = t->conns.next; l != &t->conns; l = l->next) {
+	for (struct tracker_list *l = t->conns.next; l != &t->conns; l = l->next) {
 		struct tracker_conn *c = TRACKER_CONTAINER_OF(l, struct tracker_conn, link);
-		for (struct tracker_link *m = c->requests.next; m != &c->requests; m = m->next) {
+		for (struct tracker_list *m = c->requests.next; m != &c->requests; m = m->next) {
 			tracker_request_t *req =
 				TRACKER_CONTAINER_OF(m, tracker_request_t, owner_link);
 			if (req->id != request_id)
 				continue;
 			tracker_queue_t *q = req->queue;
-			tracker_link_remove(&req->owner_link);
+			tracker_list_remove(&req->owner_link);
 			c->request_count--;
 			tracker_queue_request_remove(q, req);
 			log_info("request #%llu of %s for %s cancelled by admin",

@@ -8,17 +8,17 @@
 #include "runtime/log.h"
 #include "runtime/xalloc.h"
 
-void tracker_link_init(struct tracker_link *head)
+void tracker_list_init(struct tracker_list *head)
 {
 	head->prev = head->next = head;
 }
 
-int tracker_link_empty(const struct tracker_link *head)
+int tracker_list_empty(const struct tracker_list *head)
 {
 	return head->next == head;
 }
 
-void tracker_link_append(struct tracker_link *head, struct tracker_link *node)
+void tracker_list_append(struct tracker_list *head, struct tracker_list *node)
 {
 	node->prev = head->prev;
 	node->next = head;
@@ -26,7 +26,7 @@ void tracker_link_append(struct tracker_link *head, struct tracker_link *node)
 	head->prev = node;
 }
 
-void tracker_link_remove(struct tracker_link *node)
+void tracker_list_remove(struct tracker_list *node)
 {
 	node->prev->next = node->next;
 	node->next->prev = node->prev;
@@ -50,7 +50,7 @@ void tracker_queues_init(tracker_queues_t *qs)
 	qs->bucket_count = 64;
 	qs->buckets = xcalloc(qs->bucket_count, sizeof *qs->buckets);
 	qs->count = 0;
-	tracker_link_init(&qs->all);
+	tracker_list_init(&qs->all);
 }
 
 static void queue_destroy(tracker_queue_t *q)
@@ -62,9 +62,9 @@ static void queue_destroy(tracker_queue_t *q)
 
 void tracker_queues_free(tracker_queues_t *qs)
 {
-	while (!tracker_link_empty(&qs->all)) {
+	while (!tracker_list_empty(&qs->all)) {
 		tracker_queue_t *q = TRACKER_CONTAINER_OF(qs->all.next, tracker_queue_t, all_link);
-		tracker_link_remove(&q->all_link);
+		tracker_list_remove(&q->all_link);
 		queue_destroy(q);
 	}
 	free(qs->buckets);
@@ -109,12 +109,12 @@ tracker_queue_t *tracker_queues_get(tracker_queues_t *qs, const char *key)
 		queues_grow(qs);
 	q = xcalloc(1, sizeof *q);
 	q->key = xstrdup(key);
-	tracker_link_init(&q->free);
-	tracker_link_init(&q->all_link);
+	tracker_list_init(&q->free);
+	tracker_list_init(&q->all_link);
 	size_t slot = key_hash(key) & (qs->bucket_count - 1);
 	q->hash_next = qs->buckets[slot];
 	qs->buckets[slot] = q;
-	tracker_link_append(&qs->all, &q->all_link);
+	tracker_list_append(&qs->all, &q->all_link);
 	qs->count++;
 	return q;
 }
@@ -130,7 +130,7 @@ int tracker_queues_release(tracker_queues_t *qs, tracker_queue_t *q)
 	if (!*pp)
 		fatal("tracker: queue '%s' missing from its hash bucket", q->key);
 	*pp = q->hash_next;
-	tracker_link_remove(&q->all_link);
+	tracker_list_remove(&q->all_link);
 	qs->count--;
 	queue_destroy(q);
 	return 1;
@@ -138,7 +138,7 @@ int tracker_queues_release(tracker_queues_t *qs, tracker_queue_t *q)
 
 tracker_queue_t *tracker_queues_first(const tracker_queues_t *qs)
 {
-	if (tracker_link_empty(&qs->all))
+	if (tracker_list_empty(&qs->all))
 		return NULL;
 	return TRACKER_CONTAINER_OF(qs->all.next, tracker_queue_t, all_link);
 }
@@ -154,7 +154,7 @@ tracker_queue_t *tracker_queues_next(const tracker_queues_t *qs, const tracker_q
 
 void tracker_queue_free_append(tracker_queue_t *q, tracker_resource_t *r)
 {
-	tracker_link_append(&q->free, &r->queue_link);
+	tracker_list_append(&q->free, &r->queue_link);
 	q->free_count++;
 	r->state = TRACKER_RESOURCE_FREE;
 }
@@ -163,13 +163,13 @@ void tracker_queue_free_remove(tracker_queue_t *q, tracker_resource_t *r)
 {
 	if (r->state != TRACKER_RESOURCE_FREE)
 		fatal("tracker: removing a resource that is not free");
-	tracker_link_remove(&r->queue_link);
+	tracker_list_remove(&r->queue_link);
 	q->free_count--;
 }
 
 tracker_resource_t *tracker_queue_free_first(const tracker_queue_t *q)
 {
-	if (tracker_link_empty(&q->free))
+	if (tracker_list_empty(&q->free))
 		return NULL;
 	return TRACKER_CONTAINER_OF(q->free.next, tracker_resource_t, queue_link);
 }

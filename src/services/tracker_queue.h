@@ -9,17 +9,17 @@
 
 /* Intrusive doubly-linked list. A list is a sentinel link whose next/prev are itself when
  * empty; an unlinked node points to itself too, so unlinking twice is harmless. */
-struct tracker_link {
-	struct tracker_link *prev, *next;
+struct tracker_list {
+	struct tracker_list *prev, *next;
 };
 
 #define TRACKER_CONTAINER_OF(ptr, type, member) \
 	((type *)(void *)((char *)(ptr) - offsetof(type, member)))
 
-void tracker_link_init(struct tracker_link *head);
-int tracker_link_empty(const struct tracker_link *head);
-void tracker_link_append(struct tracker_link *head, struct tracker_link *node);
-void tracker_link_remove(struct tracker_link *node);
+void tracker_list_init(struct tracker_list *head);
+int tracker_list_empty(const struct tracker_list *head);
+void tracker_list_append(struct tracker_list *head, struct tracker_list *node);
+void tracker_list_remove(struct tracker_list *node);
 
 typedef struct tracker_queue tracker_queue_t;
 
@@ -31,8 +31,8 @@ enum tracker_resource_state {
 
 /* One PUT: a server (or a proxy slot) ready to take one session. */
 typedef struct tracker_resource {
-	struct tracker_link queue_link; /* in queue->free while FREE */
-	struct tracker_link owner_link; /* in the owning connection's list (tracker.c) */
+	struct tracker_list queue_link; /* in queue->free while FREE */
+	struct tracker_list owner_link; /* in the owning connection's list (tracker.c) */
 	tracker_queue_t *queue;
 	void *owner;                    /* the connection that PUT it; NULL once it is gone */
 	uint64_t id;
@@ -50,7 +50,7 @@ typedef struct tracker_request {
 	size_t heap_index;              /* position in queue->heap while queued */
 	double priority;                /* larger first */
 	uint64_t seq;                   /* arrival order within the queue: FIFO per priority */
-	struct tracker_link owner_link; /* in the requesting connection's list (tracker.c) */
+	struct tracker_list owner_link; /* in the requesting connection's list (tracker.c) */
 	void *owner;
 	uint64_t id;
 	char *user;
@@ -62,7 +62,7 @@ typedef struct tracker_request {
  * peer naming random keys cannot grow the tracker for ever. */
 struct tracker_queue {
 	char *key;
-	struct tracker_link free; /* tracker_resource_t.queue_link, oldest first */
+	struct tracker_list free; /* tracker_resource_t.queue_link, oldest first */
 	size_t free_count;
 	tracker_request_t **heap;
 	size_t heap_len, heap_cap;
@@ -71,14 +71,14 @@ struct tracker_queue {
 	size_t held_count;        /* resources of drained owners */
 	size_t sending_count;     /* resources whose assignment reply is being written */
 	tracker_queue_t *hash_next;
-	struct tracker_link all_link; /* in tracker_queues.all, creation order */
+	struct tracker_list all_link; /* in tracker_queues.all, creation order */
 };
 
 typedef struct tracker_queues {
 	tracker_queue_t **buckets;
 	size_t bucket_count;
 	size_t count;
-	struct tracker_link all; /* every queue, in creation order (like a Python dict) */
+	struct tracker_list all; /* every queue, in creation order (like a Python dict) */
 } tracker_queues_t;
 
 void tracker_queues_init(tracker_queues_t *qs);

@@ -35,7 +35,7 @@ struct tracker_conn {
 	uv_timer_t timer;           /* handshake timeout */
 	tracker_t *t;
 	uint64_t id;
-	struct tracker_link link;   /* in t->conns */
+	struct tracker_list link;   /* in t->conns */
 	enum tracker_conn_state state;
 	int handles_open;           /* tcp + timer still to be closed */
 	char peer[64];              /* "ip:port" */
@@ -46,9 +46,9 @@ struct tracker_conn {
 	cJSON *info;                /* merged UPDATE_INFO objects; NULL until the first */
 	int info_is_server;         /* info.key is a string starting with "server" */
 	char *addr_text;            /* info.addr joined with ':' (for the view) */
-	struct tracker_link resources; /* tracker_resource_t.owner_link: FREE, HELD, SENDING */
+	struct tracker_list resources; /* tracker_resource_t.owner_link: FREE, HELD, SENDING */
 	size_t resource_count;
-	struct tracker_link requests;  /* tracker_request_t.owner_link */
+	struct tracker_list requests;  /* tracker_request_t.owner_link */
 	size_t request_count;
 	tracker_queue_t **keys;     /* queues this connection PUT to (each counted in holders) */
 	size_t key_count, key_cap;
@@ -68,7 +68,7 @@ struct tracker {
 	int port;
 	net_acl_t acl;
 	tracker_queues_t queues;
-	struct tracker_link conns;
+	struct tracker_list conns;
 	size_t conn_count;
 	int handles_open;           /* listener + connection handles not yet closed */
 	uint64_t next_conn_id, next_resource_id, next_request_id;

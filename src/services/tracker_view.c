@@ -23,7 +23,7 @@ size_t tracker_view_servers(const tracker_t *t,
 			    int (*fn)(void *arg, const struct tracker_view_server *s), void *arg)
 {
 	size_t n = 0;
-	for (const struct tracker_link *l = t->conns.next; l != &t->conns; l = l->next) {
+	for (const struct tracker_list *l = t->conns.next; l != &t->conns; l = l->next) {
 		const struct tracker_conn *c = TRACKER_CONTAINER_OF(l, struct tracker_conn, link);
 		if (!tracker_conn_is_server(c))
 			continue;
@@ -34,7 +34,7 @@ size_t tracker_view_servers(const tracker_t *t,
 		s.addr = c->addr_text ? c->addr_text : c->last_addr;
 		const cJSON *key = cJSON_GetObjectItemCaseSensitive(c->info, "key");
 		s.key = cJSON_IsString(key) ? key->valuestring : c->last_key;
-		for (const struct tracker_link *m = c->resources.next; m != &c->resources;
+		for (const struct tracker_list *m = c->resources.next; m != &c->resources;
 		     m = m->next) {
 			const tracker_resource_t *r =
 				TRACKER_CONTAINER_OF(m, tracker_resource_t, owner_link);
@@ -120,7 +120,7 @@ void tracker_view_counters(const tracker_t *t, struct tracker_view_counters *out
 	*out = t->counters;
 	out->servers = 0;
 	out->pending = 0;
-	for (const struct tracker_link *l = t->conns.next; l != &t->conns; l = l->next) {
+	for (const struct tracker_list *l = t->conns.next; l != &t->conns; l = l->next) {
 		const struct tracker_conn *c = TRACKER_CONTAINER_OF(l, struct tracker_conn, link);
 		if (tracker_conn_is_server(c))
 			out->servers++;

@@ -17,7 +17,7 @@ static tracker_request_t *new_request(double priority, uint64_t id)
 	tracker_request_t *r = calloc(1, sizeof *r);
 	r->priority = priority;
 	r->id = id;
-	tracker_link_init(&r->owner_link);
+	tracker_list_init(&r->owner_link);
 	return r;
 }
 
@@ -25,8 +25,8 @@ static tracker_resource_t *new_resource(uint64_t id)
 {
 	tracker_resource_t *r = calloc(1, sizeof *r);
 	r->id = id;
-	tracker_link_init(&r->queue_link);
-	tracker_link_init(&r->owner_link);
+	tracker_list_init(&r->queue_link);
+	tracker_list_init(&r->owner_link);
 	return r;
 }
 
