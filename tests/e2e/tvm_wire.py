@@ -1191,32 +1191,34 @@ class Session:
         return self.max_packet
 
     def _blocks(self, header, nbytes, chunked):
-        """(offset, size) of each copy packet. chunked=True follows the stock client: ask for
-        the limit, send full blocks then a non-empty remainder (so 0 bytes send nothing).
-        chunked=False sends exactly one packet of nbytes, even an empty one."""
+        """(data offset, packet byte_offset, size) of each copy packet. chunked=True follows
+        the stock client: ask for the limit, send full blocks then a non-empty remainder (so
+        0 bytes send nothing), each packet's byte_offset being its chunk offset (the tensor's
+        own byte_offset is discarded). chunked=False sends exactly one packet of nbytes, even
+        an empty one, with the header's own byte_offset."""
         if not chunked:
-            return [(0, nbytes)]
+            return [(0, header.byte_offset, nbytes)]
         limit = self.get_max_packet_size()
         if limit <= 0:
-            return [(0, nbytes)] if nbytes else []
+            return [(0, 0, nbytes)] if nbytes else []
         block = limit - (44 + 8 * header.ndim)
         if block <= 0:
             raise ProtocolError("max packet size %d leaves no room for data" % limit)
-        out = [(k * block, block) for k in range(nbytes // block)]
+        out = [(k * block, k * block, block) for k in range(nbytes // block)]
         if nbytes % block:
-            out.append((len(out) * block, nbytes % block))
+            out.append((len(out) * block, len(out) * block, nbytes % block))
         return out
 
     def copy_to_remote(self, header, data, chunked=True):
         data = bytes(data)
-        for off, n in self._blocks(header, len(data), chunked):
-            p = self.request(Packet(RPCCode.COPY_TO_REMOTE, header=header.replace(byte_offset=off),
-                                    data=data[off:off + n]))
-            del p  # the client ignores the values of this Return
+        for pos, off, n in self._blocks(header, len(data), chunked):
+            # the client ignores the values of this Return
+            self.request(Packet(RPCCode.COPY_TO_REMOTE, header=header.replace(byte_offset=off),
+                                data=data[pos:pos + n]))
 
     def copy_from_remote(self, header, nbytes, chunked=True):
         out = bytearray()
-        for off, n in self._blocks(header, nbytes, chunked):
+        for _, off, n in self._blocks(header, nbytes, chunked):
             p = self.request(Packet(RPCCode.COPY_FROM_REMOTE,
                                     header=header.replace(byte_offset=off), nbytes=n),
                              allowed=(RPCCode.COPY_ACK,))
