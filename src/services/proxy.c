@@ -363,7 +363,7 @@ static void on_peer_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf
 			p->bad_handshakes++;
 		peer_drop(peer, peer->state == PEER_WAITING
 					? "left while waiting (forgotten)"
-					: nread == UV_EOF ? "closed during the handshake"
+					: nread == UV_EOF ? "left during the handshake"
 							  : uv_strerror((int)nread));
 		return;
 	}

@@ -216,3 +216,98 @@ def test_replay_server_half_tracker_mode(proxy, tracker):
     assert recv_exact(client, len(session_to_client)) == session_to_client
     client.close()
     server.close()
+
+
+# ---- against our own tracker ----------------------------------------------------------------
+
+def _summary_when(tracker_port, pred, timeout=10.0):
+    from tvm_wire import TrackerClient
+    deadline = time.time() + timeout
+    last = None
+    with TrackerClient("127.0.0.1", tracker_port) as tc:
+        while time.time() < deadline:
+            last = tc.summary()
+            if pred(last):
+                return last
+            time.sleep(0.05)
+    raise TimeoutError("tracker summary never matched: %r" % (last,))
+
+
+def _free(summary, key):
+    return summary["queue_info"].get(key, {}).get("free", 0)
+
+
+def _start_pair(spawn):
+    tport = free_port()
+    spawn("--headless", "tracker", "--host", "127.0.0.1", "--port", str(tport),
+          "--port-end", str(tport + 1))
+    wait_port(tport)
+    pport = free_port()
+    proxy = spawn("--headless", "proxy", "--host", "127.0.0.1", "--port", str(pport),
+                  "--port-end", str(pport + 1), "--tracker", "127.0.0.1:%d" % tport)
+    wait_port(pport)
+    return tport, pport, proxy
+
+
+def _request_and_pair(tport, pport, key, server):
+    from tvm_wire import TrackerClient
+    with TrackerClient("127.0.0.1", tport) as tc:
+        tc.settimeout(10)
+        addr, port, matchkey = tc.request(key)
+    assert (addr, port) == ("127.0.0.1", pport)
+    client = open_peer(pport, "client:%s -timeout=60" % matchkey)
+    assert read_reply(client) == (CODE_SUCCESS, "server:" + key)
+    assert read_reply(server) == (CODE_SUCCESS, "client:%s -timeout=60" % matchkey)
+    return client
+
+
+def test_with_our_tracker_request_lands_on_proxy(spawn):
+    tport, pport, proxy = _start_pair(spawn)
+    server = open_peer(pport, "server:rasp")
+    s = _summary_when(tport, lambda s: _free(s, "rasp") == 1)
+    assert {"key": "server:proxy[rasp]", "addr": ["127.0.0.1", pport]} in s["server_info"]
+    client = _request_and_pair(tport, pport, "rasp", server)
+    client.sendall(b"x" * 1000)
+    assert recv_exact(server, 1000) == b"x" * 1000
+    server.sendall(b"done")
+    assert recv_exact(client, 4) == b"done"
+    client.close()
+    assert closed_soon(server)
+    rc, _, err = proxy.stop()
+    assert rc == 0, err
+
+
+def test_with_our_tracker_departed_server_is_withdrawn(spawn):
+    tport, pport, _ = _start_pair(spawn)
+    stay = open_peer(pport, "server:lv")
+    leave = open_peer(pport, "server:lv")
+    _summary_when(tport, lambda s: _free(s, "lv") == 2)
+    leave.close()
+    # The proxy re-registers: the tracker drops both offers, then gets the live one again.
+    _summary_when(tport, lambda s: _free(s, "lv") == 1)
+    time.sleep(0.3)
+    assert _free(_summary_when(tport, lambda s: True), "lv") == 1
+    client = _request_and_pair(tport, pport, "lv", stay)
+    client.close()
+    stay.close()
+
+
+def test_tracker_and_proxy_on_one_loop(spawn, tmp_path):
+    """[tracker] and [proxy] in one INI: both services share the console's libuv loop."""
+    tport, pport = free_port(), free_port()
+    ini = tmp_path / "both.ini"
+    ini.write_text("[tracker]\nhost = 127.0.0.1\nport = %d\nport_end = %d\n\n"
+                   "[proxy]\nhost = 127.0.0.1\nport = %d\nport_end = %d\ntracker = 127.0.0.1:%d\n"
+                   % (tport, tport + 1, pport, pport + 1, tport))
+    p = spawn("--headless", "--config", str(ini))
+    wait_port(tport)
+    wait_port(pport)
+    server = open_peer(pport, "server:one")
+    _summary_when(tport, lambda s: _free(s, "one") == 1)
+    client = _request_and_pair(tport, pport, "one", server)
+    client.sendall(b"same loop")
+    assert recv_exact(server, 9) == b"same loop"
+    client.close()
+    server.close()
+    rc, _, err = p.stop()
+    assert rc == 0, err
