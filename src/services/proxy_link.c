@@ -263,6 +263,7 @@ void proxy_link_stats(const proxy_link_t *link, int side, proxy_link_side_stats_
 {
 	const struct link_side *s = &link->side[side & 1];
 	out->bytes_in = s->bytes_in;
+	out->queued = s->inflight;
 	out->paused = s->paused;
 	out->open = !s->close_started;
 }

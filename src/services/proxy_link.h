@@ -32,6 +32,7 @@ typedef void (*proxy_link_closed_cb)(proxy_link_t *link, void *arg);
 /* Side 0 and side 1 of a link. The proxy puts the client on side 0, the server on side 1. */
 typedef struct proxy_link_side_stats {
 	uint64_t bytes_in; /* read from this side and forwarded to the other */
+	size_t queued;     /* bytes queued for writing to this side, not yet written */
 	int paused;        /* reading stopped for back-pressure */
 	int open;          /* stream not yet closed */
 } proxy_link_side_stats_t;
