@@ -529,7 +529,11 @@ static void addr_part(char *buf, size_t size, const cJSON *v)
 		 floor(v->valuedouble) == v->valuedouble)
 		snprintf(buf, size, "%lld", (long long)v->valuedouble);
 	else if (cJSON_IsNumber(v))
-		snprintf(buf, size, "%.17g", v->valuedouble);
+		for (int prec = 1; prec <= 17; prec++) { /* shortest round trip, as Python */
+			snprintf(buf, size, "%.*g", prec, v->valuedouble);
+			if (strtod(buf, NULL) == v->valuedouble)
+				break;
+		}
 	else if (cJSON_IsNull(v))
 		snprintf(buf, size, "None");
 	else if (cJSON_IsBool(v))
@@ -716,6 +720,8 @@ static void conn_handle_message(struct tracker_conn *c, const cJSON *msg)
 
 /* ---- reading ---- */
 
+static void conn_start_timer(struct tracker_conn *c);
+
 static void conn_feed(struct tracker_conn *c, const char *data, size_t len)
 {
 	size_t off = 0;
@@ -754,6 +760,14 @@ static void conn_feed(struct tracker_conn *c, const char *data, size_t len)
 		}
 		conn_handle_message(c, msg);
 		cJSON_Delete(msg);
+	}
+	/* A started frame must be finished in time, so that a peer cannot pin a frame buffer
+	 * (up to max_message) by trickling or stalling; idle time between frames is free. */
+	if (c->state == TRACKER_CONN_OPEN) {
+		if (c->reader.header_have == 0)
+			uv_timer_stop(&c->timer);
+		else if (!uv_is_active((uv_handle_t *)&c->timer))
+			conn_start_timer(c);
 	}
 }
 
@@ -794,15 +808,23 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 	conn_feed(c, buf->base, (size_t)nread);
 }
 
-static void on_handshake_timeout(uv_timer_t *timer)
+static void on_timeout(uv_timer_t *timer)
 {
 	struct tracker_conn *c = timer->data;
 	tracker_t *t = c->t;
+	const char *what = c->state == TRACKER_CONN_MAGIC ? "no magic" : "message not completed";
 	t->counters.handshake_timeouts++;
-	log_warn("%s: no magic within %g s; closing", c->peer, t->opt.handshake_timeout);
-	tracker_event(t, TRACKER_EVENT_ERROR, "%s: no magic within %g s", c->peer,
+	log_warn("%s: %s within %g s; closing", c->peer, what, t->opt.handshake_timeout);
+	tracker_event(t, TRACKER_EVENT_ERROR, "%s: %s within %g s", c->peer, what,
 		      t->opt.handshake_timeout);
 	conn_close(c);
+}
+
+/* The handshake_timeout limits both the wait for the magic and the time to finish a frame. */
+static void conn_start_timer(struct tracker_conn *c)
+{
+	uint64_t ms = (uint64_t)(c->t->opt.handshake_timeout * 1000.0);
+	uv_timer_start(&c->timer, on_timeout, ms ? ms : 1, 0);
 }
 
 static void refuse(tracker_t *t, struct tracker_conn *c, int acl)
@@ -869,8 +891,7 @@ static void on_connection(uv_stream_t *server, int status)
 	t->counters.connections_accepted++;
 	t->counters.connections_open++;
 	net_tune(&c->tcp);
-	uint64_t ms = (uint64_t)(t->opt.handshake_timeout * 1000.0);
-	uv_timer_start(&c->timer, on_handshake_timeout, ms ? ms : 1, 0);
+	conn_start_timer(c);
 	err = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
 	if (err) {
 		conn_fail(c, "cannot read: %s", uv_strerror(err));

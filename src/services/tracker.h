@@ -12,7 +12,8 @@ typedef struct tracker_options {
 	int port_end;              /* exclusive end of the search, default 9199 */
 	uint32_t max_message;      /* largest JSON frame accepted, default 1 MiB */
 	int max_connections;       /* default 4096 */
-	double handshake_timeout;  /* seconds to deliver the magic, default 10 */
+	double handshake_timeout;  /* seconds to deliver the magic, and to finish a frame once
+				    * started (idle time between frames is free), default 10 */
 	char allow[1024];          /* CIDR list; empty allows everyone */
 } tracker_options_t;
 

@@ -197,8 +197,14 @@ static void print_number(struct text *t, double d)
 		snprintf(num, sizeof num, "%s", isnan(d) ? "NaN" : (d > 0 ? "Infinity" : "-Infinity"));
 	else if (d == floor(d) && fabs(d) < 1e17)
 		snprintf(num, sizeof num, "%.0f", d);
-	else
-		snprintf(num, sizeof num, "%.17g", d);
+	else {
+		/* Python's repr: the shortest text that reads back as the same double. */
+		for (int prec = 1; prec <= 17; prec++) {
+			snprintf(num, sizeof num, "%.*g", prec, d);
+			if (strtod(num, NULL) == d)
+				break;
+		}
+	}
 	text_str(t, num);
 }
 

@@ -337,8 +337,12 @@ static void addr_element(struct out *o, const cJSON *v)
 	} else if (cJSON_IsNumber(v)) {
 		if (fabs(v->valuedouble) < 1e16 && floor(v->valuedouble) == v->valuedouble)
 			snprintf(num, sizeof num, "%lld", (long long)v->valuedouble);
-		else
-			snprintf(num, sizeof num, "%.17g", v->valuedouble);
+		else /* Python's repr: the shortest text that reads back the same */
+			for (int prec = 1; prec <= 17; prec++) {
+				snprintf(num, sizeof num, "%.*g", prec, v->valuedouble);
+				if (strtod(num, NULL) == v->valuedouble)
+					break;
+			}
 		out_str(o, num);
 	} else if (cJSON_IsNull(v)) {
 		out_str(o, "None");

@@ -73,7 +73,8 @@ struct tracker_view_counters {
 	uint64_t connections_open;
 	uint64_t refused_acl;          /* peer not in `allow` */
 	uint64_t refused_limit;        /* over max_connections */
-	uint64_t handshake_timeouts;   /* no magic within handshake_timeout */
+	uint64_t handshake_timeouts;   /* no magic, or a started frame not finished, within
+					* handshake_timeout */
 	uint64_t protocol_errors;      /* wrong magic, bad length, bad JSON, bad shape, unknown
 					* code, limits exceeded, vanished mid-message */
 	uint64_t puts;

@@ -405,6 +405,23 @@ def test_handshake_timeout(tracker):
     assert err.count("no magic within 0.3 s") == 2, err
 
 
+def test_stalled_frame_times_out_but_idle_connections_do_not(tracker):
+    port, p = tracker("--handshake-timeout", "0.3")
+    idle = TrackerConn(port)
+    stalled = TrackerConn(port)
+    stalled.send_raw(struct.pack("<i", 100) + b"[1, ")  # never finished
+    assert stalled.closed_without_reply(5)
+    time.sleep(0.4)
+    assert idle.call([PING]) == 0  # 0.7 s idle between frames is fine
+    slow = TrackerConn(port)
+    for part in (frame([PING])[:3], frame([PING])[3:]):  # finished in time, in pieces
+        slow.send_raw(part)
+        time.sleep(0.1)
+    assert slow.recv() == 0
+    _, _, err = p.stop()
+    assert err.count("message not completed within 0.3 s") == 1, err
+
+
 def test_max_connections(tracker):
     port, p = tracker("--max-connections", "2")
     a = TrackerConn(port)

@@ -72,8 +72,8 @@ class TrackerConn:
         """True if the peer sent something (or closed) within `wait` seconds."""
         self.sock.settimeout(wait)
         try:
-            data = self.sock.recv(1, socket.MSG_PEEK)
-            return True if data or data == b"" else False
+            self.sock.recv(1, socket.MSG_PEEK)  # b"" (closed) counts as something too
+            return True
         except socket.timeout:
             return False
         finally:

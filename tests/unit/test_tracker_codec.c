@@ -129,6 +129,9 @@ static void test_python_style_printing(void **state)
 	expect_print("{\"queue_info\":{\"k\":{\"free\":1,\"pending\":0}},\"server_info\":[]}",
 		     "{\"queue_info\": {\"k\": {\"free\": 1, \"pending\": 0}}, \"server_info\": []}");
 	expect_print("-1", "-1");
+	/* Fractions as Python's repr prints them (shortest round trip), not %.17g. */
+	expect_print("[0.1, 1.5, -2.25, 0.3333333333333333, 1e-07]",
+		     "[0.1, 1.5, -2.25, 0.3333333333333333, 1e-07]");
 	expect_print("[null,\"a\\\"b\\\\c\"]", "[null, \"a\\\"b\\\\c\"]");
 	/* Non-ASCII is escaped so that characters == bytes, as Python's length assumes. */
 	expect_print("[\"caf\xc3\xa9\"]", "[\"caf\\u00e9\"]");
