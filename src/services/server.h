@@ -28,8 +28,41 @@ void server_options_default(server_options_t *opt);
 
 typedef struct server server_t;
 
+/* Registration state shown by the console. */
+enum server_registration {
+	SERVER_REG_STANDALONE = 0,   /* no tracker, no proxy: clients use client:<key> */
+	SERVER_REG_CONNECTING = 1,   /* tracker or proxy connection being (re)established */
+	SERVER_REG_REGISTERED = 2,   /* tracker: matchkey PUT; proxy: waiting for a client */
+	SERVER_REG_RETRYING = 3,     /* lost the tracker/proxy; retrying with back-off */
+	SERVER_REG_BUSY = 4,         /* a session is running (the matchkey is consumed) */
+};
+
+/* Read-only counters for the console (server_get_stats copies them). */
+typedef struct server_stats {
+	int port;                    /* listening port (the proxy's port in proxy mode) */
+	enum server_registration registration;
+	uint64_t sessions;           /* sessions started */
+	uint64_t sessions_failed;    /* crashed, killed at the deadline, or could not start */
+	uint64_t timeouts;           /* sessions that ended with RPCSessionTimeoutError */
+	uint64_t mismatches;         /* handshakes answered with MISMATCH */
+	uint64_t dropped;            /* handshakes cut off (timeout, bad magic, bad length, ACL) */
+	uint64_t tracker_connects;   /* successful tracker registrations (re-registrations count) */
+	int handshaking;             /* connections currently in the handshake */
+	int waiting;                 /* matched clients waiting for the running session to end */
+	int session_pid;             /* 0 when idle */
+	char session_peer[96];       /* current session's peer, "" when idle */
+	uint64_t session_start_ms;   /* uv_now() when it started, 0 when idle */
+	double session_timeout;      /* its limit in seconds, 0 = none */
+} server_stats_t;
+
+/* Start listening (or connecting to the proxy) and registering. Returns 0 or a negative uv
+ * error (logged). */
 int server_start(uv_loop_t *loop, const server_options_t *opt, server_t **out);
 int server_port(const server_t *s);
+void server_get_stats(const server_t *s, server_stats_t *out);
+/* Deregister (the tracker connection is closed, so the tracker drops our free resource), stop
+ * accepting, end a running session (SIGTERM, SIGKILL after 2 s) and free the server; `done`
+ * runs from the loop when everything is closed. */
 void server_close(server_t *s, void (*done)(void *arg), void *arg);
 
 #endif
