@@ -846,7 +846,13 @@ static void on_connection(uv_stream_t *server, int status)
 {
 	tracker_t *t = server->data;
 	if (status < 0) {
-		log_warn("accept failed: %s", uv_strerror(status));
+		/* E.g. out of file descriptors: say so, but at most once a second. */
+		uint64_t now = uv_now(t->loop);
+		if (!t->accept_error_logged || now - t->last_accept_error >= 1000) {
+			log_warn("accept failed: %s", uv_strerror(status));
+			t->accept_error_logged = 1;
+			t->last_accept_error = now;
+		}
 		return;
 	}
 	struct tracker_conn *c = xcalloc(1, sizeof *c);

@@ -74,6 +74,8 @@ struct tracker {
 	uint64_t next_conn_id, next_resource_id, next_request_id;
 	char stop_key[80];
 	int halted;                 /* a valid STOP closed everything */
+	int accept_error_logged;
+	uint64_t last_accept_error; /* uv_now() of the last accept error logged */
 	int closing;                /* tracker_close called */
 	void (*close_done)(void *arg);
 	void *close_arg;
