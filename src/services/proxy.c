@@ -35,6 +35,22 @@ double proxy_wall_now(void)
 	return (double)tv.tv_sec + tv.tv_usec / 1e6;
 }
 
+void proxy_text_safe(char *out, size_t size, const char *in, size_t len)
+{
+	/* Peer keys go into logs and the console: only printable ASCII, so a key cannot forge
+	 * log lines or send terminal escapes. */
+	size_t n = 0;
+	for (size_t i = 0; i < len && n + 1 < size; i++) {
+		unsigned char ch = (unsigned char)in[i];
+		out[n++] = ch >= 0x20 && ch < 0x7f ? (char)ch : '?';
+	}
+	if (len >= size && size > 4) {
+		memcpy(out + size - 4, "...", 3);
+		n = size - 1;
+	}
+	out[n] = '\0';
+}
+
 static uint64_t seconds_to_ms(double s)
 {
 	return s <= 0 ? 0 : (uint64_t)(s * 1000.0 + 0.5);
@@ -158,8 +174,10 @@ void proxy_peer_refuse(struct proxy_peer *peer, const char *why)
 	struct proxy *p = peer->proxy;
 	if (peer->closed || peer->state == PEER_REFUSING)
 		return;
-	log_info("proxy: %s (%s): %s, sent MISMATCH", peer->name,
-		 peer->key ? peer->key : "no key", why);
+	char key[128] = "no key";
+	if (peer->key)
+		proxy_text_safe(key, sizeof key, peer->key, peer->key_len);
+	log_info("proxy: %s (%s): %s, sent MISMATCH", peer->name, key, why);
 	p->mismatched++;
 	proxy_peer_list_remove(peer);
 	if (peer->state == PEER_WAITING && peer->parsed.role == HANDSHAKE_ROLE_SERVER &&
@@ -231,7 +249,7 @@ void proxy_pair(struct proxy *p, struct proxy_peer *client, struct proxy_peer *s
 {
 	struct proxy_pair *pair = xcalloc(1, sizeof *pair);
 	pair->proxy = p;
-	snprintf(pair->key, sizeof pair->key, "%s", key);
+	proxy_text_safe(pair->key, sizeof pair->key, key, strlen(key));
 	snprintf(pair->client, sizeof pair->client, "%s", client->name);
 	snprintf(pair->server, sizeof pair->server, "%s", server->name);
 	pair->started = proxy_wall_now();
@@ -242,7 +260,7 @@ void proxy_pair(struct proxy *p, struct proxy_peer *client, struct proxy_peer *s
 	first[0] = uv_buf_init((char *)to_client, (unsigned int)reply_encode(to_client, server));
 	first[1] = uv_buf_init((char *)to_server, (unsigned int)reply_encode(to_server, client));
 
-	log_info("proxy: paired %s: client %s <-> server %s", key, client->name, server->name);
+	log_info("proxy: paired %s: client %s <-> server %s", pair->key, client->name, server->name);
 	uv_tcp_t *ct = client->tcp, *st = server->tcp;
 	uv_read_stop((uv_stream_t *)ct);
 	uv_read_stop((uv_stream_t *)st);
@@ -300,8 +318,10 @@ static void standalone_register(struct proxy *p, struct proxy_peer *peer)
 	proxy_peer_list_append(mine, peer);
 	double t = is_server ? p->opt.timeout_server : p->opt.timeout_client;
 	uv_timer_start(&peer->timer, on_wait_expired, seconds_to_ms(t), 0);
+	char key[128];
+	proxy_text_safe(key, sizeof key, peer->parsed.match, strlen(peer->parsed.match));
 	log_info("proxy: %s waits as %s for key %s", peer->name, is_server ? "server" : "client",
-		 peer->parsed.match);
+		 key);
 }
 
 /* ---- handshake ---- */
@@ -595,7 +615,7 @@ static size_t view_waiters(const proxy_t *p, const struct proxy_peer_list *list,
 		if (n >= max)
 			continue;
 		proxy_view_waiter_t *v = &out[n];
-		snprintf(v->key, sizeof v->key, "%s", w->parsed.match);
+		proxy_text_safe(v->key, sizeof v->key, w->parsed.match, strlen(w->parsed.match));
 		const char *mk = p->tracker_mode ? proxy_tracker_matchkey(p, w) : NULL;
 		snprintf(v->matchkey, sizeof v->matchkey, "%s", mk ? mk : "");
 		snprintf(v->peer, sizeof v->peer, "%s", w->name);

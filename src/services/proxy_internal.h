@@ -91,6 +91,9 @@ struct proxy {
 };
 
 double proxy_wall_now(void);
+/* Copy len bytes of peer text for logs and the view: non-printable bytes become '?', and a
+ * text that does not fit ends with "...". */
+void proxy_text_safe(char *out, size_t size, const char *in, size_t len);
 void proxy_peer_list_append(struct proxy_peer_list *list, struct proxy_peer *peer);
 void proxy_peer_list_remove(struct proxy_peer *peer);
 /* Pair them: SUCCESS + the partner's key to each, then relay. Both peers are consumed. */

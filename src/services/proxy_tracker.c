@@ -131,7 +131,9 @@ static void on_matchkey_assigned(void *arg, uint64_t id, const char *matchkey)
 	struct proxy_peer *w = pool_find_id(arg, id);
 	if (w) {
 		w->assigned = 1;
-		log_debug("proxy: tracker handed out %s (server %s)", matchkey, w->name);
+		char key[160];
+		proxy_text_safe(key, sizeof key, matchkey, strlen(matchkey));
+		log_debug("proxy: tracker handed out %s (server %s)", key, w->name);
 	}
 }
 
@@ -141,8 +143,10 @@ static void on_matchkey_lost(void *arg, uint64_t id, const char *old, const char
 	struct proxy_peer *w = pool_find_id(arg, id);
 	(void)old;
 	if (w) {
+		char key[160];
+		proxy_text_safe(key, sizeof key, fresh, strlen(fresh));
 		w->assigned = 0;
-		log_debug("proxy: server %s now offered as %s (%s)", w->name, fresh,
+		log_debug("proxy: server %s now offered as %s (%s)", w->name, key,
 			  reason == TRACKER_LINK_LOST_UNCLAIMED ? "no client came" : "tracker reconnect");
 	}
 }
@@ -253,8 +257,11 @@ void proxy_tracker_register(struct proxy *p, struct proxy_peer *peer)
 		proxy_peer_list_append(&p->waiting_servers, peer);
 		advertise(p, 0); /* UPDATE_INFO goes before this server's PUT */
 		offer(p, peer);
-		if (!peer->closed && peer->state == PEER_WAITING)
-			log_info("proxy: %s pooled as server for key %s", peer->name, match);
+		if (!peer->closed && peer->state == PEER_WAITING) {
+			char key[128];
+			proxy_text_safe(key, sizeof key, match, strlen(match));
+			log_info("proxy: %s pooled as server for key %s", peer->name, key);
+		}
 		return;
 	}
 	for (struct proxy_peer *w = p->waiting_servers.head; w; w = w->next) {

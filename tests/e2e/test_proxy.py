@@ -303,3 +303,20 @@ def test_sigterm_closes_everything(proxy):
     assert rc == 0, err
     for s in (client, server, waiting):
         assert closed_soon(s)
+
+
+def test_peer_keys_cannot_forge_log_lines(spawn):
+    port = free_port()
+    p = spawn("--headless", "proxy", "--host", "127.0.0.1", "--port", str(port),
+              "--port-end", str(port + 1), "--timeout-client", "0.2")
+    wait_port(port)
+    for key in ("router:x\nFAKE log line", "client:\x1b[2Jesc"):
+        s = open_peer(port, key)
+        s.settimeout(5)
+        assert read_reply(s) == (CODE_MISMATCH, None)
+        s.close()
+    rc, _, err = p.stop()
+    assert rc == 0
+    assert "\x1b" not in err
+    assert not any(line.startswith("FAKE") for line in err.splitlines())
+    assert "router:x?FAKE log line" in err

@@ -135,6 +135,30 @@ def test_tracker_loss_reregisters_with_fresh_keys(proxy, tracker):
     server.close()
 
 
+def test_tracker_down_at_start(spawn):
+    """Servers are pooled while the tracker is unreachable and offered once it comes up."""
+    tport = free_port()
+    port = free_port()
+    p = spawn("--headless", "proxy", "--host", "127.0.0.1", "--port", str(port),
+              "--port-end", str(port + 1), "--tracker", "127.0.0.1:%d" % tport)
+    wait_port(port)
+    server = open_peer(port, "server:late")
+    time.sleep(0.5)
+    late = FakeTracker(tport)
+    try:
+        put = wait_puts(late, "late", 1)[0]
+        assert late.frames(code=5) == [[5, {"key": "server:proxy[late]", "addr": [None, port]}]]
+        client = open_peer(port, "client:" + put[2][1])
+        assert read_reply(client) == (CODE_SUCCESS, "server:late")
+        assert read_reply(server) == (CODE_SUCCESS, "client:" + put[2][1])
+        client.close()
+        server.close()
+        rc, _, err = p.stop()
+        assert rc == 0, err
+    finally:
+        late.close()
+
+
 def test_server_that_leaves_is_no_longer_offered(proxy, tracker):
     port = proxy()
     stay = open_peer(port, "server:lk")
