@@ -39,6 +39,7 @@ struct vm {
 	DLDevice *devices;
 	size_t num_devices;
 	TVMFFIAny *pool; /* one function value per table entry */
+	uint8_t *is_kernel; /* pool entry came from the library (compiled code) */
 	vm_saved_t *saved;
 	size_t num_saved;
 	vm_state_t *states; /* per function table entry */
@@ -176,7 +177,9 @@ static int vm_value_own(TVMFFIAny *v, int depth)
 		ffi_error_set("ValueError", "Relax VM: result is nested too deeply");
 		return -1;
 	}
-	if (v->type_index == FFI_DLTENSOR_PTR || tensor_is_borrowed(v)) {
+	const DLTensor *dl = ffi_any_as_dltensor(v);
+	if (v->type_index == FFI_DLTENSOR_PTR || tensor_is_borrowed(v) ||
+	    (dl && dl->byte_offset != 0)) {
 		ffi_tensor_t *t = vm_tensor_copy(ffi_any_as_dltensor(v), ffi_any_as_dltensor(v)->device);
 		if (!t)
 			return -1;
@@ -226,6 +229,8 @@ int vm_device(const vm_t *vm, int64_t index, DLDevice *out)
 
 static int vm_run(vm_t *vm, int64_t fidx, const TVMFFIAny *args, int64_t nargs,
 		  TVMFFIAny *result);
+static int vm_check_kernel_args(vm_t *vm, const vm_func_info_t *f, const TVMFFIAny *args,
+				int64_t n);
 
 static void param_list(const vm_func_info_t *f, char *buf, size_t size)
 {
@@ -247,10 +252,36 @@ static int vm_call_entry(vm_t *vm, int64_t fidx, const TVMFFIAny *args, int64_t 
 		ffi_error_set("InternalError", "Relax VM: function '%s' is not callable", f->name);
 		return -1;
 	}
+	if (vm->is_kernel[fidx] && vm_check_kernel_args(vm, f, args, n))
+		return -1;
 	if (ffi_function_call((ffi_function_t *)fn->v_obj, args, (int32_t)n, result)) {
 		log_debug("relax vm: call of '%s' failed: %s: %s", f->name, ffi_error_kind(),
 			  ffi_error_message());
 		return -1;
+	}
+	return 0;
+}
+
+/* Compiled kernels check types, shapes and dtypes themselves but assume 64-byte aligned
+ * data (§6) and never expect the VM pointer; a corrupted executable must not crash them. */
+static int vm_check_kernel_args(vm_t *vm, const vm_func_info_t *f, const TVMFFIAny *args,
+				int64_t n)
+{
+	for (int64_t i = 0; i < n; i++) {
+		if (args[i].type_index == FFI_OPAQUE_PTR && args[i].v_ptr == vm) {
+			ffi_error_set("ValueError", "Relax VM: kernel '%s' was passed the VM context "
+						    "as argument %lld",
+				      f->name, (long long)i);
+			return -1;
+		}
+		const DLTensor *t = ffi_any_as_dltensor(&args[i]);
+		if (t && ((uintptr_t)t->data + t->byte_offset) % 64 != 0) {
+			ffi_error_set("ValueError",
+				      "Relax VM: tensor argument %lld of kernel '%s' is not 64-byte "
+				      "aligned",
+				      (long long)i, f->name);
+			return -1;
+		}
 	}
 	return 0;
 }
@@ -455,6 +486,8 @@ static void vm_reset(vm_t *vm)
 			ffi_any_release(&vm->pool[i]);
 	free(vm->pool);
 	vm->pool = NULL;
+	free(vm->is_kernel);
+	vm->is_kernel = NULL;
 	for (size_t i = 0; i < vm->num_saved; i++) {
 		free(vm->saved[i].name);
 		ffi_object_release(&vm->saved[i].closure->header);
@@ -480,15 +513,17 @@ static void vm_reset(vm_t *vm)
 
 /* Kernels first (the executable's imports, depth first), then our builtins, then the
  * global registry, as the reference resolves packed functions (§1.4). */
-static ffi_function_t *vm_resolve(vm_t *vm, const char *name)
+static ffi_function_t *vm_resolve(vm_t *vm, const char *name, int *is_kernel)
 {
 	ffi_module_t *em = vm->exec_module;
+	*is_kernel = 1;
 	for (size_t i = 0; i < em->num_imports; i++) {
 		ffi_function_t *fn = ffi_module_get_function(em->imports[i], name, 1);
 		if (fn)
 			return fn;
 		ffi_error_clear();
 	}
+	*is_kernel = 0;
 	ffi_function_t *fn = vm_builtin_get(name);
 	return fn ? fn : ffi_registry_get(name);
 }
@@ -511,6 +546,7 @@ static int vm_build_pool(vm_t *vm)
 {
 	const vm_executable_t *ex = vm->exec;
 	vm->pool = xcalloc(ex->num_funcs, sizeof *vm->pool);
+	vm->is_kernel = xcalloc(ex->num_funcs, 1);
 	char msg[1536];
 	size_t used = 0;
 	int missing = 0;
@@ -530,9 +566,11 @@ static int vm_build_pool(vm_t *vm)
 			continue;
 		}
 		const char *refusal = vm_builtin_refusal(f->name);
-		ffi_function_t *fn = refusal ? NULL : vm_resolve(vm, f->name);
+		int is_kernel = 0;
+		ffi_function_t *fn = refusal ? NULL : vm_resolve(vm, f->name, &is_kernel);
 		if (fn) {
 			vm->pool[i] = ffi_any_object(&fn->header);
+			vm->is_kernel[i] = (uint8_t)is_kernel;
 			continue;
 		}
 		msg_append(msg, sizeof msg, &used,

@@ -389,9 +389,17 @@ static int make_view(const char *fn, const TVMFFIAny *src_any, const ffi_shape_t
 		return fail("ValueError", "",
 			    "%s: the view needs %llu bytes at offset %lld but the tensor has %llu", fn,
 			    (unsigned long long)need, (long long)offset, (unsigned long long)have);
-	char *data = (char *)src->data + src->byte_offset + offset;
+	/* Fold the offset into the data pointer when that keeps it 64-byte aligned (what
+	 * kernels assume); otherwise keep it as byte_offset, which kernels refuse cleanly. */
+	uint64_t total = src->byte_offset + (uint64_t)offset;
+	char *data = (char *)src->data;
+	if (((uintptr_t)data + total) % 64 == 0) {
+		data += total;
+		total = 0;
+	}
 	ffi_tensor_t *t = ffi_tensor_view(data, shape->data, (int32_t)shape->size, dt, src->device,
 					  view_owner(src_any));
+	t->dl.byte_offset = total;
 	*result = ffi_any_object(&t->header);
 	return 0;
 }
