@@ -351,6 +351,35 @@ static void test_cancel(void **state)
 	pump(f, 10);
 }
 
+/* A client that resets its connection while its REQUEST waits: whichever the tracker notices
+ * first (the reset, or the failed write of the assignment), the server ends up free again and
+ * nothing is pending. */
+static void test_reset_requester_gives_the_server_back(void **state)
+{
+	struct fixture *f = *state;
+	int a = client(f);
+	int b = client(f);
+	send_json(b, "[4, \"k\", \"\", 1]");
+	pump(f, 20);
+	/* The PUT and then the reset arrive before the loop runs again, so both are seen in one
+	 * loop iteration (epoll reports them in that order: the write path is usually taken). */
+	send_json(a, "[3, \"k\", [9090, \"k:0.1\"], null]");
+	usleep(10000);
+	struct linger lg = {.l_onoff = 1, .l_linger = 0};
+	setsockopt(b, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+	close(b); /* RST */
+	usleep(10000);
+	assert_string_equal(reply(f, a), "0");
+	pump(f, 30);
+	struct queues qv = {0};
+	assert_int_equal(tracker_view_queues(f->t, collect_queue, &qv), 1);
+	assert_int_equal(qv.q[0].free, 1);
+	assert_int_equal(qv.q[0].pending, 0);
+	assert_string_equal(call(f, a, "[7]"), "[\"k:0.1\"]");
+	close(a);
+	pump(f, 10);
+}
+
 static void test_stop_with_the_key(void **state)
 {
 	struct fixture *f = *state;
@@ -379,6 +408,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_drain_and_undrain, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_kick, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cancel, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reset_requester_gives_the_server_back, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_stop_with_the_key, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
