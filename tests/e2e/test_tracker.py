@@ -502,3 +502,33 @@ def test_many_servers_and_requests(tracker):
     for c in clients + servers:
         c.close()
     wait_until(lambda: summary(port) == {"queue_info": {}, "server_info": []}, timeout=20)
+
+
+def test_ten_thousand_requests_and_servers(tracker):
+    """Scale: 10,000 waiting requests (200 connections, pipelined, 7 priorities) and 10,000
+    PUTs (10 connections); every request gets exactly one resource and the state drains."""
+    port, _ = tracker()
+    clients = []
+    for i in range(200):
+        c = TrackerConn(port, timeout=60)
+        c.send_raw(b"".join(frame([REQUEST, "big", "", (i + j) % 7]) for j in range(50)))
+        clients.append(c)
+    wait_until(lambda: summary(port)["queue_info"]["big"]["pending"] == 10000, timeout=60)
+    servers = []
+    for s in range(10):
+        c = TrackerConn(port, timeout=60)
+        c.send_raw(b"".join(frame([PUT, "big", [9000 + s, "big:%d.%d" % (s, j)], None])
+                            for j in range(1000)))
+        servers.append(c)
+    for c in servers:
+        for _ in range(1000):
+            assert c.recv() == 0
+    got = []
+    for c in clients:
+        for _ in range(50):
+            got.append(c.recv()[1][2])
+    assert len(set(got)) == 10000
+    assert summary(port)["queue_info"]["big"] == {"free": 0, "pending": 0}
+    for c in clients + servers:
+        c.close()
+    wait_until(lambda: summary(port) == {"queue_info": {}, "server_info": []}, timeout=60)
