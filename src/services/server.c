@@ -35,7 +35,6 @@ struct hs_conn {
 	int open_handles;
 	int closed;
 	enum hs_state state;
-	int via_matchkey;     /* matched the tracker matchkey (hold it) rather than the plain key */
 	double timeout;
 	handshake_reader_t reader;
 	uv_write_t write_req;
@@ -93,6 +92,7 @@ struct server {
 };
 
 static void server_next_waiting(server_t *srv);
+static void server_maybe_renew(server_t *srv);
 static void proxy_schedule(server_t *srv, double delay);
 static void server_unref(server_t *srv);
 
@@ -266,11 +266,8 @@ static void on_success_written(uv_write_t *req, int status)
 		if (status < 0)
 			log_info("%s: handshake reply failed: %s", c->peer, uv_strerror(status));
 		hs_close(c);
-		if (c->via_matchkey && srv->link && !srv->closing) {
-			tracker_link_renew(srv->link, srv->resource);
-			srv->matchkey_held = 0;
-		}
 		server_next_waiting(srv);
+		server_maybe_renew(srv);
 		update_registration(srv);
 		return;
 	}
@@ -301,6 +298,7 @@ static void hs_accept(struct hs_conn *c)
 		srv->starting = 0;
 		hs_close(c);
 		server_next_waiting(srv);
+		server_maybe_renew(srv);
 	}
 	update_registration(srv);
 }
@@ -327,7 +325,6 @@ static void hs_evaluate(struct hs_conn *c)
 		const char *mk = srv->link ? tracker_link_matchkey(srv->link, srv->resource) : NULL;
 		if (mk && !srv->matchkey_held && strcmp(key.match, mk) == 0) {
 			matched = 1;
-			c->via_matchkey = 1;
 		} else if (strcmp(key.match, srv->opt.key) == 0 &&
 			   (!srv->link || tracker_link_state(srv->link) != TRACKER_LINK_REGISTERED)) {
 			/* Like TVM's server: without a working tracker the plain key is the key. */
@@ -341,7 +338,9 @@ static void hs_evaluate(struct hs_conn *c)
 		return;
 	}
 	c->timeout = effective_timeout(key.timeout, srv->opt.session_timeout);
-	if (c->via_matchkey) {
+	if (srv->link && !srv->matchkey_held) {
+		/* The board is taken (whichever key was used): the tracker must not offer it, and
+		 * the matchkey is consumed. server_maybe_renew PUTs a fresh one when it is free. */
 		tracker_link_hold(srv->link, srv->resource);
 		srv->matchkey_held = 1;
 	}
@@ -459,6 +458,16 @@ static void on_connection(uv_stream_t *listener, int status)
 	}
 }
 
+/* Once nobody uses or waits for the board: exactly one new PUT, with a fresh matchkey. */
+static void server_maybe_renew(server_t *srv)
+{
+	if (!srv->link || !srv->matchkey_held || srv->closing || srv->session || srv->starting ||
+	    srv->waiting)
+		return;
+	tracker_link_renew(srv->link, srv->resource);
+	srv->matchkey_held = 0;
+}
+
 static void server_next_waiting(server_t *srv)
 {
 	if (srv->closing || srv->session || srv->starting || !srv->waiting)
@@ -493,14 +502,10 @@ static void on_session_done(void *arg, enum server_session_end how)
 	if (how == SERVER_SESSION_KILLED || how == SERVER_SESSION_CRASHED)
 		srv->stats.sessions_failed++;
 	if (!srv->closing) {
-		if (srv->link && srv->matchkey_held) {
-			/* The used matchkey is gone: exactly one new PUT, with a fresh key. */
-			tracker_link_renew(srv->link, srv->resource);
-			srv->matchkey_held = 0;
-		}
 		if (srv->opt.through_proxy)
 			proxy_schedule(srv, how == SERVER_SESSION_FAILED ? srv->proxy_backoff : 0);
 		server_next_waiting(srv);
+		server_maybe_renew(srv);
 	}
 	update_registration(srv);
 	server_unref(srv);

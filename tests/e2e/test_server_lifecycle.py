@@ -337,12 +337,36 @@ def test_killed_child_dir_removed_and_next_client_served(server, tmp_path):
     sess = w.Session.connect(HOST, port, key="x1")
     sess.upload("a", b"1")
     kids = wait_for(lambda: children_of(proc.p.pid), what="session child")
+    # The child kept only its own connection: no listening socket, no other clients.
+    fds = os.listdir("/proc/%d/fd" % kids[0])
+    sockets = [f for f in fds if os.readlink("/proc/%d/fd/%s" % (kids[0], f)).startswith(
+        "socket:")]
+    assert len(sockets) == 1, fds
     os.kill(kids[0], signal.SIGKILL)
     assert w.expect_eof(sess.sock)
     sess.close()
     wait_for(lambda: os.listdir(base) == [], what="work dir removal by the parent")
     with w.Session.connect(HOST, port, key="x1") as sess:
         session_works(sess)
+
+
+def test_settings_from_ini_file(spawn, tmp_path):
+    port = free_port()
+    ini = tmp_path / "board.ini"
+    ini.write_text("[server]\nhost = %s\nport = %d\nport_end = %d\nkey = inikey\n"
+                   "session_timeout = 1\nwork_dir = %s\n" % (HOST, port, port + 1,
+                                                             tmp_path / "w"))
+    p = spawn("--headless", "--config", str(ini))
+    wait_port(port)
+    sess = w.Session.connect(HOST, port, key="inikey")
+    assert sess.server_key == "server:inikey"
+    session_works(sess)
+    assert len(os.listdir(tmp_path / "w")) == 1
+    time.sleep(2)
+    with pytest.raises(w.RPCSessionTimeoutError):
+        sess.listdir(".")
+    sess.close()
+    check_clean_exit(p)
 
 
 def test_second_client_waits_for_the_board(server):

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <uv.h>
 
+#include "services/matchkey.h"
 #include "services/net.h"
 #include "services/tracker_codec.h"
 #include "services/tracker_link.h"
@@ -437,6 +438,22 @@ static void test_bad_address(void **state)
 	assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+static void test_matchkey_format_and_uniqueness(void **state)
+{
+	(void)state;
+	char a[64], b[64], small[8];
+	assert_int_equal(matchkey_new("rasp", a, sizeof a), 0);
+	assert_int_equal(matchkey_new("rasp", b, sizeof b), 0);
+	assert_int_equal(strlen(a), 5 + MATCHKEY_SUFFIX_LEN);
+	assert_memory_equal(a, "rasp:", 5);
+	assert_null(strchr(a + 5, ':'));
+	assert_int_equal(strspn(a + 5, "0123456789abcdef"), MATCHKEY_SUFFIX_LEN);
+	assert_string_not_equal(a, b);
+	assert_int_equal(matchkey_new("", a, sizeof a), 0);
+	assert_int_equal(a[0], ':');
+	assert_int_equal(matchkey_new("rasp", small, sizeof small), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -446,6 +463,7 @@ int main(void)
 		cmocka_unit_test(test_hold_then_renew_puts_once),
 		cmocka_unit_test(test_bad_magic_retries),
 		cmocka_unit_test(test_bad_address),
+		cmocka_unit_test(test_matchkey_format_and_uniqueness),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
