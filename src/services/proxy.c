@@ -428,7 +428,13 @@ static void on_connection(uv_stream_t *server, int status)
 {
 	struct proxy *p = server->data;
 	if (status < 0) {
-		log_warn("proxy: accept failed: %s", uv_strerror(status));
+		/* A persistent error (out of descriptors) repeats on every loop turn: log it at
+		 * most once a second. */
+		uint64_t now = uv_now(p->loop);
+		if (!p->accept_error_ms || now - p->accept_error_ms >= 1000) {
+			log_warn("proxy: accept failed: %s", uv_strerror(status));
+			p->accept_error_ms = now;
+		}
 		return;
 	}
 	uv_tcp_t *tcp = xmalloc(sizeof *tcp);

@@ -85,6 +85,7 @@ struct proxy {
 	uint64_t accepted, refused, paired, mismatched, bad_handshakes;
 	uint64_t bytes_c2s_closed, bytes_s2c_closed;
 	uint64_t tracker_connects;
+	uint64_t accept_error_ms; /* loop time of the last logged accept error */
 	proxy_link_pool_t pool;
 	struct proxy_tracker *tracker;
 	char scratch[64 * 1024];
