@@ -11,7 +11,10 @@ static _Thread_local char error_message[2048];
 
 void ffi_error_set(const char *kind, const char *fmt, ...)
 {
-	snprintf(error_kind, sizeof error_kind, "%s", kind && *kind ? kind : "RuntimeError");
+	/* Callers re-raise with ffi_error_kind() as the kind: copy it before overwriting. */
+	char kind_copy[sizeof error_kind];
+	snprintf(kind_copy, sizeof kind_copy, "%s", kind && *kind ? kind : "RuntimeError");
+	memcpy(error_kind, kind_copy, sizeof error_kind);
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(error_message, sizeof error_message, fmt, ap);
