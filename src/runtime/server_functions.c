@@ -377,7 +377,8 @@ static int server_max_packet(void *self, const TVMFFIAny *args, int32_t n, TVMFF
 FFI_REGISTER_GLOBAL("tvm.rpc.server.GetCRTMaxPacketSize", server_max_packet)
 
 /* load_module(path): the file must be a regular file below the work directory; the loader
- * registered as ffi.Module.load_from_file.<format> gets its absolute path. */
+ * registered as ffi.Module.load_from_file.<format> gets its absolute path and the format
+ * (the extension, dll/dylib/dso meaning so). .o/.tar loaders link first (module_link.c). */
 static int server_load_module(void *self, const TVMFFIAny *args, int32_t n, TVMFFIAny *result)
 {
 	(void)self;
@@ -399,13 +400,6 @@ static int server_load_module(void *self, const TVMFFIAny *args, int32_t n, TVMF
 	const char *fmt = dot ? dot + 1 : "";
 	if (!strcmp(fmt, "dll") || !strcmp(fmt, "dylib") || !strcmp(fmt, "dso"))
 		fmt = "so";
-	if (!strcmp(fmt, "tar") || !strcmp(fmt, "o")) {
-		ffi_error_set("RuntimeError",
-			      "cannot load '%.200s': linking .o/.tar uploads needs a compiler on "
-			      "the device; export the module as a .so instead",
-			      path);
-		return -1;
-	}
 	char loader[96];
 	snprintf(loader, sizeof loader, "ffi.Module.load_from_file.%.60s", fmt);
 	ffi_function_t *load = ffi_registry_get(loader);
@@ -464,6 +458,17 @@ static int server_module_get_function(void *self, const TVMFFIAny *args, int32_t
 }
 FFI_REGISTER_GLOBAL("tvm.rpc.server.ModuleGetFunction", server_module_get_function)
 
+/* Does `from` (or anything it imports) equal `target`? Cycles would leak both modules. */
+static int module_reaches(const ffi_module_t *from, const ffi_module_t *target, int depth)
+{
+	if (from == target || depth > 64)
+		return 1;
+	for (size_t i = 0; i < from->num_imports; i++)
+		if (module_reaches(from->imports[i], target, depth + 1))
+			return 1;
+	return 0;
+}
+
 static int server_import_module(void *self, const TVMFFIAny *args, int32_t n, TVMFFIAny *result)
 {
 	(void)self;
@@ -472,8 +477,8 @@ static int server_import_module(void *self, const TVMFFIAny *args, int32_t n, TV
 	if (ffi_arg_module("tvm.rpc.server.ImportModule", args, n, 0, &parent) ||
 	    ffi_arg_module("tvm.rpc.server.ImportModule", args, n, 1, &child))
 		return -1;
-	if (parent == child) {
-		ffi_error_set("ValueError", "a module cannot import itself");
+	if (module_reaches(child, parent, 0)) {
+		ffi_error_set("ValueError", "importing this module would create an import cycle");
 		return -1;
 	}
 	ffi_module_import(parent, child);

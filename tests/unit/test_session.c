@@ -121,13 +121,15 @@ static ffi_function_t *test_module_get(ffi_module_t *self, const char *name)
 }
 
 static const ffi_module_vtable_t test_module_vtable = {"test", test_module_get, NULL};
+static const ffi_module_vtable_t empty_module_vtable = {"empty", NULL, NULL};
 
+/* A module defining "answer" (42), or with argument Int 1 a module defining nothing. */
 static int test_make_module(void *self, const TVMFFIAny *args, int32_t n, TVMFFIAny *result)
 {
 	(void)self;
-	(void)args;
-	(void)n;
-	*result = ffi_any_object(&ffi_module_new(&test_module_vtable, NULL)->header);
+	int empty = n > 0 && args[0].type_index == FFI_INT && args[0].v_int64 == 1;
+	*result = ffi_any_object(
+		&ffi_module_new(empty ? &empty_module_vtable : &test_module_vtable, NULL)->header);
 	return 0;
 }
 FFI_REGISTER_GLOBAL("test.session.make_module", test_make_module)
@@ -904,6 +906,36 @@ static void test_tensor_and_module_returns(void **state)
 	assert_int_equal(r.seq.values[1].v_int, 42);
 	reply_free(&r);
 	free_handle(h, answer);
+
+	/* ImportModule: lookups reach imports only with query_imports; cycles are refused. */
+	session_value_t one = session_value_int(1);
+	r = call(h, make_module, &one, 1);
+	uint64_t parent = r.seq.values[1].handle;
+	reply_free(&r);
+	r = call(h, make_module, NULL, 0);
+	uint64_t child = r.seq.values[1].handle;
+	reply_free(&r);
+	uint64_t import = get_global(h, "tvm.rpc.server.ImportModule");
+	session_value_t pc[2] = {session_value_handle(FFI_MODULE, parent),
+				 session_value_handle(FFI_MODULE, child)};
+	r = call(h, import, pc, 2);
+	assert_int_equal(call_type(&r), FFI_NONE);
+	reply_free(&r);
+	session_value_t cp[2] = {pc[1], pc[0]};
+	r = call(h, import, cp, 2);
+	expect_exception(&r, "import cycle");
+	r = call(h, import, (session_value_t[]){pc[0], pc[0]}, 2);
+	expect_exception(&r, "import cycle");
+	args[0] = pc[0];
+	args[1] = str_value("answer");
+	args[2] = session_value_bool(0);
+	r = call(h, getf, args, 3);
+	assert_int_equal(call_type(&r), FFI_NONE);
+	reply_free(&r);
+	args[2] = session_value_bool(1);
+	r = call(h, getf, args, 3);
+	assert_int_equal(call_type(&r), FFI_FUNCTION);
+	reply_free(&r); /* its handle is released at session end */
 	assert_int_equal(harness_stop(h), 0);
 }
 
