@@ -57,8 +57,12 @@ struct server_session {
 static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
 {
 	(void)sb;
-	(void)flag;
 	(void)ftw;
+	if (flag == FTW_DNR && chmod(path, 0700) == 0) {
+		/* A directory the session made unreadable: open it up and walk it again. */
+		server_session_remove_tree(path);
+		return 0;
+	}
 	if (remove(path) != 0 && errno != ENOENT)
 		log_debug("cannot remove %s: %s", path, strerror(errno));
 	return 0;
