@@ -570,6 +570,8 @@ void proxy_view_counts(const proxy_t *p, proxy_view_counts_t *out)
 	out->port = p->port;
 	out->tracker_mode = p->tracker_mode;
 	out->tracker_connected = p->tracker_mode && proxy_tracker_connected(p);
+	if (p->tracker_mode)
+		proxy_tracker_view(p, out);
 	out->tracker_reconnects = p->tracker_connects;
 	out->max_connections = p->opt.max_connections;
 	out->connections = p->connections;

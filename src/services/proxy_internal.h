@@ -113,6 +113,8 @@ void proxy_tracker_stop(struct proxy *p);
 /* Free what proxy_tracker_start allocated, once everything is closed. */
 void proxy_tracker_free(struct proxy *p);
 int proxy_tracker_connected(const struct proxy *p);
+/* Fill the tracker fields of the view (failures, PUTs, last error). */
+void proxy_tracker_view(const struct proxy *p, proxy_view_counts_t *out);
 /* The current private matchkey of a pooled server, NULL if none. */
 const char *proxy_tracker_matchkey(const struct proxy *p, const struct proxy_peer *peer);
 /* A registered peer in tracker mode: a server joins the pool, a client is paired or refused. */

@@ -25,6 +25,7 @@ struct proxy_tracker {
 	uv_timer_t regroup;
 	char **advertised; /* device keys in the last UPDATE_INFO */
 	size_t advertised_count;
+	tracker_link_stats_t retired; /* summed counters of links closed by re-registration */
 };
 
 int proxy_tracker_check(struct proxy *p)
@@ -129,11 +130,10 @@ static void on_state_changed(void *arg, tracker_link_state_t state)
 static void on_matchkey_assigned(void *arg, uint64_t id, const char *matchkey)
 {
 	struct proxy_peer *w = pool_find_id(arg, id);
+	(void)matchkey; /* a live secret: not logged */
 	if (w) {
 		w->assigned = 1;
-		char key[160];
-		proxy_text_safe(key, sizeof key, matchkey, strlen(matchkey));
-		log_debug("proxy: tracker handed out %s (server %s)", key, w->name);
+		log_debug("proxy: the tracker handed out the key of server %s", w->name);
 	}
 }
 
@@ -142,11 +142,10 @@ static void on_matchkey_lost(void *arg, uint64_t id, const char *old, const char
 {
 	struct proxy_peer *w = pool_find_id(arg, id);
 	(void)old;
+	(void)fresh; /* a live secret: not logged */
 	if (w) {
-		char key[160];
-		proxy_text_safe(key, sizeof key, fresh, strlen(fresh));
 		w->assigned = 0;
-		log_debug("proxy: server %s now offered as %s (%s)", w->name, key,
+		log_debug("proxy: server %s offered under a fresh key (%s)", w->name,
 			  reason == TRACKER_LINK_LOST_UNCLAIMED ? "no client came" : "tracker reconnect");
 	}
 }
@@ -191,6 +190,10 @@ static void on_regroup(uv_timer_t *timer)
 	log_info("proxy: servers left the pool; re-registering with the tracker so it forgets "
 		 "their offers (%zu servers pooled)",
 		 p->waiting_servers.count);
+	tracker_link_stats_t st;
+	tracker_link_get_stats(t->link, &st);
+	t->retired.failures += st.failures;
+	t->retired.puts += st.puts;
 	p->pending++;
 	tracker_link_close(t->link, on_old_link_closed, p);
 	t->link = NULL;
@@ -236,6 +239,19 @@ int proxy_tracker_connected(const struct proxy *p)
 {
 	const struct proxy_tracker *t = p->tracker;
 	return t && t->link && tracker_link_state(t->link) == TRACKER_LINK_REGISTERED;
+}
+
+void proxy_tracker_view(const struct proxy *p, proxy_view_counts_t *out)
+{
+	const struct proxy_tracker *t = p->tracker;
+	if (!t || !t->link)
+		return;
+	tracker_link_stats_t st;
+	tracker_link_get_stats(t->link, &st);
+	/* Counters of connections replaced by a re-registration are kept in t->retired. */
+	out->tracker_failures = t->retired.failures + st.failures;
+	out->tracker_puts = t->retired.puts + st.puts;
+	snprintf(out->tracker_last_error, sizeof out->tracker_last_error, "%s", st.last_error);
 }
 
 const char *proxy_tracker_matchkey(const struct proxy *p, const struct proxy_peer *peer)

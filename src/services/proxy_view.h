@@ -26,6 +26,9 @@ typedef struct proxy_view_counts {
 	uint64_t bytes_client_to_server; /* over all links, including closed ones */
 	uint64_t bytes_server_to_client;
 	uint64_t tracker_reconnects;     /* tracker mode: connections (re)established */
+	uint64_t tracker_failures;       /* tracker mode: failed attempts or lost connections */
+	uint64_t tracker_puts;           /* tracker mode: PUTs acknowledged */
+	char tracker_last_error[128];    /* tracker mode: why the last connection ended, or "" */
 } proxy_view_counts_t;
 
 typedef struct proxy_view_link {

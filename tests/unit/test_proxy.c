@@ -330,11 +330,80 @@ static void test_view_counts_links_waiters(void **state)
 	assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+/* Tracker mode with no tracker listening: servers are pooled with a private matchkey and the
+ * view reports the failing tracker connection. */
+static void test_view_tracker_mode_without_tracker(void **state)
+{
+	(void)state;
+	uv_loop_t loop;
+	uv_loop_init(&loop);
+	/* A port that was free a moment ago: nothing listens there. */
+	uv_tcp_t probe;
+	uv_tcp_init(&loop, &probe);
+	int dead = net_listen_range(&probe, "127.0.0.1", 0, 0, 1, NULL);
+	assert_true(dead > 0);
+	uv_close((uv_handle_t *)&probe, NULL);
+	uv_run(&loop, UV_RUN_NOWAIT);
+
+	proxy_options_t opt;
+	proxy_options_default(&opt);
+	snprintf(opt.host, sizeof opt.host, "127.0.0.1");
+	opt.port = 0;
+	opt.port_end = 0;
+	snprintf(opt.tracker, sizeof opt.tracker, "127.0.0.1:%d", dead);
+	proxy_t *p;
+	assert_int_equal(proxy_start(&loop, &opt, &p), 0);
+	int server = plain_connect(proxy_port(p));
+	send_key(&loop, server, "server:tk");
+	proxy_view_counts_t c;
+	for (int i = 0; i < 20000; i++) {
+		step(&loop);
+		proxy_view_counts(p, &c);
+		if (c.waiting_servers == 1 && c.tracker_failures > 0)
+			break;
+	}
+	assert_int_equal(c.tracker_mode, 1);
+	assert_int_equal(c.tracker_connected, 0);
+	assert_int_equal(c.waiting_servers, 1);
+	assert_true(c.tracker_failures > 0);
+	assert_true(c.tracker_last_error[0] != '\0');
+	proxy_view_waiter_t wv[2];
+	assert_int_equal(proxy_view_waiters(p, wv, 2), 1);
+	assert_string_equal(wv[0].key, "tk");
+	assert_int_equal(strlen(wv[0].matchkey), 3 + 32);
+	assert_memory_equal(wv[0].matchkey, "tk:", 3);
+
+	/* A client with the plain key, or a made-up suffix, is refused. */
+	int client = plain_connect(proxy_port(p));
+	send_key(&loop, client, "client:tk:00000000000000000000000000000000");
+	uint8_t reply[4];
+	recv_all(&loop, client, reply, 4);
+	assert_int_equal(reply[0] | reply[1] << 8 | reply[2] << 16, RPC_CODE_MISMATCH);
+	close(client);
+	/* The right one is paired at once. */
+	char key[64];
+	snprintf(key, sizeof key, "client:%s", wv[0].matchkey);
+	client = plain_connect(proxy_port(p));
+	send_key(&loop, client, key);
+	uint8_t ok[8 + 9];
+	recv_all(&loop, client, ok, sizeof ok);
+	assert_memory_equal(ok + 8, "server:tk", 9);
+	close(client);
+	close(server);
+
+	int done = 0;
+	proxy_close(p, on_proxy_closed, &done);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	assert_true(done);
+	assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_link_bounded_and_ordered),
 		cmocka_unit_test(test_view_counts_links_waiters),
+		cmocka_unit_test(test_view_tracker_mode_without_tracker),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
