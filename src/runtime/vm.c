@@ -15,7 +15,7 @@
 /* Nested bytecode calls (recursion) and the total work of one top-level invocation are
  * bounded so an uploaded executable cannot exhaust the stack or spin forever. */
 #define VM_MAX_DEPTH 200
-#define VM_MAX_STEPS ((uint64_t)1 << 28)
+#define VM_MAX_STEPS ((uint64_t)1 << 26)
 
 typedef struct vm_saved {
 	char *name;
@@ -32,7 +32,6 @@ typedef struct vm_state {
 } vm_state_t;
 
 struct vm {
-	ffi_module_t *module;      /* the VM module itself (not owned: it owns us) */
 	ffi_module_t *exec_module; /* owned */
 	const vm_executable_t *exec;
 	int initialized;
@@ -1004,7 +1003,6 @@ ffi_module_t *vm_module_new(ffi_module_t *exec_module)
 	ffi_object_retain(&exec_module->header);
 	vm->exec = vm_executable_module_get(exec_module);
 	ffi_module_t *mod = ffi_module_new(&vm_vtable, vm);
-	vm->module = mod;
 	return mod;
 }
 

@@ -585,7 +585,7 @@ static int builtin_alloc_shape_heap(void *self, const TVMFFIAny *args, int32_t n
 	vm_t *vm = vm_context(&args[0]);
 	if (!vm || ffi_arg_int(fn, args, n, 1, &size) || vm_device(vm, -1, &host))
 		return -1;
-	if (size < 0 || size > (1 << 24))
+	if (size < 0 || size > (1 << 20))
 		return fail("ValueError", "", "%s: invalid heap size %lld", fn, (long long)size);
 	DLDataType i64 = {kDLInt, 64, 1};
 	ffi_tensor_t *t = ffi_tensor_alloc(&size, 1, i64, host);

@@ -475,6 +475,132 @@ static void test_control_flow_and_closures(void **state)
 	}
 }
 
+/* Storage, tensors, views, shape heaps: ownership across the end of the call. */
+enum { G_VIEW, G_IDENT, G_FLAT, G_SWAP, G_TOO_BIG, G_ALLOC_STORAGE, G_ALLOC_TENSOR, G_RESHAPE,
+       G_NULL, G_HEAP, G_MATCH, G_MAKE_SHAPE, G_SHAPE_OF, NUM_G };
+
+static test_buf_t tensor_exec(void)
+{
+	test_func_t f[NUM_G] = {
+		[G_VIEW] = {1, "view", 0, 6, 0, 3, {0}, 0},
+		[G_IDENT] = {1, "ident", 6, 7, 1, 1, {"x"}, 1},
+		[G_FLAT] = {1, "flat", 7, 9, 1, 2, {"x"}, 1},
+		[G_SWAP] = {1, "swap", 9, 13, 1, 3, {"x"}, 1},
+		[G_TOO_BIG] = {1, "too_big", 13, 16, 0, 2, {0}, 0},
+		[G_ALLOC_STORAGE] = {0, "vm.builtin.alloc_storage", 0, 0, 0, 0, {0}, 0},
+		[G_ALLOC_TENSOR] = {0, "vm.builtin.alloc_tensor", 0, 0, 0, 0, {0}, 0},
+		[G_RESHAPE] = {0, "vm.builtin.reshape", 0, 0, 0, 0, {0}, 0},
+		[G_NULL] = {0, "vm.builtin.null_value", 0, 0, 0, 0, {0}, 0},
+		[G_HEAP] = {0, "vm.builtin.alloc_shape_heap", 0, 0, 0, 0, {0}, 0},
+		[G_MATCH] = {0, "vm.builtin.match_shape", 0, 0, 0, 0, {0}, 0},
+		[G_MAKE_SHAPE] = {0, "vm.builtin.make_shape", 0, 0, 0, 0, {0}, 0},
+		[G_SHAPE_OF] = {0, "vm.builtin.shape_of", 0, 0, 0, 0, {0}, 0},
+	};
+	/* c0 Shape [64], c1 uint8, c2 "global", c3 Shape [4, 4], c4 float32, c5 Shape [16],
+	 * c6 error context */
+	test_buf_t c = {0};
+	tb_i32(&c, FFI_SHAPE), tb_u64(&c, 1), tb_u64(&c, 64);
+	tb_i32(&c, FFI_DATATYPE), tb_put(&c, "\x01\x08\x01\x00", 4);
+	tb_i32(&c, FFI_STR), tb_str(&c, "global");
+	tb_i32(&c, FFI_SHAPE), tb_u64(&c, 2), tb_u64(&c, 4), tb_u64(&c, 4);
+	tb_i32(&c, FFI_DATATYPE), tb_put(&c, "\x02\x20\x01\x00", 4);
+	tb_i32(&c, FFI_SHAPE), tb_u64(&c, 1), tb_u64(&c, 16);
+	tb_i32(&c, FFI_STR), tb_str(&c, "ErrorContext(test) ");
+	static test_prog_t p;
+	memset(&p, 0, sizeof p);
+	/* view(): a [16] view of a [4,4] tensor in a 64-byte storage; storage and tensor
+	 * registers are killed before the return, as the compiler does. */
+	tp_call(&p, 0, G_ALLOC_STORAGE, 5, REG(VM_REG_VM), CONST(0), IMM(0), CONST(1), CONST(2));
+	tp_call(&p, 1, G_ALLOC_TENSOR, 4, REG(0), IMM(0), CONST(3), CONST(4));
+	tp_call(&p, 0, G_NULL, 0);
+	tp_call(&p, 2, G_RESHAPE, 2, REG(1), CONST(5));
+	tp_call(&p, 1, G_NULL, 0);
+	tp_op(&p, VM_OP_RET, 2, 0);
+	/* ident(x) = x */
+	tp_op(&p, VM_OP_RET, 0, 0);
+	/* flat(x) = reshape(x, [16]) */
+	tp_call(&p, 1, G_RESHAPE, 2, REG(0), CONST(5));
+	tp_op(&p, VM_OP_RET, 1, 0);
+	/* swap(x: [n, m]) = Shape [m, n] through the shape heap */
+	tp_call(&p, 1, G_HEAP, 2, REG(VM_REG_VM), IMM(2));
+	tp_call(&p, VM_REG_VOID, G_MATCH, 8, REG(0), REG(1), IMM(2), IMM(1), IMM(0), IMM(1), IMM(1),
+		CONST(6));
+	tp_call(&p, 2, G_MAKE_SHAPE, 6, REG(1), IMM(2), IMM(1), IMM(1), IMM(1), IMM(0));
+	tp_op(&p, VM_OP_RET, 2, 0);
+	/* too_big(): a [4, 4] float32 tensor at offset 64 of a 64-byte storage */
+	tp_call(&p, 0, G_ALLOC_STORAGE, 5, REG(VM_REG_VM), CONST(0), IMM(0), CONST(1), CONST(2));
+	tp_call(&p, 1, G_ALLOC_TENSOR, 4, REG(0), IMM(64), CONST(3), CONST(4));
+	tp_op(&p, VM_OP_RET, 1, 0);
+	test_buf_t b = test_exec_encode(1, f, NUM_G, &c, 7, &p);
+	free(c.data);
+	return b;
+}
+
+static void test_tensor_ownership(void **state)
+{
+	(void)state;
+	test_buf_t b = tensor_exec();
+	ffi_module_t *vm = vm_from_bytes(&b, 1);
+	TVMFFIAny r;
+	assert_int_equal(test_call(vm, "view", NULL, 0, &r), 0);
+	assert_int_equal(r.type_index, FFI_TENSOR);
+	const DLTensor *t = ffi_any_as_dltensor(&r);
+	assert_int_equal(t->ndim, 1);
+	assert_int_equal(t->shape[0], 16);
+	assert_int_equal((uintptr_t)t->data % 64, 0);
+	/* view -> tensor -> storage keep each other alive after the VM is gone. */
+	ffi_object_release(&vm->header);
+	memset(t->data, 0x5a, 64);
+	ffi_any_release(&r);
+	vm = vm_from_bytes(&b, 1);
+
+	/* A borrowed argument (or a view of one) returned from a call becomes an owned copy. */
+	float data[16] __attribute__((aligned(64)));
+	for (int i = 0; i < 16; i++)
+		data[i] = (float)i;
+	int64_t shape[2] = {4, 4};
+	DLTensor x = {.data = data, .device = {kDLCPU, 0}, .ndim = 2, .dtype = {kDLFloat, 32, 1},
+		      .shape = shape};
+	TVMFFIAny arg = {.type_index = FFI_DLTENSOR_PTR, .v_ptr = &x};
+	const char *names[] = {"ident", "flat"};
+	for (int k = 0; k < 2; k++) {
+		assert_int_equal(test_call(vm, names[k], &arg, 1, &r), 0);
+		assert_int_equal(r.type_index, FFI_TENSOR);
+		t = ffi_any_as_dltensor(&r);
+		assert_ptr_not_equal(t->data, data);
+		assert_int_equal(((ffi_tensor_t *)r.v_obj)->owns_data, 1);
+		assert_int_equal(t->ndim, k == 0 ? 2 : 1);
+		assert_memory_equal(t->data, data, sizeof data);
+		ffi_any_release(&r);
+	}
+	/* reshape to more bytes than the source has */
+	shape[0] = 3;
+	assert_int_equal(test_call(vm, "flat", &arg, 1, &r), -1);
+	assert_non_null(strstr(ffi_error_message(), "needs 64 bytes"));
+
+	/* Shape heap: match_shape stores the dims (code 1), make_shape reads them back. */
+	shape[0] = 3;
+	shape[1] = 5;
+	assert_int_equal(test_call(vm, "swap", &arg, 1, &r), 0);
+	assert_int_equal(r.type_index, FFI_SHAPE);
+	const ffi_shape_t *sh = (const ffi_shape_t *)r.v_obj;
+	assert_int_equal(sh->size, 2);
+	assert_int_equal(sh->data[0], 5);
+	assert_int_equal(sh->data[1], 3);
+	ffi_any_release(&r);
+	/* A tensor that does not fit its storage. */
+	assert_int_equal(test_call(vm, "too_big", NULL, 0, &r), -1);
+	assert_non_null(strstr(ffi_error_message(), "does not fit"));
+	/* The storage limit applies to alloc_storage. */
+	uint64_t saved = vm_storage_limit();
+	vm_storage_limit_set(32);
+	assert_int_equal(test_call(vm, "view", NULL, 0, &r), -1);
+	assert_string_equal(ffi_error_kind(), "MemoryError");
+	vm_storage_limit_set(saved);
+	ffi_object_release(&vm->header);
+	free(b.data);
+}
+
 static void test_unresolved_functions_refused(void **state)
 {
 	(void)state;
@@ -716,6 +842,7 @@ int main(void)
 		cmocka_unit_test(test_payload_corruptions),
 		cmocka_unit_test(test_payload_mutations_run),
 		cmocka_unit_test(test_control_flow_and_closures),
+		cmocka_unit_test(test_tensor_ownership),
 		cmocka_unit_test(test_unresolved_functions_refused),
 		cmocka_unit_test(test_bad_programs),
 		cmocka_unit_test(test_blobs),
