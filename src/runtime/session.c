@@ -81,6 +81,7 @@ struct stream_slot {
 
 typedef struct session {
 	int rfd, wfd;
+	int read_is_socket, write_is_socket;
 	session_options_t opt;
 	session_limits_t lim;
 	int initialized;
@@ -172,27 +173,37 @@ static int io_wait(session_t *s, int fd, short events)
 	}
 }
 
-/* Read exactly n bytes. IO_EOF only when the stream ends before the first byte. */
+/* Read exactly n bytes. IO_EOF only when the stream ends before the first byte. Sockets are
+ * read with MSG_DONTWAIT and polled only when empty, so a deadline costs nothing while data
+ * flows; other descriptors are polled first when there is a deadline. */
 static int io_read(session_t *s, void *buf, size_t n)
 {
 	uint8_t *p = buf;
 	size_t got = 0;
 	while (got < n) {
-		int w = io_wait(s, s->rfd, POLLIN);
-		if (w != IO_OK)
-			return w;
+		if (s->deadline > 0 && !s->read_is_socket) {
+			int w = io_wait(s, s->rfd, POLLIN);
+			if (w != IO_OK)
+				return w;
+		}
 		size_t want = n - got;
 		if (want > (1u << 30))
 			want = 1u << 30;
-		ssize_t r = read(s->rfd, p + got, want);
+		ssize_t r = s->read_is_socket ? recv(s->rfd, p + got, want, MSG_DONTWAIT)
+					      : read(s->rfd, p + got, want);
 		if (r > 0) {
 			got += (size_t)r;
 			continue;
 		}
 		if (r == 0)
 			return got == 0 ? IO_EOF : IO_ERROR;
-		if (errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK)
+		if (errno == EAGAIN || errno == EWOULDBLOCK) {
+			int w = io_wait(s, s->rfd, POLLIN);
+			if (w != IO_OK)
+				return w;
+		} else if (errno != EINTR) {
 			return IO_ERROR;
+		}
 	}
 	return IO_OK;
 }
@@ -219,15 +230,14 @@ static int io_writev(session_t *s, struct iovec *iov, int iovcnt)
 			iovcnt--;
 			continue;
 		}
-		if (s->deadline > 0) {
+		if (s->deadline > 0 && !s->write_is_socket) {
 			int w = io_wait(s, s->wfd, POLLOUT);
 			if (w != IO_OK)
 				return w;
 		}
 		struct msghdr msg = {.msg_iov = iov, .msg_iovlen = (size_t)iovcnt};
-		ssize_t r = sendmsg(s->wfd, &msg, MSG_NOSIGNAL);
-		if (r < 0 && errno == ENOTSOCK)
-			r = writev(s->wfd, iov, iovcnt);
+		ssize_t r = s->write_is_socket ? sendmsg(s->wfd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT)
+					       : writev(s->wfd, iov, iovcnt);
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
@@ -1198,6 +1208,11 @@ int session_serve_fds(int read_fd, int write_fd, const session_options_t *opt)
 	memset(&s, 0, sizeof s);
 	s.rfd = read_fd;
 	s.wfd = write_fd;
+	int type;
+	socklen_t type_len = sizeof type;
+	s.read_is_socket = getsockopt(read_fd, SOL_SOCKET, SO_TYPE, &type, &type_len) == 0;
+	type_len = sizeof type;
+	s.write_is_socket = getsockopt(write_fd, SOL_SOCKET, SO_TYPE, &type, &type_len) == 0;
 	if (opt)
 		s.opt = *opt;
 	else

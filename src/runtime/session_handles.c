@@ -27,7 +27,7 @@ struct session_handles {
 session_handles_t *session_handles_new(size_t max_entries)
 {
 	session_handles_t *t = xcalloc(1, sizeof *t);
-	t->max = max_entries ? max_entries : (1u << 20);
+	t->max = max_entries ? max_entries : (1u << 16);
 	t->next = HANDLE_BASE;
 	return t;
 }

@@ -12,7 +12,7 @@
 
 typedef struct session_handles session_handles_t;
 
-/* max_entries bounds the table (0 = 1M entries). */
+/* max_entries bounds the table (0 = 65536 entries; lookups by object are linear). */
 session_handles_t *session_handles_new(size_t max_entries);
 /* Releases every remaining object (session end). NULL is ignored. */
 void session_handles_free(session_handles_t *t);

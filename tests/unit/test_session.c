@@ -22,6 +22,8 @@
 #include "runtime/ffi.h"
 #include "runtime/session.h"
 #include "runtime/session_codec.h"
+#include "runtime/session_handles.h"
+#include "runtime/session_memory.h"
 
 /* ---- test globals ---- */
 
@@ -1091,6 +1093,69 @@ static void test_pipe_transport(void **state)
 	close(to_client[1]);
 }
 
+/* ---- tests: the tables on their own ---- */
+
+static void test_handle_table(void **state)
+{
+	(void)state;
+	session_handles_t *t = session_handles_new(3);
+	ffi_bytes_t *objs[4];
+	uint64_t h[4];
+	for (int i = 0; i < 4; i++) {
+		objs[i] = ffi_str_new("x", 1);
+		h[i] = session_handles_put(t, &objs[i]->header);
+	}
+	assert_true(h[0] && h[1] && h[2]);
+	assert_int_equal(h[3], 0); /* full */
+	assert_int_equal(ffi_object_refcount(&objs[0]->header), 2);
+	assert_int_equal(session_handles_put(t, &objs[1]->header), h[1]);
+	assert_int_equal(session_handles_refs(t, h[1]), 2);
+	assert_int_equal(session_handles_release(t, h[1]), 0);
+	assert_ptr_equal(session_handles_get(t, h[1]), &objs[1]->header);
+	assert_int_equal(session_handles_release(t, h[1]), 0);
+	assert_null(session_handles_get(t, h[1]));
+	assert_int_equal(session_handles_release(t, h[1]), -1);
+	assert_int_equal(ffi_object_refcount(&objs[1]->header), 1);
+	assert_int_equal(session_handles_count(t), 2);
+	/* A freed slot is reusable, under a new handle value. */
+	uint64_t again = session_handles_put(t, &objs[3]->header);
+	assert_true(again != 0 && again != h[1] && again != h[3]);
+	session_handles_free(t); /* releases the table's references */
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(ffi_object_refcount(&objs[i]->header), 1);
+		ffi_object_release(&objs[i]->header);
+	}
+}
+
+static void test_memory_table(void **state)
+{
+	(void)state;
+	session_memory_t *m = session_memory_new(1000);
+	void *a, *b, *out;
+	assert_int_equal(session_memory_alloc(m, 100, 3, &a), -1); /* not a power of two */
+	ffi_error_clear();
+	assert_int_equal(session_memory_alloc(m, 600, 128, &a), 0);
+	assert_int_equal((uintptr_t)a % 128, 0);
+	assert_int_equal(session_memory_alloc(m, 401, 1, &b), -1); /* cap */
+	ffi_error_clear();
+	assert_int_equal(session_memory_alloc(m, 400, 1, &b), 0);
+	assert_int_equal((uintptr_t)b % 64, 0);
+	assert_int_equal(session_memory_used(m), 1000);
+	uint64_t base = (uint64_t)(uintptr_t)a;
+	assert_int_equal(session_memory_lookup(m, base, 600, &out), 0);
+	assert_ptr_equal(out, a);
+	assert_int_equal(session_memory_lookup(m, base + 600, 0, &out), 0);
+	assert_int_equal(session_memory_lookup(m, base + 1, 600, &out), -1);
+	assert_int_equal(session_memory_lookup(m, base - 1, 1, &out), -1);
+	assert_int_equal(session_memory_lookup(m, base + 10, UINT64_MAX, &out), -1);
+	assert_int_equal(session_memory_release(m, base + 8), -1);
+	ffi_error_clear();
+	assert_int_equal(session_memory_release(m, base), 0);
+	assert_int_equal(session_memory_lookup(m, base, 1, &out), -1);
+	assert_int_equal(session_memory_count(m), 1);
+	session_memory_free(m); /* frees b */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1111,6 +1176,8 @@ int main(void)
 		cmocka_unit_test(test_tensor_and_module_returns),
 		cmocka_unit_test(test_file_service),
 		cmocka_unit_test(test_pipe_transport),
+		cmocka_unit_test(test_handle_table),
+		cmocka_unit_test(test_memory_table),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
