@@ -424,6 +424,11 @@ static void on_handshake_timeout(uv_timer_t *timer)
 	peer_drop(peer, "handshake not completed in time");
 }
 
+static void on_refused_closed(uv_handle_t *handle)
+{
+	free(handle);
+}
+
 static void on_connection(uv_stream_t *server, int status)
 {
 	struct proxy *p = server->data;
@@ -440,7 +445,7 @@ static void on_connection(uv_stream_t *server, int status)
 	uv_tcp_t *tcp = xmalloc(sizeof *tcp);
 	uv_tcp_init(p->loop, tcp);
 	if (uv_accept(server, (uv_stream_t *)tcp) != 0) {
-		uv_close((uv_handle_t *)tcp, (uv_close_cb)free);
+		uv_close((uv_handle_t *)tcp, on_refused_closed);
 		return;
 	}
 	char name[64];
@@ -448,14 +453,14 @@ static void on_connection(uv_stream_t *server, int status)
 	if (!net_acl_allows_handle(&p->acl, tcp)) {
 		p->refused++;
 		log_info("proxy: %s: not in the allow list, closed", name);
-		uv_close((uv_handle_t *)tcp, (uv_close_cb)free);
+		uv_close((uv_handle_t *)tcp, on_refused_closed);
 		return;
 	}
 	if (p->connections >= (size_t)p->opt.max_connections) {
 		p->refused++;
 		log_warn("proxy: %s: max_connections (%d) reached, closed", name,
 			 p->opt.max_connections);
-		uv_close((uv_handle_t *)tcp, (uv_close_cb)free);
+		uv_close((uv_handle_t *)tcp, on_refused_closed);
 		return;
 	}
 	p->accepted++;

@@ -320,3 +320,22 @@ def test_peer_keys_cannot_forge_log_lines(spawn):
     assert "\x1b" not in err
     assert not any(line.startswith("FAKE") for line in err.splitlines())
     assert "router:x?FAKE log line" in err
+
+
+def test_max_connections(proxy):
+    port, _ = proxy("--max-connections", "2")
+    time.sleep(0.2)  # the readiness probe's connection is gone
+    s1 = open_peer(port, "server:m")
+    s2 = open_peer(port, "server:m")
+    time.sleep(0.1)
+    third = connect(port)
+    assert closed_soon(third)
+    assert not closed_soon(s2, timeout=0.2)  # the two admitted ones stay
+    s2.close()
+    time.sleep(0.2)
+    # A slot is free again: a client is accepted and paired with the first server.
+    c = open_peer(port, "client:m")
+    assert read_reply(c) == (CODE_SUCCESS, "server:m")
+    assert read_reply(s1) == (CODE_SUCCESS, "client:m")
+    c.close()
+    s1.close()
