@@ -1098,3 +1098,34 @@ int tracker_request_cancel(tracker_t *t, uint64_t request_id)
 	}
 	return UV_ENOENT;
 }
+
+/* The console's probe: take one free resource of a server exactly as an assignment to a
+ * client would (the server sees a client with that matchkey, then registers again). */
+int tracker_admin_take(tracker_t *t, uint64_t conn_id, char *host, size_t host_size, int *port,
+		       char *matchkey, size_t matchkey_size)
+{
+	struct tracker_conn *c = tracker_conn_find(t, conn_id);
+	if (!c)
+		return UV_ENOENT;
+	for (struct tracker_list *l = c->resources.next; l != &c->resources; l = l->next) {
+		tracker_resource_t *r = TRACKER_CONTAINER_OF(l, tracker_resource_t, owner_link);
+		if (r->state != TRACKER_RESOURCE_FREE)
+			continue;
+		tracker_queue_t *q = r->queue;
+		snprintf(host, host_size, "%s", r->addr);
+		*port = r->port;
+		snprintf(matchkey, matchkey_size, "%s", r->matchkey);
+		tracker_queue_free_remove(q, r);
+		tracker_list_remove(&r->owner_link);
+		c->resource_count--;
+		c->sessions++;
+		t->counters.assignments++;
+		tracker_event(t, TRACKER_EVENT_ASSIGN, "%s (%s:%d) -> console probe", r->matchkey,
+			      r->addr, r->port);
+		resource_free(r);
+		tracker_queues_release(&t->queues, q);
+		tracker_changed(t);
+		return 0;
+	}
+	return UV_EBUSY;
+}

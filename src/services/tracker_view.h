@@ -118,4 +118,10 @@ int tracker_admin_kick(tracker_t *t, uint64_t conn_id);
  * "Invalid return value") and forget it; the connection stays open. */
 int tracker_admin_cancel(tracker_t *t, uint64_t request_id);
 
+/* Take one free resource of server connection conn_id for the caller (the console's probe),
+ * exactly as an assignment to a client: host, port and matchkey to connect with. Returns 0,
+ * UV_ENOENT (no such connection) or UV_EBUSY (nothing free: busy or drained). */
+int tracker_admin_take(tracker_t *t, uint64_t conn_id, char *host, size_t host_size, int *port,
+		       char *matchkey, size_t matchkey_size);
+
 #endif
