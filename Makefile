@@ -113,14 +113,15 @@ $(BUILD)/tests/unit/%: tests/unit/%.c $(LIB_A)
 	    $(LIBS) $(shell $(PKG_CONFIG) --libs cmocka)
 
 # Test kernels written to the ABI that TVM's C backend emits (tests/models/README.md).
-$(BUILD)/models/%.so: tests/models/%.c
+$(BUILD)/models/%.so: tests/models/%.c $(wildcard tests/models/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) -std=c11 -O2 -fPIC -shared -Isrc $(CFLAGS) -o $@ $< -lm
 
 models: $(MODEL_SO)
 
-unit-test: $(UNIT_BIN)
-	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
+# Unit tests load the test kernels from $(BUILD)/models (TVMRPC_BUILD tells them where).
+unit-test: $(UNIT_BIN) $(MODEL_SO)
+	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; TVMRPC_BUILD=$(abspath $(BUILD)) $$t; done
 
 e2e-test: $(BIN) $(MODEL_SO)
 	TVMRPC_BIN=$(abspath $(BIN)) TVMRPC_BUILD=$(abspath $(BUILD)) \
