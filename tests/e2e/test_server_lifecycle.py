@@ -444,7 +444,7 @@ def test_registration_shapes_and_one_put_per_session(server, fake_tracker):
 
 def test_real_tracker_request_session_and_regeneration(server, tracker):
     tport, _, _ = tracker
-    port, _ = server("--tracker", "%s:%d" % (HOST, tport), key="rasp")
+    port, proc = server("--tracker", "%s:%d" % (HOST, tport), key="rasp")
     wait_for(lambda: free_count(tport, "rasp") == 1, what="registration")
     with w.TrackerClient(HOST, tport) as t:
         addr, rport, mk = t.request("rasp", priority=0)
@@ -470,6 +470,10 @@ def test_real_tracker_request_session_and_regeneration(server, tracker):
     assert fresh not in (mk, stale)
     with w.Session.connect(HOST, port, full_key="client:" + fresh) as sess:
         session_works(sess)
+    wait_for(lambda: free_count(tport, "rasp") == 1, what="re-PUT")
+    # SIGTERM deregisters: the tracker stops offering the board at once.
+    check_clean_exit(proc)
+    assert free_count(tport, "rasp") == 0
 
 
 def test_tracker_restart_reregisters(server, tracker):
