@@ -826,12 +826,38 @@ static int syscall_alloc_scope(session_t *s, const session_seq_t *seq)
 	return send_value(s, session_value_handle(FFI_OPAQUE_PTR, (uint64_t)(uintptr_t)p));
 }
 
+/* Does a tensor the client holds a handle to overlap [addr, addr + nbytes)? */
+static int region_overlaps_tensor(TVMFFIObject *obj, void *arg)
+{
+	const struct region_query *q = arg;
+	if (obj->type_index != FFI_TENSOR)
+		return 0;
+	const DLTensor *t = &((ffi_tensor_t *)obj)->dl;
+	uint64_t size;
+	if (!t->data || ffi_dltensor_nbytes(t, &size) != 0)
+		return 0;
+	uint64_t base = (uint64_t)(uintptr_t)t->data + t->byte_offset;
+	return base < q->addr + q->nbytes && q->addr < base + size;
+}
+
 static int syscall_free_data(session_t *s, const session_seq_t *seq)
 {
-	uint64_t ptr;
+	uint64_t ptr, size;
 	if (arg_count(seq, 2, "DevFreeData") || arg_type(seq, 0, FFI_DEVICE, "DevFreeData") ||
-	    device_check(seq->values[0].device) || arg_pointer(seq, 1, "DevFreeData", &ptr) ||
-	    session_memory_release(s->memory, ptr))
+	    device_check(seq->values[0].device) || arg_pointer(seq, 1, "DevFreeData", &ptr))
+		return send_ffi_error(s);
+	/* A returned tensor may view a client block (a function wrapped an argument); freeing
+	 * the block under it would leave the handle pointing at freed memory. The block then
+	 * lives until the session ends. */
+	struct region_query q = {ptr, 0};
+	if (session_memory_block_size(s->memory, ptr, &size) == 0) {
+		q.nbytes = size ? size : 1;
+		if (session_handles_foreach(s->handles, region_overlaps_tensor, &q))
+			return send_errorf(s, "ValueError",
+					   "DevFreeData: 0x%llx is still viewed by a returned tensor",
+					   (unsigned long long)ptr);
+	}
+	if (session_memory_release(s->memory, ptr))
 		return send_ffi_error(s);
 	return send_none(s);
 }

@@ -118,6 +118,15 @@ int session_memory_lookup(const session_memory_t *m, uint64_t addr, uint64_t nby
 	return 0;
 }
 
+int session_memory_block_size(const session_memory_t *m, uint64_t base, uint64_t *size)
+{
+	size_t at = floor_index(m, (uintptr_t)base);
+	if (at == m->count || m->blocks[at].base != (uintptr_t)base)
+		return -1;
+	*size = m->blocks[at].size;
+	return 0;
+}
+
 uint64_t session_memory_used(const session_memory_t *m)
 {
 	return m->used;

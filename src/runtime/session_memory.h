@@ -23,6 +23,8 @@ int session_memory_release(session_memory_t *m, uint64_t base);
  * otherwise -1 (no error set). */
 int session_memory_lookup(const session_memory_t *m, uint64_t addr, uint64_t nbytes,
 			  void **out);
+/* Size of the live block starting exactly at base: 0, or -1 if there is none. */
+int session_memory_block_size(const session_memory_t *m, uint64_t base, uint64_t *size);
 uint64_t session_memory_used(const session_memory_t *m);
 size_t session_memory_count(const session_memory_t *m);
 

@@ -106,6 +106,20 @@ static int test_make_array(void *self, const TVMFFIAny *args, int32_t n, TVMFFIA
 }
 FFI_REGISTER_GLOBAL("test.session.make_array", test_make_array)
 
+/* A Tensor viewing its DLTensor argument's memory (borrowed, like a careless function). */
+static int test_view(void *self, const TVMFFIAny *args, int32_t n, TVMFFIAny *result)
+{
+	(void)self;
+	DLTensor *t;
+	if (ffi_arg_tensor("test.session.view", args, n, 0, &t))
+		return -1;
+	*result = ffi_any_object(&ffi_tensor_view((char *)t->data + t->byte_offset, t->shape,
+						  t->ndim, t->dtype, t->device, NULL)
+					   ->header);
+	return 0;
+}
+FFI_REGISTER_GLOBAL("test.session.view", test_view)
+
 static int answer_call(void *self, const TVMFFIAny *args, int32_t n, TVMFFIAny *result)
 {
 	(void)self;
@@ -880,6 +894,21 @@ static void test_tensor_and_module_returns(void **state)
 	free_handle(h, th);
 	r = copy_from(h, t.data, shape, 1, 0, 16);
 	expect_exception(&r, "not inside a block");
+
+	/* A returned view keeps the client block from being freed under it. */
+	uint64_t viewf = get_global(h, "test.session.view");
+	uint64_t block = alloc_tensor(h, shape, 1);
+	session_value_t arg = tensor_value(block, shape, 1, 0);
+	r = call(h, viewf, &arg, 1);
+	assert_int_equal(call_type(&r), FFI_TENSOR);
+	uint64_t view = r.seq.values[2].handle;
+	reply_free(&r);
+	session_value_t fr[2] = {device_cpu(), session_value_handle(FFI_OPAQUE_PTR, block)};
+	r = request(h, SESSION_CODE_DEV_FREE_DATA, NULL, fr, 2);
+	expect_exception(&r, "still viewed by a returned tensor");
+	free_handle(h, view);
+	r = request(h, SESSION_CODE_DEV_FREE_DATA, NULL, fr, 2);
+	expect_none(&r);
 
 	uint64_t make_module = get_global(h, "test.session.make_module");
 	r = call(h, make_module, NULL, 0);
