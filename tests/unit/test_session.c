@@ -1088,11 +1088,13 @@ static void test_file_service(void **state)
 
 /* ---- tests: pipe transport ---- */
 
+/* fds: read end, write end, result, timeout in milliseconds. */
 static void *serve_pipes(void *arg)
 {
 	int *fds = arg;
 	session_options_t opt;
 	session_options_default(&opt);
+	opt.timeout_seconds = fds[3] / 1000.0;
 	fds[2] = session_serve_fds(fds[0], fds[1], &opt);
 	return NULL;
 }
@@ -1103,7 +1105,7 @@ static void test_pipe_transport(void **state)
 	int to_server[2], to_client[2];
 	assert_int_equal(pipe(to_server), 0);
 	assert_int_equal(pipe(to_client), 0);
-	int fds[3] = {to_server[0], to_client[1], -1};
+	int fds[4] = {to_server[0], to_client[1], -1, 0};
 	pthread_t th;
 	assert_int_equal(pthread_create(&th, NULL, serve_pipes, fds), 0);
 	static const uint8_t init[] = {0x15, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 5, 0, 0, 0, 0,
@@ -1118,6 +1120,25 @@ static void test_pipe_transport(void **state)
 	pthread_join(th, NULL);
 	assert_int_equal(fds[2], 0);
 	close(to_server[0]);
+	close(to_client[0]);
+	close(to_client[1]);
+
+	/* The deadline also holds on pipes (polled before every read). */
+	assert_int_equal(pipe(to_server), 0);
+	assert_int_equal(pipe(to_client), 0);
+	int fds2[4] = {to_server[0], to_client[1], -1, 200};
+	assert_int_equal(pthread_create(&th, NULL, serve_pipes, fds2), 0);
+	uint64_t len;
+	assert_int_equal(recv_all(to_client[0], &len, 8), 0);
+	char *msg = calloc(1, (size_t)len + 1);
+	assert_int_equal(recv_all(to_client[0], msg, (size_t)len), 0);
+	assert_int_equal(msg[0], SESSION_CODE_EXCEPTION);
+	assert_non_null(memmem(msg, (size_t)len, "Your 0.2s session has expired", 29));
+	free(msg);
+	pthread_join(th, NULL);
+	assert_int_equal(fds2[2], SESSION_ERR_TIMEOUT);
+	close(to_server[0]);
+	close(to_server[1]);
 	close(to_client[0]);
 	close(to_client[1]);
 }
