@@ -379,6 +379,12 @@ static void on_peer_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf
 	if (nread == 0)
 		return;
 	if (nread < 0) {
+		if (peer->state == PEER_HANDSHAKE && nread == UV_EOF && !peer->reader.header_have) {
+			/* Connected and left without a byte: a port probe or health check. */
+			log_debug("proxy: %s: closed without sending anything", peer->name);
+			peer_close(peer);
+			return;
+		}
 		if (peer->state == PEER_HANDSHAKE)
 			p->bad_handshakes++;
 		peer_drop(peer, peer->state == PEER_WAITING

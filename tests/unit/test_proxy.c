@@ -252,9 +252,24 @@ static void test_view_counts_links_waiters(void **state)
 	int port = proxy_port(p);
 	assert_true(port > 0);
 
+	/* A probe that sends nothing is not a bad handshake; two stray bytes are. */
+	close(plain_connect(port));
+	int stray = plain_connect(port);
+	send_all(&loop, stray, "\x71\xf2", 2);
+	close(stray);
+	proxy_view_counts_t c;
+	for (int i = 0; i < 20000; i++) {
+		step(&loop);
+		proxy_view_counts(p, &c);
+		if (c.accepted == 2 && c.connections == 0)
+			break;
+	}
+	assert_int_equal(c.accepted, 2);
+	assert_int_equal(c.connections, 0);
+	assert_int_equal(c.bad_handshakes, 1);
+
 	int server = plain_connect(port);
 	send_key(&loop, server, "server:v");
-	proxy_view_counts_t c;
 	for (int i = 0; i < 20000; i++) {
 		step(&loop);
 		proxy_view_counts(p, &c);
