@@ -211,3 +211,25 @@ def test_corrupted_executable_is_refused(server):
     vm, _ = new_vm(s, mod)
     init(s, vm, 1, 0, 2)
     s.shutdown()
+
+
+def test_time_evaluator_on_the_vm(server):
+    """vm.time_evaluator("main_saved") and ("invoke_stateful")("main"), as the client does."""
+    s = session(server)
+    if not s.get_global_func("runtime.RPCTimeEvaluator"):
+        pytest.skip("runtime.RPCTimeEvaluator is not on main yet")
+    mod = load(s)
+    vm, m = new_vm(s, mod)
+    init(s, vm, 1, 0, 2)
+    x = s.tensor(np.load(fixture("mlp_digits_input.npy")))
+    m["save_function"]("main", "main_saved", 0, x)
+    te = s.time_evaluator(vm, "main_saved", number=3, repeat=2)
+    times = te()
+    assert len(times) == 2 and all(t > 0 for t in times)
+    te.free()
+    m["set_input"]("main", x)
+    te = s.time_evaluator(vm, "invoke_stateful", number=2, repeat=1)
+    assert te("main")[0] > 0
+    te.free()
+    check_logits(m["get_output"]("main").numpy())
+    s.shutdown()
