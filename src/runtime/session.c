@@ -758,20 +758,28 @@ static int syscall_free_handle(session_t *s, const session_seq_t *seq)
 	return send_none(s);
 }
 
+void session_device_attr(DLDevice dev, int64_t kind, TVMFFIAny *out)
+{
+	int cpu = dev.device_type == kDLCPU;
+	*out = ffi_any_none();
+	if (kind == 0) { /* kExist: never an error, 0 for devices this server lacks */
+		*out = ffi_any_int(cpu);
+	} else if (cpu && kind == 14) { /* kTotalGlobalMemory */
+		long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+		*out = ffi_any_int(pages > 0 && page > 0 ? (int64_t)pages * page : -1);
+	}
+}
+
 static int syscall_get_attr(session_t *s, const session_seq_t *seq)
 {
 	int64_t kind;
 	if (arg_count(seq, 2, "DevGetAttr") || arg_type(seq, 0, FFI_DEVICE, "DevGetAttr") ||
 	    arg_int(seq, 1, "DevGetAttr", &kind))
 		return send_ffi_error(s);
-	int cpu = seq->values[0].device.device_type == kDLCPU;
-	if (kind == 0) /* kExist */
-		return send_value(s, session_value_int(cpu));
-	if (cpu && kind == 14) { /* kTotalGlobalMemory */
-		long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
-		int64_t total = pages > 0 && page > 0 ? (int64_t)pages * page : -1;
-		return send_value(s, session_value_int(total));
-	}
+	TVMFFIAny v;
+	session_device_attr(seq->values[0].device, kind, &v);
+	if (v.type_index == FFI_INT)
+		return send_value(s, session_value_int(v.v_int64));
 	return send_value(s, session_value_none());
 }
 

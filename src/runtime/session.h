@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "runtime/ffi.h"
+
 typedef struct session_options {
 	/* Existing directory that confines tvm.rpc.server.upload/download/remove/listdir/
 	 * load_module. NULL or "" disables the file service (those calls raise). The engine
@@ -37,6 +39,10 @@ void session_options_default(session_options_t *opt);
 int session_serve(int fd, const session_options_t *opt);
 /* Same with separate read and write descriptors (pipe transport, §1.1). */
 int session_serve_fds(int read_fd, int write_fd, const session_options_t *opt);
+
+/* A device attribute as DevGetAttr answers it (§5): Exist (kind 0) is Int 1 for the CPU and
+ * Int 0 otherwise, TotalGlobalMemory (14) the CPU's RAM in bytes, everything else None. */
+void session_device_attr(DLDevice dev, int64_t kind, TVMFFIAny *out);
 
 /* The options of the session being served in this process, or NULL outside session_serve.
  * For global functions that need the work directory or limits. */

@@ -864,6 +864,43 @@ static void test_call_values(void **state)
 	assert_string_equal(r.seq.values[1].str.data, "71");
 	reply_free(&r);
 	free_handle(h, arr);
+
+	/* ffi_globals.c: Array of copied strings, size, items, and a type mismatch. */
+	uint64_t mk = get_global(h, "ffi.Array");
+	uint64_t size = get_global(h, "ffi.ArraySize");
+	uint64_t item = get_global(h, "ffi.ArrayGetItem");
+	uint64_t string = get_global(h, "ffi.String");
+	session_value_t elems[3] = {session_value_int(7), str_value("a long string"),
+				    str_value("tvm")};
+	r = call(h, mk, elems, 3);
+	assert_int_equal(call_type(&r), FFI_ARRAY);
+	uint64_t a3 = r.seq.values[1].handle;
+	reply_free(&r);
+	session_value_t ref3 = session_value_handle(FFI_RPC_OBJECT_REF, a3);
+	r = call(h, size, &ref3, 1);
+	assert_int_equal(r.seq.values[1].v_int, 3);
+	reply_free(&r);
+	session_value_t gi[2] = {ref3, session_value_int(1)};
+	r = call(h, item, gi, 2);
+	assert_int_equal(call_type(&r), FFI_STR);
+	assert_string_equal(r.seq.values[1].str.data, "a long string");
+	reply_free(&r);
+	gi[1] = session_value_int(2);
+	r = call(h, item, gi, 2);
+	assert_int_equal(call_type(&r), FFI_SMALL_STR);
+	assert_string_equal(r.seq.values[1].str.data, "tvm");
+	reply_free(&r);
+	gi[1] = session_value_int(3);
+	r = call(h, item, gi, 2);
+	expect_exception(&r, "IndexError");
+	session_value_t notarr = str_value("not-an-array");
+	r = call(h, size, &notarr, 1);
+	expect_exception(&r, "TypeError: Mismatched type on argument #0");
+	r = call(h, string, &notarr, 1);
+	assert_int_equal(call_type(&r), FFI_STR);
+	assert_string_equal(r.seq.values[1].str.data, "not-an-array");
+	reply_free(&r);
+	free_handle(h, a3);
 	assert_int_equal(harness_stop(h), 0);
 }
 

@@ -559,17 +559,34 @@ REPLAY_TEST(shutdown)
 REPLAY_TEST(python_session)
 REPLAY_TEST(python_tracker_session)
 
-/* Needs the .so loader (another module registers ffi.Module.load_from_file.so). */
-static void test_replay_python_kernel_add_one(void **state)
+/* Compiled-module sessions need the .so loader (module_library.c registers it). */
+static void replay_with_loader(const char *name)
 {
-	(void)state;
 	ffi_function_t *loader = ffi_registry_get("ffi.Module.load_from_file.so");
 	if (!loader) {
 		print_message("  skipped: ffi.Module.load_from_file.so is not registered\n");
 		skip();
 	}
 	ffi_object_release(&loader->header);
-	replay_vector("python_kernel_add_one");
+	replay_vector(name);
+}
+
+static void test_replay_python_kernel_add_one(void **state)
+{
+	(void)state;
+	replay_with_loader("python_kernel_add_one");
+}
+
+static void test_replay_python_kernel_matmul_timeeval(void **state)
+{
+	(void)state;
+	replay_with_loader("python_kernel_matmul_timeeval");
+}
+
+static void test_replay_python_relax_mlp(void **state)
+{
+	(void)state;
+	replay_with_loader("python_relax_mlp");
 }
 
 int main(void)
@@ -586,6 +603,8 @@ int main(void)
 		cmocka_unit_test(test_replay_python_session),
 		cmocka_unit_test(test_replay_python_tracker_session),
 		cmocka_unit_test(test_replay_python_kernel_add_one),
+		cmocka_unit_test(test_replay_python_kernel_matmul_timeeval),
+		cmocka_unit_test(test_replay_python_relax_mlp),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
