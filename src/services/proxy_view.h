@@ -50,9 +50,11 @@ typedef struct proxy_view_waiter {
 } proxy_view_waiter_t;
 
 void proxy_view_counts(const proxy_t *p, proxy_view_counts_t *out);
-/* Copy up to max links (oldest first); returns how many exist in total. */
+/* Copy up to max links (oldest first); returns how many exist in total, so (NULL, 0) asks
+ * for the count. */
 size_t proxy_view_links(const proxy_t *p, proxy_view_link_t *out, size_t max);
-/* Copy up to max waiting peers (servers first, oldest first); returns the total. */
+/* Copy up to max waiting peers (servers first, oldest first); returns the total (NULL, 0
+ * asks for the count). Keys are made printable (see proxy_text_safe). */
 size_t proxy_view_waiters(const proxy_t *p, proxy_view_waiter_t *out, size_t max);
 
 #endif
