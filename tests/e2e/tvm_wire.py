@@ -695,8 +695,9 @@ class ReturnedTensor:
     def __init__(self, session, header, handle):
         self.session, self.header, self.handle = session, header, int(handle)
 
-    def numpy(self):
-        raw = self.session.copy_from_remote(self.header.replace(byte_offset=0), self.header.nbytes)
+    def numpy(self, chunked=True):
+        raw = self.session.copy_from_remote(self.header, self.header.nbytes, chunked)
+        self.session.dev_stream_sync(self.header.device, 0)
         return _to_numpy(raw, self.header)
 
     def free(self):
