@@ -1129,3 +1129,31 @@ int tracker_admin_take(tracker_t *t, uint64_t conn_id, char *host, size_t host_s
 	}
 	return UV_EBUSY;
 }
+
+/* SIGHUP: take the settings that can change while running. Addresses and ports cannot. */
+int tracker_reconfigure(tracker_t *t, const tracker_options_t *opt, char *err, size_t err_size)
+{
+	net_acl_t acl;
+	if (net_acl_parse(&acl, opt->allow, err, err_size) != 0)
+		return UV_EINVAL;
+	net_acl_free(&t->acl);
+	t->acl = acl;
+	snprintf(t->opt.allow, sizeof t->opt.allow, "%s", opt->allow);
+	if (opt->max_message > 0) {
+		t->opt.max_message = opt->max_message;
+		/* Connections reading a frame keep the limit they started it with. */
+		for (struct tracker_list *l = t->conns.next; l != &t->conns; l = l->next) {
+			struct tracker_conn *c = TRACKER_CONTAINER_OF(l, struct tracker_conn, link);
+			if (!c->reader.body)
+				c->reader.max_len = opt->max_message;
+		}
+	}
+	if (opt->max_connections > 0)
+		t->opt.max_connections = opt->max_connections;
+	if (opt->handshake_timeout > 0)
+		t->opt.handshake_timeout = opt->handshake_timeout;
+	log_info("settings reloaded: allow '%s', max_message %u, max_connections %d, "
+		 "handshake_timeout %g s", t->opt.allow, t->opt.max_message, t->opt.max_connections,
+		 t->opt.handshake_timeout);
+	return 0;
+}

@@ -35,4 +35,8 @@ void tracker_set_stop_callback(tracker_t *t, void (*fn)(void *arg), void *arg);
  * tracker is freed. */
 void tracker_close(tracker_t *t, void (*done)(void *arg), void *arg);
 
+/* Apply the settings that can change while running (allow, max_message, max_connections,
+ * handshake_timeout); others in opt are ignored. Returns 0 or UV_EINVAL with err. */
+int tracker_reconfigure(tracker_t *t, const tracker_options_t *opt, char *err, size_t err_size);
+
 #endif

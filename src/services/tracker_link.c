@@ -571,6 +571,20 @@ static void on_connected(uv_connect_t *req, int status)
 		link_fail(link, "cannot start: %s", uv_strerror(err));
 }
 
+static void link_connect_addr(tracker_link_t *link, const struct sockaddr *addr)
+{
+	struct conn *c = xcalloc(1, sizeof *c);
+	c->link = link;
+	c->tcp.data = c;
+	c->connect_req.data = c;
+	tracker_frame_reader_init(&c->reader, TRACKER_DEFAULT_MAX_MESSAGE);
+	uv_tcp_init(link->loop, &c->tcp);
+	link->conn = c;
+	int err = uv_tcp_connect(&c->connect_req, &c->tcp, addr, on_connected);
+	if (err)
+		link_fail(link, "connect: %s", uv_strerror(err));
+}
+
 static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 {
 	struct resolve *rs = (struct resolve *)req;
@@ -587,17 +601,8 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 		link_fail(link, "cannot resolve '%s': %s", link->host, uv_strerror(status));
 		return;
 	}
-	struct conn *c = xcalloc(1, sizeof *c);
-	c->link = link;
-	c->tcp.data = c;
-	c->connect_req.data = c;
-	tracker_frame_reader_init(&c->reader, TRACKER_DEFAULT_MAX_MESSAGE);
-	uv_tcp_init(link->loop, &c->tcp);
-	link->conn = c;
-	int err = uv_tcp_connect(&c->connect_req, &c->tcp, res->ai_addr, on_connected);
+	link_connect_addr(link, res->ai_addr);
 	uv_freeaddrinfo(res);
-	if (err)
-		link_fail(link, "connect: %s", uv_strerror(err));
 }
 
 static void link_attempt(tracker_link_t *link)
@@ -606,6 +611,14 @@ static void link_attempt(tracker_link_t *link)
 		return;
 	set_state(link, TRACKER_LINK_CONNECTING);
 	uv_timer_start(&link->deadline_timer, on_deadline, ms(link->opt.connect_timeout), 0);
+	/* An address literal needs no resolver: connect at once, without libuv's thread pool. */
+	struct sockaddr_storage literal;
+	const char *h = strcmp(link->host, "localhost") == 0 ? "127.0.0.1" : link->host;
+	if (uv_ip4_addr(h, link->port, (struct sockaddr_in *)&literal) == 0 ||
+	    uv_ip6_addr(h, link->port, (struct sockaddr_in6 *)&literal) == 0) {
+		link_connect_addr(link, (const struct sockaddr *)&literal);
+		return;
+	}
 	struct resolve *rs = xcalloc(1, sizeof *rs);
 	rs->link = link;
 	link->resolving = rs;
