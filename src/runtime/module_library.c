@@ -28,6 +28,7 @@
 struct library {
 	void *handle;
 	char *path;
+	struct stat file; /* identity of the file when it was loaded */
 };
 
 /* Live library modules by dlopen handle: dlopen returns the same handle for a file that is
@@ -167,7 +168,7 @@ static void *library_dlsym(void *handle, const char *name)
 
 /* Clear errors before dlopen touches anything: missing and non-ELF files get a message that
  * says so instead of the loader's terse text. */
-static int library_check_file(const char *path)
+static int library_check_file(const char *path, struct stat *st)
 {
 	if (path[0] != '/') {
 		ffi_error_set("ValueError", "cannot load module '%s': the path must be absolute",
@@ -179,10 +180,9 @@ static int library_check_file(const char *path)
 		ffi_error_set("RuntimeError", "cannot load module '%s': %s", path, strerror(errno));
 		return -1;
 	}
-	struct stat st;
 	unsigned char magic[4] = {0};
 	ssize_t got = 0;
-	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
+	if (fstat(fd, st) == 0 && S_ISREG(st->st_mode))
 		got = read(fd, magic, sizeof magic);
 	else
 		got = -2;
@@ -199,9 +199,60 @@ static int library_check_file(const char *path)
 	return 0;
 }
 
+static int same_file(const struct stat *a, const struct stat *b)
+{
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
+	       a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+}
+
+/* The dynamic linker hands back the already-loaded object for a path it knows, even if the
+ * file was replaced since. A new version is therefore opened through a private copy (removed
+ * again at once: the mapping stays valid). */
+static void *library_open_copy(const char *path)
+{
+	size_t len = strlen(path) + sizeof ".reload-XXXXXX";
+	char *copy = xmalloc(len);
+	snprintf(copy, len, "%s.reload-XXXXXX", path);
+	int out = mkstemp(copy);
+	int in = out >= 0 ? open(path, O_RDONLY | O_CLOEXEC) : -1;
+	int ok = out >= 0 && in >= 0;
+	char buf[65536];
+	while (ok) {
+		ssize_t got = read(in, buf, sizeof buf);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0) {
+			ok = got == 0;
+			break;
+		}
+		ok = write(out, buf, (size_t)got) == got;
+	}
+	if (in >= 0)
+		close(in);
+	if (out >= 0)
+		close(out);
+	void *handle = NULL;
+	if (ok) {
+		handle = dlopen(copy, RTLD_NOW | RTLD_LOCAL);
+		if (!handle) {
+			const char *why = dlerror();
+			ffi_error_set("RuntimeError", "cannot load module '%s': %s", path,
+				      why ? why : "dlopen failed");
+		}
+	} else {
+		ffi_error_set("RuntimeError", "cannot load module '%s': cannot copy it for a "
+			      "reload: %s", path, strerror(errno));
+	}
+	if (out >= 0)
+		unlink(copy);
+	free(copy);
+	return handle;
+}
+
 ffi_module_t *module_library_load(const char *path)
 {
-	if (library_check_file(path) != 0)
+	struct stat st;
+	if (library_check_file(path, &st) != 0)
 		return NULL;
 	/* RTLD_NOW rather than TVM's RTLD_LAZY: an unresolved function then fails the load with
 	 * the linker's message instead of killing the session process at the first call. */
@@ -216,14 +267,25 @@ ffi_module_t *module_library_load(const char *path)
 	for (size_t i = 0; i < num_libraries; i++) {
 		if (libraries[i].handle == handle && module_try_retain(libraries[i].mod)) {
 			ffi_module_t *existing = libraries[i].mod;
+			const struct library *old = existing->impl;
+			int unchanged = same_file(&old->file, &st);
 			pthread_mutex_unlock(&libraries_lock);
 			dlclose(handle); /* drop the extra count this dlopen took */
-			return existing;
+			if (unchanged)
+				return existing;
+			ffi_object_release(&existing->header);
+			log_info("%s changed since it was loaded; loading the new version", path);
+			handle = library_open_copy(path);
+			if (!handle)
+				return NULL;
+			pthread_mutex_lock(&libraries_lock);
+			break;
 		}
 	}
 	struct library *lib = xcalloc(1, sizeof *lib);
 	lib->handle = handle;
 	lib->path = xstrdup(path);
+	lib->file = st;
 	ffi_module_t *mod = ffi_module_new(&library_vtable, lib);
 	if (num_libraries == cap_libraries) {
 		cap_libraries = cap_libraries ? cap_libraries * 2 : 8;

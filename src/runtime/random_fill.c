@@ -10,11 +10,14 @@
 uint16_t __gnu_f2h_ieee(float value); /* backend.c */
 
 static _Thread_local uint64_t rng_state;
+static _Thread_local pid_t rng_pid;
 
-/* splitmix64: fast, and plenty for filling measurement inputs. */
+/* splitmix64: fast, and plenty for filling measurement inputs. Reseeded in each process so
+ * that forked sessions do not all draw the same numbers. */
 static uint64_t rng_next(void)
 {
-	if (rng_state == 0) {
+	if (rng_state == 0 || rng_pid != getpid()) {
+		rng_pid = getpid();
 		struct timespec ts;
 		clock_gettime(CLOCK_REALTIME, &ts);
 		rng_state = ((uint64_t)ts.tv_nsec << 20) ^ (uint64_t)ts.tv_sec ^

@@ -306,6 +306,45 @@ static void test_function_keeps_module_alive_and_dlclose(void **state)
 	assert_false(library_is_loaded(path));
 }
 
+static void copy_file(const char *from, const char *to)
+{
+	char cmd[5 * PATH_MAX];
+	/* cp to a new name, then rename: a new inode, as an upload that replaces a file makes. */
+	snprintf(cmd, sizeof cmd, "cp %s %s.tmp && mv %s.tmp %s", from, to, to, to);
+	assert_int_equal(system(cmd), 0);
+}
+
+static void test_replaced_file_loads_new_version(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/tvmrpc-reload-XXXXXX", path[PATH_MAX], src[PATH_MAX];
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof path, "%s/kernel.so", dir);
+	model_path("vector_add", src, sizeof src);
+	copy_file(src, path);
+	ffi_module_t *first = module_library_load(path);
+	assert_non_null(first);
+	model_path("matmul_parallel", src, sizeof src);
+	copy_file(src, path);
+	ffi_module_t *second = module_library_load(path);
+	if (!second)
+		fail_msg("%s", ffi_error_message());
+	assert_ptr_not_equal(first, second);
+	ffi_function_t *fn = ffi_module_get_function(second, "matmul", 1);
+	assert_non_null(fn); /* the new contents, not the old mapping */
+	ffi_object_release(&fn->header);
+	assert_null(ffi_module_get_function(second, "add", 1));
+	fn = ffi_module_get_function(first, "add", 1); /* the old module still works */
+	assert_non_null(fn);
+	ffi_object_release(&fn->header);
+	ffi_object_release(&second->header);
+	ffi_object_release(&first->header);
+	char cmd[PATH_MAX + 16];
+	snprintf(cmd, sizeof cmd, "rmdir %s 2>/dev/null || ls -A %s", dir, dir);
+	unlink(path);
+	assert_int_equal(system(cmd), 0); /* no private copies left behind */
+}
+
 static void test_unknown_function_and_data_symbols(void **state)
 {
 	(void)state;
@@ -713,6 +752,7 @@ int main(void)
 		cmocka_unit_test(test_fixture_argument_checks),
 		cmocka_unit_test(test_relax_library_loads_its_module_tree),
 		cmocka_unit_test(test_function_keeps_module_alive_and_dlclose),
+		cmocka_unit_test(test_replaced_file_loads_new_version),
 		cmocka_unit_test(test_unknown_function_and_data_symbols),
 		cmocka_unit_test(test_load_errors_are_clear),
 		cmocka_unit_test(test_parallel_matmul_with_workspace_and_barrier),
