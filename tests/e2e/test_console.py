@@ -26,8 +26,11 @@ class Console:
         e.pop("TMUX", None)
         if env:
             e.update(env)
+        # A tmux server that is already running gives new sessions its own environment, so
+        # the extra variables are also passed explicitly.
+        extra = [a for k, v in (env or {}).items() for a in ("-e", "%s=%s" % (k, v))]
         subprocess.run([TMUX, "new-session", "-d", "-s", self.name, "-x", str(width), "-y",
-                        str(height), cmd], check=True, env=e)
+                        str(height)] + extra + [cmd], check=True, env=e)
 
     def screen(self):
         r = subprocess.run([TMUX, "capture-pane", "-t", self.name, "-p"], capture_output=True,
