@@ -15,7 +15,8 @@ static TVMFFIAny small_or_object(int32_t small_index, const char *data, size_t s
 	if (size <= 7) {
 		v.type_index = small_index;
 		v.zero_padding = (uint32_t)size;
-		memcpy(v.v_bytes, data, size);
+		if (size)
+			memcpy(v.v_bytes, data, size);
 		v.v_bytes[size] = '\0';
 		return v;
 	}

@@ -214,7 +214,8 @@ int session_seq_decode(session_reader_t *r, const session_limits_t *lim, session
 			shapes_cap = (shapes_used + nd) * 2;
 			out->shapes = xrealloc(out->shapes, shapes_cap * sizeof(int64_t));
 		}
-		memcpy(out->shapes + shapes_used, shape, nd * sizeof(int64_t));
+		if (nd)
+			memcpy(out->shapes + shapes_used, shape, nd * sizeof(int64_t));
 		v->tensor.shape = (const int64_t *)(uintptr_t)shapes_used;
 		shapes_used += nd;
 	}
