@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "runtime/log.h"
+#include "runtime/module_link.h"
 #include "runtime/xalloc.h"
 #include "services/handshake.h"
 #include "services/net.h"
@@ -784,6 +785,8 @@ int server_start(uv_loop_t *loop, const server_options_t *opt, server_t **out)
 			return err;
 		}
 	}
+	/* Inherited by every session child: .o/.tar uploads are linked with it. */
+	module_link_set_compiler(opt->compiler);
 	server_t *srv = xcalloc(1, sizeof *srv);
 	srv->loop = loop;
 	srv->opt = *opt;

@@ -3,7 +3,6 @@
  * interleave: the parent touches the socket only after the child is reaped. */
 #include "services/server_session.h"
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -17,7 +16,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "runtime/ffi.h"
 #include "runtime/log.h"
+#include "runtime/module_library.h"
 #include "runtime/session.h"
 #include "runtime/xalloc.h"
 
@@ -108,22 +109,6 @@ static void child_close_fds(int keep)
 	close_range((unsigned)keep + 1, ~0u, 0);
 }
 
-/* --load-library: open each ':'-separated library globally, as TVM's server does, so that
- * its symbols and self-registered functions are visible to the session. */
-static int preload_libraries(const char *list)
-{
-	char *copy = xstrdup(list);
-	int rc = 0;
-	for (char *save = NULL, *p = strtok_r(copy, ":", &save); p; p = strtok_r(NULL, ":", &save)) {
-		if (!dlopen(p, RTLD_NOW | RTLD_GLOBAL)) {
-			log_error("cannot load %s: %s", p, dlerror());
-			rc = -1;
-		}
-	}
-	free(copy);
-	return rc;
-}
-
 static void __attribute__((noreturn))
 child_main(int fd, const server_session_config_t *cfg, const char *work_dir)
 {
@@ -137,8 +122,8 @@ child_main(int fd, const server_session_config_t *cfg, const char *work_dir)
 		log_error("cannot enter %s: %s", work_dir, strerror(errno));
 		_exit(CHILD_EXIT_ERROR);
 	}
-	if (cfg->load_library && cfg->load_library[0] && preload_libraries(cfg->load_library) != 0) {
-		log_error("cannot preload '%s'; ending the session", cfg->load_library);
+	if (cfg->load_library && cfg->load_library[0] && module_preload(cfg->load_library) != 0) {
+		log_error("%s; ending the session", ffi_error_message());
 		server_session_remove_tree(work_dir);
 		_exit(CHILD_EXIT_PRELOAD);
 	}

@@ -15,9 +15,10 @@ import time
 import pytest
 
 import tvm_wire as w
-from conftest import free_port, wait_port
+from conftest import BUILD, free_port, run, wait_port
 
 HOST = "127.0.0.1"
+MODELS = os.path.join(BUILD, "models")
 MATCHKEY_SUFFIX = 32  # hex digits of 128 random bits
 
 
@@ -63,6 +64,16 @@ def session_works(sess):
     sess.upload("probe", b"x")
     names = sess.listdir(".")
     assert len(names) == 1 and names[0].endswith("probe"), names
+
+
+def kernel(sess, name, func):
+    """Upload build/models/<name>.so, load it in the session and return its function."""
+    with open(os.path.join(MODELS, name + ".so"), "rb") as f:
+        sess.upload(name + ".so", f.read())
+    mod = sess.load_module(name + ".so")
+    fn = sess.module_get_function(mod, func)
+    assert fn is not None
+    return fn
 
 
 def children_of(pid):
@@ -314,6 +325,59 @@ def test_hung_child_is_killed_and_parent_sends_timeout_error(server):
     sess.close()
     with w.Session.connect(HOST, port, key="x1") as sess:
         session_works(sess)
+
+
+def test_kernel_stuck_past_timeout_gets_error_from_parent(server):
+    """A kernel that runs past the session timeout keeps the engine from answering; the
+    parent kills the child at deadline + 2 s and sends the timeout error itself."""
+    port, _ = server(key="x1")
+    sess = w.Session.connect(HOST, port, key="x1", timeout=1)
+    sleep_ms = kernel(sess, "sleep_kernel", "sleep_ms")
+    sess.sock.settimeout(20)
+    t0 = time.time()
+    with pytest.raises(w.RPCSessionTimeoutError) as e:
+        sleep_ms(10000)
+    print("stuck kernel cut off after %.2fs" % (time.time() - t0))
+    assert str(e.value).count("RPCSessionTimeoutError: ") == 1
+    assert w.expect_eof(sess.sock)
+    sess.close()
+    with w.Session.connect(HOST, port, key="x1") as sess:
+        session_works(sess)
+
+
+def test_crashing_kernel_takes_only_its_session(server, tracker):
+    tport, _, _ = tracker
+    port, proc = server("--tracker", "%s:%d" % (HOST, tport), key="rasp")
+    wait_for(lambda: free_count(tport, "rasp") == 1, what="registration")
+    with w.TrackerClient(HOST, tport) as t:
+        _, _, mk = t.request("rasp")
+    sess = w.Session.connect(HOST, port, full_key="client:" + mk)
+    crash = kernel(sess, "crash_null", "crash")
+    with pytest.raises((EOFError, ConnectionResetError)):
+        crash()
+    sess.close()
+    assert proc.p.poll() is None
+    wait_for(lambda: free_count(tport, "rasp") == 1, what="re-registration after the crash")
+    with w.TrackerClient(HOST, tport) as t:
+        _, _, mk2 = t.request("rasp")
+    with w.Session.connect(HOST, port, full_key="client:" + mk2) as sess:
+        session_works(sess)
+
+
+def test_load_library_preloaded_in_every_session(server):
+    lib = os.path.join(MODELS, "syslib_scale.so")
+    port, _ = server("--load-library", lib, key="x1")
+    for _ in range(2):
+        with w.Session.connect(HOST, port, key="x1") as sess:
+            syslib = sess.call(sess.get_global_func("ffi.SystemLib"))
+            assert sess.module_get_function(syslib, "syslib_scale") is not None
+
+
+def test_load_library_missing_refuses_to_start(tmp_path):
+    r = run("--headless", "server", "--host", HOST, "--port", str(free_port()), "--key", "x",
+            "--load-library", str(tmp_path / "nope.so"), timeout=20)
+    assert r.returncode != 0
+    assert "nope.so" in r.stderr
 
 
 def test_work_dir_private_and_removed(server, tmp_path):
