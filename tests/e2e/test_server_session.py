@@ -105,6 +105,11 @@ class Services:
         return dead
 
 
+# Sanitizer reports (make SAN=1) from the service or its session children.
+SANITIZER_MARKS = ("runtime error:", "AddressSanitizer", "LeakSanitizer",
+                   "UndefinedBehaviorSanitizer")
+
+
 @pytest.fixture
 def services(tmp_path):
     svcs = Services(tmp_path)
@@ -112,6 +117,9 @@ def services(tmp_path):
     dead = svcs.close()
     # a service that died during the test (crash, abort) fails it
     assert not dead, "%s died: rc=%s\n%s" % (dead[0].name, dead[0].p.returncode, dead[0].text())
+    for svc in svcs.all:
+        text = svc.text()
+        assert not any(m in text for m in SANITIZER_MARKS), "%s:\n%s" % (svc.name, text)
 
 
 @pytest.fixture
@@ -176,6 +184,47 @@ def test_handshake_accepts_key_and_refuses_others(server):
         assert s.server_key == "server:" + KEY
         assert_usable(s)
         s.shutdown()
+
+
+def test_handshake_options(server):
+    # a fractional timeout (the Python client's format) and unknown options are accepted
+    for key in ("client:k -timeout=1.5", "client:k -foo=bar", "client:k  -timeout=30 -x"):
+        with w.Session.connect("127.0.0.1", server.port, full_key=key, sock_timeout=30) as s:
+            assert_usable(s)
+            s.shutdown()
+
+
+def test_silent_connection_does_not_block_others(server):
+    silent = w.connect("127.0.0.1", server.port)
+    half = w.connect("127.0.0.1", server.port)
+    half.sendall(struct.pack("<i", w.RPC_MAGIC))          # magic, then nothing
+    with connect(server) as s:
+        assert_usable(s)
+        s.shutdown()
+    silent.close()
+    half.close()
+
+
+def test_second_client_waits_for_the_running_session(server):
+    import threading
+    first = connect(server)
+    result = {}
+
+    def second():
+        try:
+            with connect(server) as s2:
+                result["usable"] = s2.get_global_func("tvm.rpc.server.upload") != 0
+                s2.shutdown()
+        except Exception as e:  # reported below
+            result["error"] = e
+
+    t = threading.Thread(target=second, daemon=True)
+    t.start()
+    time.sleep(0.3)
+    assert_usable(first)                 # the running session is not disturbed
+    first.shutdown()
+    t.join(30)
+    assert not t.is_alive() and result == {"usable": True}, result
 
 
 def test_handshake_mismatch_then_close(server):
@@ -297,6 +346,25 @@ def test_alloc_free_and_copy_among_remote(server):
             s.copy_among_remote(a.header, b.header.replace(shape=(3, 4)))
         a.free()
         b.free()
+        s.shutdown()
+
+
+def test_session_memory_cap(services):
+    srv = services.server(extra=["--session-memory", str(1 << 20)])
+    with connect(srv) as s:
+        with pytest.raises(w.RPCError):
+            s.empty((2 << 20,), "uint8")
+        a = s.empty((600 << 10,), "uint8")
+        with pytest.raises(w.RPCError):          # 600 KiB + 600 KiB > 1 MiB
+            s.dev_alloc_data(w.CPU, 600 << 10, 64, w.DataType(1, 8))
+        a.free()
+        b = s.empty((600 << 10,), "uint8")       # freed memory is available again
+        b.free()
+        with pytest.raises(w.RPCError):          # alignment must be a power of two
+            s.dev_alloc_data(w.CPU, 64, 48, w.DataType(1, 8))
+        with pytest.raises(w.RPCError):          # not an allocation of this session
+            s.dev_free_data(w.CPU, 0x1000)
+        assert_usable(s)
         s.shutdown()
 
 
