@@ -322,7 +322,8 @@ static int server_listdir(void *self, const TVMFFIAny *args, int32_t n, TVMFFIAn
 		names[count++] = xstrdup(de->d_name);
 	}
 	closedir(dir);
-	qsort(names, count, sizeof *names, name_compare);
+	if (count)
+		qsort(names, count, sizeof *names, name_compare);
 	const char *wd = session_current()->work_dir;
 	size_t total = 1;
 	for (size_t i = 0; i < count; i++)

@@ -1027,6 +1027,11 @@ static void test_file_service(void **state)
 	assert_int_equal(call_type(&r), FFI_INT);
 	assert_true(r.seq.values[1].v_int > 4096);
 	reply_free(&r);
+	session_value_t dot = str_value(".");
+	r = call(h, listdir, &dot, 1); /* an empty work directory */
+	assert_int_equal(call_type(&r), FFI_STR);
+	assert_string_equal(r.seq.values[1].str.data, "");
+	reply_free(&r);
 
 	/* A large file exercises the zero-copy download path. */
 	size_t big = 200 * 1024;
