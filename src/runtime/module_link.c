@@ -347,33 +347,37 @@ int module_link_shared(const char *path, char *out, size_t out_size)
 	return link_objects(out, objects, 1);
 }
 
-/* Relative paths are resolved through the session's `tvm.rpc.server.workpath` when present. */
+/* Paths name files in the session's work directory: they go through the session's
+ * `tvm.rpc.server.workpath`, which refuses absolute paths and "..", so a peer can neither read
+ * nor write next to files outside it. Without a session (no such global) only absolute paths
+ * are accepted. */
 static int resolve_path(const char *fn, const TVMFFIAny *args, int32_t num_args, char *out,
 			size_t size)
 {
 	const char *path;
 	if (ffi_arg_str(fn, args, num_args, 0, &path, NULL) != 0)
 		return -1;
-	if (path[0] != '/') {
-		ffi_function_t *workpath = ffi_registry_get("tvm.rpc.server.workpath");
-		if (workpath) {
-			TVMFFIAny rv;
-			int rc = ffi_function_call(workpath, args, 1, &rv);
-			ffi_object_release(&workpath->header);
-			if (rc != 0)
-				return -1;
-			const char *resolved = ffi_any_as_str(&rv, NULL);
-			if (resolved)
-				snprintf(out, size, "%s", resolved);
-			ffi_any_release(&rv);
-			if (resolved)
-				return 0;
+	ffi_function_t *workpath = ffi_registry_get("tvm.rpc.server.workpath");
+	if (!workpath) {
+		if (path[0] != '/' || (size_t)snprintf(out, size, "%s", path) >= size) {
+			ffi_error_set("ValueError", "%s: '%s' is not an absolute path", fn, path);
+			return -1;
 		}
+		return 0;
 	}
-	if ((size_t)snprintf(out, size, "%s", path) >= size) {
-		ffi_error_set("ValueError", "%s: path too long", fn);
+	TVMFFIAny rv;
+	int rc = ffi_function_call(workpath, args, 1, &rv);
+	ffi_object_release(&workpath->header);
+	if (rc != 0)
+		return -1;
+	const char *resolved = ffi_any_as_str(&rv, NULL);
+	if (!resolved || resolved[0] != '/' || (size_t)snprintf(out, size, "%s", resolved) >= size) {
+		ffi_any_release(&rv);
+		ffi_error_set("ValueError", "%s: cannot resolve '%s' in the work directory", fn,
+			      path);
 		return -1;
 	}
+	ffi_any_release(&rv);
 	return 0;
 }
 
@@ -432,13 +436,48 @@ static int download_linked_module(void *self, const TVMFFIAny *args, int32_t num
 }
 FFI_REGISTER_GLOBAL("tvm.rpc.server.download_linked_module", download_linked_module)
 
+/* Linking writes `path.so`, so inside a session the input must lie in the work directory
+ * (load_module passes such paths; a peer calling the loader directly could name any file).
+ * Outside a session (no work directory) any absolute path is accepted. */
+static int path_in_work_dir(const char *fn, const char *path)
+{
+	ffi_function_t *workpath = ffi_registry_get("tvm.rpc.server.workpath");
+	if (!workpath)
+		return 0;
+	TVMFFIAny arg = {.type_index = FFI_RAW_STR}, rv;
+	arg.v_c_str = "";
+	int rc = ffi_function_call(workpath, &arg, 1, &rv);
+	ffi_object_release(&workpath->header);
+	if (rc != 0) {
+		ffi_error_clear();
+		return 0;
+	}
+	size_t len = 0;
+	const char *wd = ffi_any_as_str(&rv, &len);
+	char *real = wd ? realpath(wd, NULL) : NULL;
+	ffi_any_release(&rv);
+	int inside = 0;
+	if (real) {
+		size_t n = strlen(real);
+		inside = strncmp(path, real, n) == 0 && path[n] == '/' && !strstr(path, "/../") &&
+			 !strstr(path, "/./");
+		free(real);
+	}
+	if (!inside) {
+		ffi_error_set("PermissionError", "%s: '%s' is outside the session's work directory",
+			      fn, path);
+		return -1;
+	}
+	return 0;
+}
+
 /* ffi.Module.load_from_file.{o,tar}(path, format): link to path + ".so", then load that. */
 static int load_linked(void *self, const TVMFFIAny *args, int32_t num_args, TVMFFIAny *result)
 {
 	(void)self;
 	static const char fn[] = "ffi.Module.load_from_file";
 	const char *path;
-	if (ffi_arg_str(fn, args, num_args, 0, &path, NULL) != 0)
+	if (ffi_arg_str(fn, args, num_args, 0, &path, NULL) != 0 || path_in_work_dir(fn, path) != 0)
 		return -1;
 	char so_path[PATH_LEN + 8];
 	if (module_link_shared(path, so_path, sizeof so_path) != 0)

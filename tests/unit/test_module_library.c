@@ -663,11 +663,28 @@ static void write_tar_with_member(const char *tar_path, const char *name)
 	fclose(f);
 }
 
+/* Stand-in for the session's tvm.rpc.server.workpath: names relative to work_dir. */
+static int fake_workpath(void *self, const TVMFFIAny *args, int32_t n, TVMFFIAny *result)
+{
+	(void)self;
+	const char *path;
+	if (ffi_arg_str("workpath", args, n, 0, &path, NULL) != 0)
+		return -1;
+	if (path[0] == '/' || strstr(path, "..")) {
+		ffi_error_set("PermissionError", "outside");
+		return -1;
+	}
+	char full[PATH_MAX];
+	int len = snprintf(full, sizeof full, "%s%s%s", work_dir, path[0] ? "/" : "", path);
+	*result = ffi_any_object(&ffi_str_new(full, (size_t)len)->header);
+	return 0;
+}
+
 static void test_link_object_and_tar(void **state)
 {
 	(void)state;
 	assert_non_null(mkdtemp(work_dir));
-	char cmd[PATH_MAX * 3], obj[PATH_MAX], tar[PATH_MAX];
+	char cmd[PATH_MAX * 8], obj[PATH_MAX / 4], tar[PATH_MAX / 4];
 	snprintf(obj, sizeof obj, "%s/kernel.o", work_dir);
 	snprintf(cmd, sizeof cmd, "cc -c -fPIC -O2 -Itests/models -o %s tests/models/vector_add.c",
 		 obj);
@@ -695,18 +712,25 @@ static void test_link_object_and_tar(void **state)
 	check_vector_add(mod);
 	ffi_object_release(&mod->header);
 
-	/* download_linked_module hands back the linked shared object. */
+	/* The linked file is what download_linked_module would return; the global itself only
+	 * takes paths inside a session's work directory (absolute ones are refused). */
+	char so_path[PATH_MAX + 8];
+	assert_int_equal(module_link_shared(tar, so_path, sizeof so_path), 0);
+	FILE *so = fopen(so_path, "rb");
+	char magic[4] = {0};
+	assert_non_null(so);
+	assert_int_equal(fread(magic, 1, 4, so), 4);
+	fclose(so);
+	assert_memory_equal(magic, "\x7f" "ELF", 4);
+	unlink(so_path);
 	ffi_function_t *download = ffi_registry_get("tvm.rpc.server.download_linked_module");
 	assert_non_null(download);
 	TVMFFIAny arg = {.type_index = FFI_RAW_STR}, rv;
 	arg.v_c_str = tar;
-	assert_int_equal(ffi_function_call(download, &arg, 1, &rv), 0);
-	assert_int_equal(rv.type_index, FFI_BYTES);
-	ffi_bytes_t *bytes = (ffi_bytes_t *)rv.v_obj;
-	assert_true(bytes->size > 1000);
-	assert_memory_equal(bytes->data, "\x7f" "ELF", 4);
-	ffi_any_release(&rv);
-	ffi_object_release(&download->header);
+	ffi_error_clear();
+	assert_int_not_equal(ffi_function_call(download, &arg, 1, &rv), 0);
+	assert_true(ffi_error_message()[0] != '\0');
+	assert_int_not_equal(access(so_path, F_OK), 0); /* nothing was linked */
 
 	/* Archives that would write outside their directory are refused before extraction. */
 	const char *bad_names[] = {"../escape.o", "/tmp/absolute.o", "a/../../b.o"};
@@ -731,8 +755,34 @@ static void test_link_object_and_tar(void **state)
 	assert_null(load_format("o", obj));
 	assert_non_null(strstr(ffi_error_message(), "failed"));
 
+	/* In a session, paths are confined to the work directory. */
+	snprintf(cmd, sizeof cmd, "cc -c -fPIC -Itests/models -o %s tests/models/vector_add.c && "
+		 "tar -cf %s -C %s kernel.o && mkdir -p %s.out && cp %s %s.out/", obj, tar, work_dir,
+		 work_dir, tar, work_dir);
+	assert_int_equal(run(cmd), 0);
+	ffi_function_t *real_workpath = ffi_registry_get("tvm.rpc.server.workpath");
+	ffi_registry_put_call("tvm.rpc.server.workpath", fake_workpath);
+	arg.v_c_str = "mod.tar";
+	assert_int_equal(ffi_function_call(download, &arg, 1, &rv), 0);
+	assert_int_equal(rv.type_index, FFI_BYTES);
+	assert_memory_equal(((ffi_bytes_t *)rv.v_obj)->data, "\x7f" "ELF", 4);
+	ffi_any_release(&rv);
+	arg.v_c_str = tar;
+	assert_int_not_equal(ffi_function_call(download, &arg, 1, &rv), 0);
+	mod = load_format("tar", tar);
+	assert_non_null(mod);
+	ffi_object_release(&mod->header);
+	char outside[PATH_MAX];
+	snprintf(outside, sizeof outside, "%s.out/mod.tar", work_dir);
+	ffi_error_clear();
+	assert_null(load_format("tar", outside));
+	assert_non_null(strstr(ffi_error_message(), "outside the session's work directory"));
+	if (real_workpath)
+		ffi_registry_put("tvm.rpc.server.workpath", real_workpath);
+	ffi_object_release(&download->header);
+
 	module_link_set_compiler(NULL);
-	snprintf(cmd, sizeof cmd, "rm -rf %s", work_dir);
+	snprintf(cmd, sizeof cmd, "rm -rf %s %s.out", work_dir, work_dir);
 	assert_int_equal(run(cmd), 0);
 }
 
