@@ -653,3 +653,67 @@ def _try_session(port, key):
     except (w.HandshakeError, OSError, EOFError):
         time.sleep(0.2)
         return None
+
+
+# --- recorded TVM traffic (tests/vectors, recorded against stock TVM; see its README) ------
+
+VECTORS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "vectors")
+
+
+def vector(name):
+    return w.load_vector(os.path.join(VECTORS, name))
+
+
+@pytest.mark.parametrize("name", ["handshake.json", "handshake_timeout.json",
+                                  "handshake_mismatch.json"])
+def test_replay_client_vectors_byte_exact(server, name):
+    """Play the recorded client's bytes; our answers equal the stock C++ server's."""
+    port, _ = server(key="vec")
+    v = vector(name)
+    s = w.connect(HOST, port)
+    for e in v["exchanges"]:
+        if e["dir"] == "c2s":
+            s.sendall(e["bytes"])
+        else:
+            assert w.recv_exact(s, len(e["bytes"])) == e["bytes"]
+    assert w.expect_eof(s)  # after MISMATCH, or after the recorded Shutdown
+    s.close()
+
+
+def test_replay_server_side_of_proxy_vector(server):
+    """proxy_server_side.json: our server's hello to the proxy is the recorded one byte for
+    byte, and the proxy's SUCCESS + client key + InitServer (one segment) gets the recorded
+    InitServer reply."""
+    v = vector("proxy_server_side.json")
+    ex = v["exchanges"]
+    listener = socket.socket()
+    listener.bind((HOST, 0))
+    listener.listen(1)
+    pport = listener.getsockname()[1]
+    server("--through-proxy", key="vecp", port=pport, listen=False)
+    listener.settimeout(15)
+    c, _ = listener.accept()
+    c.settimeout(10)
+    assert ex[0]["dir"] == "c2s"
+    assert w.recv_exact(c, len(ex[0]["bytes"])) == ex[0]["bytes"]
+    c.sendall(ex[1]["bytes"])
+    assert w.recv_exact(c, len(ex[2]["bytes"])) == ex[2]["bytes"]
+    c.close()
+    listener.close()
+
+
+def test_tracker_conversation_matches_recorded_server(server, fake_tracker):
+    """tracker_server_register.json (stock C++ server): the same requests in the same order
+    (magic alone, UPDATE_INFO, PUT, then polls), the port as a JSON int like Python's server."""
+    v = vector("tracker_server_register.json")
+    c2s = b"".join(e["bytes"] for e in v["exchanges"] if e["dir"] == "c2s")
+    recorded = [m for m, _ in w.decode_tracker_frames(c2s[4:])]
+    port, _ = server("--tracker", "%s:%d" % (HOST, fake_tracker.port), key="vec")
+    wait_for(lambda: len(fake_tracker.messages(7)) >= 1, what="a poll")
+    with fake_tracker.lock:
+        ours = [m for _, m in fake_tracker.frames]
+    assert [m[0] for m in ours[:3]] == [m[0] for m in recorded[:3]] == [5, 3, 7]
+    info = recorded[0][1]
+    assert ours[0] == [5, {"key": info["key"], "addr": [None, port]}]
+    assert recorded[1][:2] == ours[1][:2] == [3, "vec"]
+    assert ours[1][3] is None and recorded[1][3] is None
