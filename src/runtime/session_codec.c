@@ -195,6 +195,9 @@ int session_seq_decode(session_reader_t *r, const session_limits_t *lim, session
 	 * packet the peer actually sent. */
 	if (num < 0 || (size_t)num > session_reader_left(r) / 4)
 		return decode_fail(err, errlen, "argument count %d does not fit the packet", num);
+	uint32_t max_args = lim && lim->max_args ? lim->max_args : SESSION_DEFAULT_MAX_ARGS;
+	if ((uint32_t)num > max_args)
+		return decode_fail(err, errlen, "%d arguments exceed the limit of %u", num, max_args);
 	out->num = num;
 	out->values = xcalloc((size_t)num, sizeof *out->values);
 	int64_t shape[SESSION_MAX_NDIM];

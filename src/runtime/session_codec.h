@@ -104,9 +104,13 @@ static inline size_t session_reader_left(const session_reader_t *r)
 	return r->len - r->pos;
 }
 
-/* Limits applied while decoding. max_string bounds RawStr/Str lengths (0 = packet only). */
+/* Limits applied while decoding. max_string bounds RawStr/Str lengths (0 = packet only);
+ * max_args bounds the argument count (0 = SESSION_DEFAULT_MAX_ARGS), so that the decoded
+ * values (48 bytes each, 4 on the wire) never amplify a large packet. */
+#define SESSION_DEFAULT_MAX_ARGS 65536
 typedef struct session_limits {
 	uint64_t max_string;
+	uint32_t max_args;
 } session_limits_t;
 
 /* Error text of a failed decode ("malformed packet: ..."), at most this long. */

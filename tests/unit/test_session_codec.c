@@ -325,6 +325,27 @@ static void test_string_limit(void **state)
 	session_buf_free(&b);
 }
 
+static void test_argument_limit(void **state)
+{
+	(void)state;
+	/* 70000 None values fit a 280 kB packet but exceed the default limit. */
+	size_t n = 4 + 4 * 70000;
+	uint8_t *buf = calloc(1, n);
+	int32_t count = 70000;
+	memcpy(buf, &count, 4);
+	session_seq_t seq;
+	char err[SESSION_ERROR_MAX];
+	assert_int_equal(decode(buf, n, &seq, err), -1);
+	assert_non_null(strstr(err, "exceed the limit of 65536"));
+	session_reader_t r;
+	session_reader_init(&r, buf, n);
+	session_limits_t lim = {.max_args = 80000};
+	assert_int_equal(session_seq_decode(&r, &lim, &seq, err, sizeof err), 0);
+	assert_int_equal(seq.num, 70000);
+	session_seq_free(&seq);
+	free(buf);
+}
+
 static void test_tensor_header(void **state)
 {
 	(void)state;
@@ -365,6 +386,7 @@ int main(void)
 		cmocka_unit_test(test_truncation),
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_string_limit),
+		cmocka_unit_test(test_argument_limit),
 		cmocka_unit_test(test_tensor_header),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
