@@ -670,6 +670,32 @@ static void test_bad_programs(void **state)
 	test_func_t h[] = {{1, "main", 0, 3, 2, 2, {"x"}, 1},
 			   {0, "vm.builtin.copy", 0, 0, 0, 0, {0}, 0}};
 	expect_bad_program(h, 2, &p, "parameter names");
+	/* Memory scopes (V2): "" and "global" are accepted, texture memory is refused. */
+	test_prog_t ret = {0};
+	tp_op(&ret, VM_OP_RET, 0, 0);
+	test_func_t one[] = {{1, "main", 0, 1, 1, 1, {"x"}, 1}};
+	test_buf_t b = test_exec_encode(1, one, 1, NULL, 0, &ret);
+	size_t table_end = 20 + 8 + 4 + (8 + 4) + 4 * 8 + 8 + (8 + 1); /* one FuncInfo */
+	assert_int_equal(b.data[table_end], 0); /* the scope count */
+	const char *scopes[] = {"", "global", "global.texture"};
+	for (int i = 0; i < 3; i++) {
+		test_buf_t e = {0};
+		tb_put(&e, b.data, table_end);
+		tb_u64(&e, 1);
+		tb_u64(&e, 0);
+		tb_str(&e, scopes[i]);
+		tb_put(&e, b.data + table_end + 8, b.len - table_end - 8);
+		vm_executable_t *ex;
+		if (i < 2) {
+			if (vm_executable_parse(e.data, e.len, &ex))
+				fail_msg("scope '%s' refused: %s", scopes[i], ffi_error_message());
+			vm_executable_free(ex);
+		} else {
+			expect_refused(e.data, e.len, "memory scope 'global.texture'");
+		}
+		free(e.data);
+	}
+	free(b.data);
 	/* Names with NUL bytes and empty programs. */
 	test_func_t z[] = {{1, "main", 0, 0, 0, 0, {0}, 0}};
 	test_prog_t empty = {0};
