@@ -398,6 +398,15 @@ static pthread_mutex_t env_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct env_cache_entry *env_cache;
 static size_t env_cache_size, env_cache_cap;
 
+/* The cached entry for (ctx, name), or NULL; called with env_lock held. */
+static ffi_function_t *env_cache_find(void *ctx, const char *name)
+{
+	for (size_t i = 0; i < env_cache_size; i++)
+		if (env_cache[i].ctx == ctx && strcmp(env_cache[i].name, name) == 0)
+			return env_cache[i].fn;
+	return NULL;
+}
+
 int backend_env_lookup(void *library_ctx, const char *name, void **out_func)
 {
 	if (!name || !out_func) {
@@ -405,29 +414,34 @@ int backend_env_lookup(void *library_ctx, const char *name, void **out_func)
 		return -1;
 	}
 	pthread_mutex_lock(&env_lock);
-	for (size_t i = 0; i < env_cache_size; i++) {
-		if (env_cache[i].ctx == library_ctx && strcmp(env_cache[i].name, name) == 0) {
-			*out_func = env_cache[i].fn;
-			pthread_mutex_unlock(&env_lock);
-			return 0;
-		}
+	ffi_function_t *cached = env_cache_find(library_ctx, name);
+	pthread_mutex_unlock(&env_lock);
+	if (cached) {
+		*out_func = cached;
+		return 0;
 	}
+	/* Resolved without the lock: an import's lookup may itself call back in here. */
 	ffi_function_t *fn = NULL;
 	ffi_module_t *mod = library_ctx;
 	for (size_t i = 0; mod && i < mod->num_imports && !fn; i++) {
 		fn = ffi_module_get_function(mod->imports[i], name, 1);
-		if (!fn && ffi_error_kind()[0]) {
-			pthread_mutex_unlock(&env_lock);
+		if (!fn && ffi_error_kind()[0])
 			return -1;
-		}
 	}
 	if (!fn)
 		fn = ffi_registry_get(name);
 	if (!fn) {
-		pthread_mutex_unlock(&env_lock);
 		ffi_error_set("RuntimeError", "cannot find function '%s' in the module's imports "
 			      "or the global registry", name);
 		return -1;
+	}
+	pthread_mutex_lock(&env_lock);
+	cached = env_cache_find(library_ctx, name);
+	if (cached) { /* another thread resolved it meanwhile: keep one handle */
+		pthread_mutex_unlock(&env_lock);
+		ffi_object_release(&fn->header);
+		*out_func = cached;
+		return 0;
 	}
 	if (env_cache_size == env_cache_cap) {
 		env_cache_cap = env_cache_cap ? env_cache_cap * 2 : 16;
@@ -437,8 +451,8 @@ int backend_env_lookup(void *library_ctx, const char *name, void **out_func)
 	env_cache[env_cache_size].name = xstrdup(name);
 	env_cache[env_cache_size].fn = fn;
 	env_cache_size++;
-	*out_func = fn;
 	pthread_mutex_unlock(&env_lock);
+	*out_func = fn;
 	return 0;
 }
 

@@ -16,6 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "runtime/backend.h"
 #include "runtime/ffi.h"
 #include "runtime/module_library.h"
 #include "runtime/module_link.h"
@@ -536,6 +537,32 @@ static void test_kernel_calls_packed_global(void **state)
 	ffi_object_release(&mod->header);
 }
 
+static void test_env_lookup_searches_imports_first(void **state)
+{
+	(void)state;
+	ffi_module_vtable_t vt = {.kind = "test.parent"};
+	ffi_module_t *parent = ffi_module_new(&vt, NULL);
+	ffi_module_t *lib = load_model("vector_add");
+	ffi_module_import(parent, lib);
+	ffi_object_release(&lib->header);
+	void *handle = NULL;
+	assert_int_equal(backend_env_lookup(parent, "add", &handle), 0);
+	void *again = NULL;
+	assert_int_equal(backend_env_lookup(parent, "add", &again), 0);
+	assert_ptr_equal(handle, again); /* cached per library context */
+	float x[2] = {1, 2}, z[2];
+	int64_t shape[1] = {2};
+	DLTensor a = f32_tensor(x, shape, 1), c = f32_tensor(z, shape, 1);
+	TVMFFIAny args[3] = {tensor_arg(&a), tensor_arg(&a), tensor_arg(&c)}, rv = {0};
+	assert_int_equal(backend_function_call(handle, args, 3, &rv), 0);
+	assert_true(z[1] == 4.0f);
+	ffi_error_clear();
+	assert_int_not_equal(backend_env_lookup(parent, "no_such_anything", &handle), 0);
+	assert_non_null(strstr(ffi_error_message(), "no_such_anything"));
+	backend_env_cache_drop(parent);
+	ffi_object_release(&parent->header);
+}
+
 static void test_crash_kernel_kills_only_its_process(void **state)
 {
 	(void)state;
@@ -809,6 +836,7 @@ int main(void)
 		cmocka_unit_test(test_conv2d),
 		cmocka_unit_test(test_digits_classifier_accuracy),
 		cmocka_unit_test(test_kernel_calls_packed_global),
+		cmocka_unit_test(test_env_lookup_searches_imports_first),
 		cmocka_unit_test(test_crash_kernel_kills_only_its_process),
 		cmocka_unit_test(test_preload_and_system_lib),
 		cmocka_unit_test(test_link_object_and_tar),
