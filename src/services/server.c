@@ -848,6 +848,44 @@ int server_start(uv_loop_t *loop, const server_options_t *opt, server_t **out)
 	return 0;
 }
 
+int server_reconfigure(server_t *srv, const server_options_t *opt, char *err, size_t err_size)
+{
+	net_acl_t acl;
+	if (net_acl_parse(&acl, opt->allow, err, err_size) != 0)
+		return UV_EINVAL;
+	if (opt->load_library[0] && check_libraries(opt->load_library) != 0) {
+		snprintf(err, err_size, "load_library: cannot read '%s'", opt->load_library);
+		net_acl_free(&acl);
+		return UV_ENOENT;
+	}
+	if (opt->work_dir[0]) {
+		int rc = ensure_dir(opt->work_dir);
+		if (rc) {
+			snprintf(err, err_size, "work_dir %s: %s", opt->work_dir, uv_strerror(rc));
+			net_acl_free(&acl);
+			return rc;
+		}
+	}
+	net_acl_free(&srv->acl);
+	srv->acl = acl;
+	server_options_t *o = &srv->opt;
+	snprintf(o->allow, sizeof o->allow, "%s", opt->allow);
+	snprintf(o->load_library, sizeof o->load_library, "%s", opt->load_library);
+	snprintf(o->work_dir, sizeof o->work_dir, "%s", opt->work_dir);
+	snprintf(o->compiler, sizeof o->compiler, "%s", opt->compiler);
+	module_link_set_compiler(o->compiler);
+	o->session_timeout = opt->session_timeout;
+	if (opt->max_packet)
+		o->max_packet = opt->max_packet;
+	o->session_memory = opt->session_memory;
+	if (opt->handshake_timeout > 0)
+		o->handshake_timeout = opt->handshake_timeout;
+	log_info("settings reloaded: allow '%s', session_timeout %g s, handshake_timeout %g s, "
+		 "work_dir '%s', load_library '%s'",
+		 o->allow, o->session_timeout, o->handshake_timeout, o->work_dir, o->load_library);
+	return 0;
+}
+
 int server_port(const server_t *s)
 {
 	return s ? s->port : -1;

@@ -60,6 +60,12 @@ typedef struct server_stats {
 int server_start(uv_loop_t *loop, const server_options_t *opt, server_t **out);
 int server_port(const server_t *s);
 void server_get_stats(const server_t *s, server_stats_t *out);
+/* SIGHUP: take the settings that can change while running (load_library, work_dir,
+ * session_timeout, max_packet, session_memory, handshake_timeout, compiler, allow); they apply
+ * to the next connection and session. Addresses, ports, key, tracker and proxy mode need a
+ * restart and are ignored here. Returns 0, or a negative uv error with a message in err (then
+ * nothing changed). */
+int server_reconfigure(server_t *s, const server_options_t *opt, char *err, size_t err_size);
 /* Deregister (the tracker connection is closed, so the tracker drops our free resource), stop
  * accepting, end a running session (SIGTERM, SIGKILL after 2 s) and free the server; `done`
  * runs from the loop when everything is closed. */
