@@ -20,6 +20,14 @@ stage e2e       $MAKE --no-print-directory e2e-test
 stage asan-unit $MAKE --no-print-directory BUILD=build-asan SAN=1 unit-test
 stage asan-e2e  $MAKE --no-print-directory BUILD=build-asan SAN=1 e2e-test
 if [ -f tests/fuzz/run.sh ]; then stage fuzz $MAKE --no-print-directory fuzz-smoke; fi
+cross() {
+  sh scripts/deps.sh cross &&
+  $MAKE --no-print-directory CROSS_COMPILE=aarch64-linux-gnu- all models &&
+  TVMRPC_CROSS_BIN=$PWD/build-aarch64-linux-gnu/tvmrpc-console \
+  TVMRPC_CROSS_BUILD=$PWD/build-aarch64-linux-gnu TVMRPC_BIN=$PWD/tvmrpc-console \
+    ${PYTHON:-/usr/bin/python3} -m pytest -q -p no:cacheprovider tests/e2e/test_cross_aarch64.py
+}
+stage cross cross
 passed=0; failed=0
 for f in "$log"/*.out; do
   p=$(sed -n 's/.*\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$f" | awk '{s+=$1} END {print s+0}')

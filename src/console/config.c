@@ -69,6 +69,7 @@ static const struct key_row keys[] = {
 	{"handshake_timeout", KEY_DOUBLE, S(handshake_timeout), 0.01, 86400, 1},
 	{"compiler", KEY_STRING, S(compiler), 0, 0, 1},
 	{"allow", KEY_ACL, S(allow), 0, 0, 1},
+	{"no_fork", KEY_BOOL, S(no_fork), 0, 1, 0},
 
 	{"local_server", KEY_BOOL, C(local_server), 0, 1, 0},
 	{"local_key", KEY_STRING, C(local_key), 0, 0, 0},

@@ -27,7 +27,7 @@ static void usage(FILE *out)
 	      "           --timeout-server S --max-connections N --handshake-timeout S --allow CIDRS\n"
 	      "  server:  --host H --port P --port-end E --tracker H:P --key K --through-proxy\n"
 	      "           --custom-addr A --load-library L1:L2 --work-dir D --session-timeout S\n"
-	      "           --max-packet N --session-memory N --compiler CC --allow CIDRS\n"
+	      "           --max-packet N --session-memory N --compiler CC --allow CIDRS --no-fork\n"
 	      "logging:   --log-level error|warn|info|debug --silent --syslog\n"
 	      "\n"
 	      "exit status: 0 success, 1 runtime failure, 2 bad usage or settings.\n"

@@ -649,3 +649,27 @@ size_t proxy_view_waiters(const proxy_t *p, proxy_view_waiter_t *out, size_t max
 	size_t n = view_waiters(p, &p->waiting_servers, out, max, 0);
 	return view_waiters(p, &p->waiting_clients, out, max, n);
 }
+
+/* SIGHUP: take the settings that can change while running. Waits already started keep their
+ * deadline; addresses, ports and the tracker cannot change. */
+int proxy_reconfigure(proxy_t *p, const proxy_options_t *opt, char *err, size_t err_size)
+{
+	net_acl_t acl;
+	if (net_acl_parse(&acl, opt->allow, err, err_size) != 0)
+		return UV_EINVAL;
+	net_acl_free(&p->acl);
+	p->acl = acl;
+	snprintf(p->opt.allow, sizeof p->opt.allow, "%s", opt->allow);
+	if (opt->max_connections > 0)
+		p->opt.max_connections = opt->max_connections;
+	if (opt->handshake_timeout > 0)
+		p->opt.handshake_timeout = opt->handshake_timeout;
+	if (opt->timeout_client > 0)
+		p->opt.timeout_client = opt->timeout_client;
+	if (opt->timeout_server > 0)
+		p->opt.timeout_server = opt->timeout_server;
+	log_info("proxy settings reloaded: allow '%s', max_connections %d, handshake_timeout %g s, "
+		 "timeout_client %g s, timeout_server %g s", p->opt.allow, p->opt.max_connections,
+		 p->opt.handshake_timeout, p->opt.timeout_client, p->opt.timeout_server);
+	return 0;
+}

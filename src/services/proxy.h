@@ -26,4 +26,8 @@ int proxy_start(uv_loop_t *loop, const proxy_options_t *opt, proxy_t **out);
 int proxy_port(const proxy_t *p);
 void proxy_close(proxy_t *p, void (*done)(void *arg), void *arg);
 
+/* Apply the settings that can change while running (allow, max_connections,
+ * handshake_timeout, timeout_client, timeout_server). Returns 0 or UV_EINVAL with err. */
+int proxy_reconfigure(proxy_t *p, const proxy_options_t *opt, char *err, size_t err_size);
+
 #endif

@@ -235,6 +235,7 @@ static void server_start_session(server_t *srv, uv_tcp_t *tcp, const char *peer,
 	cfg.timeout = timeout;
 	cfg.grace = TIMEOUT_GRACE;
 	cfg.peer = peer;
+	cfg.no_fork = srv->opt.no_fork;
 	srv->stats.sessions++;
 	int err = server_session_start(srv->loop, tcp, &cfg, on_session_done, srv, &srv->session);
 	if (err) {

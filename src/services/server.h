@@ -22,6 +22,7 @@ typedef struct server_options {
 	double handshake_timeout;  /* default 10 */
 	char compiler[256];        /* C compiler that links .o/.tar uploads, empty = none */
 	char allow[1024];          /* CIDR list; empty allows everyone */
+	int no_fork;               /* run sessions in the server process instead of a child */
 } server_options_t;
 
 void server_options_default(server_options_t *opt);

@@ -3,6 +3,7 @@
  * interleave: the parent touches the socket only after the child is reaped. */
 #include "services/server_session.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -100,13 +101,62 @@ static void child_reset_signals(void)
 	sigprocmask(SIG_SETMASK, &none, NULL);
 }
 
-/* Close every descriptor except stdio and the session socket: the listener, the tracker link,
- * other clients' handshakes and libuv's internals belong to the parent. */
+/* Close every socket except the session's: the listener, the tracker link and other clients'
+ * handshakes belong to the parent (a child holding them would keep the port bound and the
+ * tracker connection open). Other descriptors are left alone: libuv's internals are never used
+ * by the child, and an emulator running us (qemu-user on a foreign CPU) keeps its own pipes
+ * among our descriptors. */
 static void child_close_fds(int keep)
 {
-	if (keep > 3)
-		close_range(3, (unsigned)keep - 1, 0);
-	close_range((unsigned)keep + 1, ~0u, 0);
+	DIR *dir = opendir("/proc/self/fd");
+	if (!dir) {
+		if (keep > 3)
+			close_range(3, (unsigned)keep - 1, 0);
+		close_range((unsigned)keep + 1, ~0u, 0);
+		return;
+	}
+	int dir_fd = dirfd(dir);
+	struct dirent *e;
+	while ((e = readdir(dir)) != NULL) {
+		char *end;
+		long fd = strtol(e->d_name, &end, 10);
+		if (*end || end == e->d_name || fd < 3 || fd == keep || fd == dir_fd)
+			continue;
+		struct stat st;
+		if (fstat((int)fd, &st) == 0 && S_ISSOCK(st.st_mode))
+			close((int)fd);
+	}
+	closedir(dir);
+}
+
+/* The session itself, in the work directory: preload, serve, clean up. Returns a CHILD_EXIT_*
+ * code. Runs in the forked child, or in the server process with --no-fork. */
+static int session_body(int fd, const server_session_config_t *cfg, const char *work_dir)
+{
+	if (chdir(work_dir) != 0) {
+		log_error("cannot enter %s: %s", work_dir, strerror(errno));
+		return CHILD_EXIT_ERROR;
+	}
+	if (cfg->load_library && cfg->load_library[0] && module_preload(cfg->load_library) != 0) {
+		log_error("%s; ending the session", ffi_error_message());
+		server_session_remove_tree(work_dir);
+		return CHILD_EXIT_PRELOAD;
+	}
+	session_options_t so;
+	session_options_default(&so);
+	so.work_dir = work_dir;
+	if (cfg->max_packet)
+		so.max_packet = cfg->max_packet;
+	so.memory_cap = cfg->memory_cap;
+	so.timeout_seconds = cfg->timeout;
+	so.peer = cfg->peer;
+	int rc = session_serve(fd, &so);
+	if (chdir("/") != 0)
+		log_debug("chdir /: %s", strerror(errno));
+	server_session_remove_tree(work_dir);
+	if (rc == SESSION_ERR_TIMEOUT)
+		return CHILD_EXIT_TIMEOUT;
+	return rc == 0 ? CHILD_EXIT_DONE : CHILD_EXIT_ERROR;
 }
 
 static void __attribute__((noreturn))
@@ -118,32 +168,25 @@ child_main(int fd, const server_session_config_t *cfg, const char *work_dir)
 	char tag[48];
 	snprintf(tag, sizeof tag, "session[%d]", (int)getpid());
 	log_set_tag(tag);
-	if (chdir(work_dir) != 0) {
-		log_error("cannot enter %s: %s", work_dir, strerror(errno));
-		_exit(CHILD_EXIT_ERROR);
-	}
-	if (cfg->load_library && cfg->load_library[0] && module_preload(cfg->load_library) != 0) {
-		log_error("%s; ending the session", ffi_error_message());
-		server_session_remove_tree(work_dir);
-		_exit(CHILD_EXIT_PRELOAD);
-	}
-	session_options_t so;
-	session_options_default(&so);
-	so.work_dir = work_dir;
-	if (cfg->max_packet)
-		so.max_packet = cfg->max_packet;
-	so.memory_cap = cfg->memory_cap;
-	so.timeout_seconds = cfg->timeout;
-	so.peer = cfg->peer;
-	int rc = session_serve(fd, &so);
+	int code = session_body(fd, cfg, work_dir);
 	close(fd);
-	if (chdir("/") != 0)
-		log_debug("chdir /: %s", strerror(errno));
-	server_session_remove_tree(work_dir);
 	/* _exit: the parent's atexit handlers and stdio buffers are not ours to run. */
-	if (rc == SESSION_ERR_TIMEOUT)
-		_exit(CHILD_EXIT_TIMEOUT);
-	_exit(rc == 0 ? CHILD_EXIT_DONE : CHILD_EXIT_ERROR);
+	_exit(code);
+}
+
+/* --no-fork: the session runs in the server process (blocking its loop meanwhile), for
+ * platforms where fork is unavailable or broken (e.g. some CPU emulators). No crash
+ * isolation: a crashing module takes the server down. */
+static int session_run_inline(int fd, const server_session_config_t *cfg, const char *work_dir)
+{
+	int cwd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int code = session_body(fd, cfg, work_dir);
+	if (cwd >= 0) {
+		if (fchdir(cwd) != 0)
+			log_debug("fchdir: %s", strerror(errno));
+		close(cwd);
+	}
+	return code;
 }
 
 /* ---- parent ------------------------------------------------------------------------------- */
@@ -363,6 +406,18 @@ int server_session_start(uv_loop_t *loop, uv_tcp_t *tcp, const server_session_co
 	tcp->data = s;
 	/* Install the SIGCHLD watcher before forking so that no exit is missed. */
 	uv_signal_start(&s->sigchld, on_sigchld, SIGCHLD);
+
+	if (cfg->no_fork) {
+		log_info("session %s: running in the server process (no fork)", s->peer);
+		int code = session_run_inline(fd, cfg, s->work_dir);
+		s->pid = 0;
+		s->open_handles = 4;
+		s->reaped = 1;
+		s->status = (code & 0xff) << 8; /* as waitpid reports an exit code */
+		*out = s;
+		session_finish(s); /* closes the handles; `done` runs from their close callbacks */
+		return 0;
+	}
 
 	fflush(stderr);
 	pid_t pid = fork();

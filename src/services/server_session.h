@@ -26,6 +26,7 @@ typedef struct server_session_config {
 	double timeout;            /* seconds, 0 = none */
 	double grace;              /* seconds after the timeout before the child is killed */
 	const char *peer;          /* for log lines */
+	int no_fork;               /* run the session in this process (--no-fork) */
 } server_session_config_t;
 
 typedef struct server_session server_session_t;
