@@ -93,7 +93,8 @@ typedef struct session {
 	size_t num_streams;
 } session_t;
 
-static const session_options_t *current_options;
+/* Per thread: the globals a session calls run on the thread that serves it. */
+static _Thread_local const session_options_t *current_options;
 
 const session_options_t *session_current(void)
 {

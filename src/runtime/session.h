@@ -2,7 +2,19 @@
  * server service (services/server*.c) forks and calls session_serve() on the connection.
  * It answers packets until Shutdown, EOF at a packet boundary, a broken stream or the
  * deadline. Uses session_codec (bytes), session_handles (objects) and session_memory
- * (allocations); the file service and module globals live in server_functions.c. */
+ * (allocations); the file service and module globals live in server_functions.c.
+ *
+ * Behaviour a client (or a test) can rely on:
+ * - Only InitServer "0.8.0" opens the session; anything else first gets an Exception.
+ *   Constructor arguments are refused, except ["rpc.LocalSession"] (what we do anyway).
+ * - Handles are table entries (0x10000 + 16k), never pointers; the same object handed out
+ *   twice keeps its handle and counts two references (FreeHandle once per reference).
+ * - Data pointers are the real addresses of DevAllocData* blocks (64-byte aligned) or of
+ *   returned tensors; every client pointer range is checked against those before use.
+ * - CallFunc results follow §3.3a (Tensor: [Int 70, header with byte_offset folded into
+ *   data, handle]); errors are Exceptions "Kind: message" and the session goes on.
+ * - tvm.rpc.server.GetCRTMaxPacketSize answers min(64 MiB, max_packet), so stock clients
+ *   ask once per session and chunk copies into 64 MiB packets. */
 #ifndef TVMRPC_SESSION_H
 #define TVMRPC_SESSION_H
 
@@ -44,7 +56,7 @@ int session_serve_fds(int read_fd, int write_fd, const session_options_t *opt);
  * Int 0 otherwise, TotalGlobalMemory (14) the CPU's RAM in bytes, everything else None. */
 void session_device_attr(DLDevice dev, int64_t kind, TVMFFIAny *out);
 
-/* The options of the session being served in this process, or NULL outside session_serve.
+/* The options of the session being served on this thread, or NULL outside session_serve.
  * For global functions that need the work directory or limits. */
 const session_options_t *session_current(void);
 
