@@ -516,6 +516,8 @@ int TVMBackendParallelBarrier(int task_id, TVMParallelGroupEnv *penv);
 int TVMFFIFunctionCall(void *func, TVMFFIAny *args, int32_t num_args, TVMFFIAny *result);
 int TVMFFIEnvModLookupFromImports(void *library_ctx, const char *func_name, void **out);
 int TVMFFIHandleInitOnce(void **handle_addr, int (*init)(void **result));
+int TVMFFIObjectIncRef(void *obj);
+int TVMFFIObjectDecRef(void *obj);
 uint16_t __gnu_f2h_ieee(float value);
 float __gnu_h2f_ieee(uint16_t value);
 uint16_t __truncdfhf2(double value);
@@ -555,6 +557,19 @@ int TVMFFIEnvModLookupFromImports(void *library_ctx, const char *func_name, void
 int TVMFFIHandleInitOnce(void **handle_addr, int (*init)(void **result))
 {
 	return backend_handle_init_once(handle_addr, init);
+}
+
+/* Reference counting of objects a kernel received from a packed call (tvm-ffi C API). */
+int TVMFFIObjectIncRef(void *obj)
+{
+	ffi_object_retain(obj);
+	return 0;
+}
+
+int TVMFFIObjectDecRef(void *obj)
+{
+	ffi_object_release(obj);
+	return 0;
 }
 
 /* ---- IEEE half precision helpers that TVM's runtime exports for fp16 kernels ---- */

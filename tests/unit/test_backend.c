@@ -19,6 +19,8 @@ uint16_t __gnu_f2h_ieee(float value);
 float __gnu_h2f_ieee(uint16_t value);
 uint16_t __truncdfhf2(double value);
 void *TVMBackendAllocWorkspace(int, int, uint64_t, int, int);
+int TVMFFIObjectIncRef(void *obj);
+int TVMFFIObjectDecRef(void *obj);
 int TVMBackendFreeWorkspace(int, int, void *);
 
 /* ---- workspaces ---- */
@@ -245,6 +247,11 @@ static void test_env_lookup_and_call(void **state)
 	assert_int_equal(backend_env_lookup(parent, "testing.backend.triple", &again), 0);
 	assert_ptr_equal(again, handle); /* same registry function */
 	backend_env_cache_drop(parent);
+	/* Kernels may hold and drop references to objects they got back. */
+	assert_int_equal(TVMFFIObjectIncRef(parent), 0);
+	assert_int_equal(ffi_object_refcount(&parent->header), 2);
+	assert_int_equal(TVMFFIObjectDecRef(parent), 0);
+	assert_int_equal(ffi_object_refcount(&parent->header), 1);
 	ffi_object_release(&parent->header);
 	assert_int_not_equal(backend_function_call(NULL, &arg, 1, &rv), 0);
 }
