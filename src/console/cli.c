@@ -87,6 +87,8 @@ void cli_apply_logging(const config_t *cfg)
 int cli_parse(int argc, char **argv, struct cli_args *a, char *err, size_t n)
 {
 	memset(a, 0, sizeof *a);
+	a->argc = argc;
+	a->argv = argv;
 	config_default(&a->cfg);
 	a->mode = CLI_CONSOLE;
 	a->service = -1;

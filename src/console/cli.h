@@ -15,6 +15,8 @@ struct cli_args {
 	int run_direct;        /* --connect rather than --run KEY */
 	char run_key[128];     /* --run KEY */
 	int first_positional;  /* --run/--connect: index of the first argument the mode parses */
+	int argc;              /* the command line, kept for SIGHUP reloads */
+	char **argv;
 };
 
 /* Returns 0, or -1 with a message (exit status 2). Loads --config into args->cfg, applies

@@ -1,7 +1,9 @@
 /* --headless: run the configured services (tracker, proxy, device server) on one libuv loop
- * until SIGINT or SIGTERM, then close them cleanly. */
+ * until SIGINT or SIGTERM, then close them cleanly. SIGHUP re-reads the settings (file and
+ * flags), applies what can change while running and names what needs a restart. */
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <uv.h>
 
@@ -10,7 +12,9 @@
 
 struct headless {
 	uv_loop_t *loop;
-	uv_signal_t sigint, sigterm;
+	uv_signal_t sigint, sigterm, sighup;
+	const struct cli_args *args;
+	config_t running; /* the settings in force */
 	tracker_t *tracker;
 	proxy_t *proxy;
 	server_t *server;
@@ -38,11 +42,109 @@ static void headless_stop(struct headless *h)
 	h->tracker = NULL;
 	uv_close((uv_handle_t *)&h->sigint, NULL);
 	uv_close((uv_handle_t *)&h->sigterm, NULL);
+	uv_close((uv_handle_t *)&h->sighup, NULL);
+}
+
+struct reload_diff {
+	int live[CONFIG_SECTION_COUNT];
+	int restart;
+};
+
+static void on_changed_key(void *arg, enum config_section section, const char *key, int live)
+{
+	struct reload_diff *d = arg;
+	if (live) {
+		d->live[section] = 1;
+		log_info("reload: [%s] %s changed", config_section_name(section), key);
+	} else {
+		d->restart++;
+		log_warn("reload: [%s] %s changed, but needs a restart; keeping the running value",
+			 config_section_name(section), key);
+	}
+}
+
+static void headless_reload(struct headless *h)
+{
+	struct cli_args *fresh = calloc(1, sizeof *fresh);
+	char err[1024];
+	if (!fresh)
+		return;
+	if (cli_parse(h->args->argc, h->args->argv, fresh, err, sizeof err) != 0) {
+		log_error("reload failed: %s; keeping the running settings", err);
+		free(fresh);
+		return;
+	}
+	struct reload_diff d;
+	memset(&d, 0, sizeof d);
+	config_diff(&h->running, &fresh->cfg, on_changed_key, &d);
+	for (int s = CONFIG_TRACKER; s <= CONFIG_SERVER; s++)
+		if (h->running.has[s] != fresh->cfg.has[s]) {
+			log_warn("reload: [%s] was %s, which needs a restart",
+				 config_section_name((enum config_section)s),
+				 fresh->cfg.has[s] ? "added" : "removed");
+			d.restart++;
+		}
+	int failed = 0;
+	if (d.live[CONFIG_TRACKER] && h->tracker &&
+	    tracker_reconfigure(h->tracker, &fresh->cfg.tracker, err, sizeof err) != 0) {
+		log_error("reload: [tracker]: %s", err);
+		failed = 1;
+	}
+	if (d.live[CONFIG_PROXY] && h->proxy &&
+	    proxy_reconfigure(h->proxy, &fresh->cfg.proxy, err, sizeof err) != 0) {
+		log_error("reload: [proxy]: %s", err);
+		failed = 1;
+	}
+	if (d.live[CONFIG_SERVER] && h->server &&
+	    server_reconfigure(h->server, &fresh->cfg.server, err, sizeof err) != 0) {
+		log_error("reload: [server]: %s", err);
+		failed = 1;
+	}
+	/* Only what was applied becomes the running state: settings that need a restart keep
+	 * being reported on later reloads. */
+	config_t next = fresh->cfg;
+	next.tracker = h->running.tracker;
+	next.proxy = h->running.proxy;
+	next.server = h->running.server;
+	memcpy(next.has, h->running.has, sizeof next.has);
+	if (h->tracker && d.live[CONFIG_TRACKER] && !failed) {
+		snprintf(next.tracker.allow, sizeof next.tracker.allow, "%s", fresh->cfg.tracker.allow);
+		next.tracker.max_message = fresh->cfg.tracker.max_message;
+		next.tracker.max_connections = fresh->cfg.tracker.max_connections;
+		next.tracker.handshake_timeout = fresh->cfg.tracker.handshake_timeout;
+	}
+	if (h->proxy && d.live[CONFIG_PROXY] && !failed) {
+		snprintf(next.proxy.allow, sizeof next.proxy.allow, "%s", fresh->cfg.proxy.allow);
+		next.proxy.max_connections = fresh->cfg.proxy.max_connections;
+		next.proxy.handshake_timeout = fresh->cfg.proxy.handshake_timeout;
+		next.proxy.timeout_client = fresh->cfg.proxy.timeout_client;
+		next.proxy.timeout_server = fresh->cfg.proxy.timeout_server;
+	}
+	if (h->server && d.live[CONFIG_SERVER] && !failed) {
+		server_options_t *o = &next.server;
+		const server_options_t *n = &fresh->cfg.server;
+		snprintf(o->allow, sizeof o->allow, "%s", n->allow);
+		snprintf(o->load_library, sizeof o->load_library, "%s", n->load_library);
+		snprintf(o->work_dir, sizeof o->work_dir, "%s", n->work_dir);
+		snprintf(o->compiler, sizeof o->compiler, "%s", n->compiler);
+		o->session_timeout = n->session_timeout;
+		o->max_packet = n->max_packet;
+		o->session_memory = n->session_memory;
+		o->handshake_timeout = n->handshake_timeout;
+	}
+	h->running = next;
+	log_info("reload done%s", d.restart ? "; some changes need a restart (see above)" : "");
+	free(fresh);
 }
 
 static void on_signal(uv_signal_t *handle, int signum)
 {
 	struct headless *h = handle->data;
+	if (signum == SIGHUP) {
+		log_info("received SIGHUP, reloading the settings");
+		headless_reload(h);
+		return;
+	}
 	log_info("received %s, shutting down", signum == SIGINT ? "SIGINT" : "SIGTERM");
 	headless_stop(h);
 }
@@ -60,6 +162,8 @@ int cli_headless(const struct cli_args *args)
 	struct headless h;
 	memset(&h, 0, sizeof h);
 	h.loop = uv_default_loop();
+	h.args = args;
+	h.running = args->cfg;
 	signal(SIGPIPE, SIG_IGN);
 
 	int failed = 0;
@@ -80,12 +184,14 @@ int cli_headless(const struct cli_args *args)
 	}
 	uv_signal_init(h.loop, &h.sigint);
 	uv_signal_init(h.loop, &h.sigterm);
-	h.sigint.data = h.sigterm.data = &h;
+	uv_signal_init(h.loop, &h.sighup);
+	h.sigint.data = h.sigterm.data = h.sighup.data = &h;
 	if (failed) {
 		headless_stop(&h);
 	} else {
 		uv_signal_start(&h.sigint, on_signal, SIGINT);
 		uv_signal_start(&h.sigterm, on_signal, SIGTERM);
+		uv_signal_start(&h.sighup, on_signal, SIGHUP);
 	}
 	uv_run(h.loop, UV_RUN_DEFAULT);
 	uv_loop_close(h.loop);
