@@ -31,8 +31,13 @@ class Service:
         self.log = tmp_path / ("%s.log" % name)
         self.out = open(self.log, "wb")
         self.args = [BIN] + list(args)
+        env = dict(os.environ)
+        # Under ASan (make SAN=1) a huge allocation request aborts instead of failing like
+        # malloc does in production; the tests want to see the server handle the failure.
+        env["ASAN_OPTIONS"] = ":".join(filter(None, [env.get("ASAN_OPTIONS"),
+                                                     "allocator_may_return_null=1"]))
         self.p = subprocess.Popen(self.args, stdin=subprocess.DEVNULL, stdout=self.out,
-                                  stderr=subprocess.STDOUT)
+                                  stderr=subprocess.STDOUT, env=env)
 
     @property
     def pid(self):
@@ -106,8 +111,8 @@ class Services:
 
 
 # Sanitizer reports (make SAN=1) from the service or its session children.
-SANITIZER_MARKS = ("runtime error:", "AddressSanitizer", "LeakSanitizer",
-                   "UndefinedBehaviorSanitizer")
+SANITIZER_MARKS = ("runtime error:", "ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+                   "SUMMARY: UndefinedBehaviorSanitizer")
 
 
 @pytest.fixture
