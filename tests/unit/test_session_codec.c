@@ -346,6 +346,38 @@ static void test_argument_limit(void **state)
 	free(buf);
 }
 
+/* Framing for every RPCCode: u64 length counting the code and body, then the code. */
+static void test_framing_every_code(void **state)
+{
+	(void)state;
+	for (int32_t code = SESSION_CODE_SHUTDOWN; code <= SESSION_CODE_DEV_GET_CURRENT_STREAM;
+	     code++) {
+		session_buf_t b = {0};
+		session_buf_put(&b, "junk", 4); /* packets may follow other bytes in a buffer */
+		size_t start = session_packet_begin(&b, code);
+		session_value_t v[2] = {session_value_int(code), session_value_raw_str("x", 1)};
+		assert_int_equal(session_seq_encode(&b, v, code % 3), 0);
+		session_packet_end(&b, start, 100);
+		uint64_t n;
+		int32_t got;
+		memcpy(&n, b.data + start, 8);
+		memcpy(&got, b.data + start + 8, 4);
+		assert_int_equal(n, b.len - start - 8 + 100); /* +100: a payload sent separately */
+		assert_int_equal(got, code);
+		session_reader_t r;
+		session_reader_init(&r, b.data + start + 12, b.len - start - 12);
+		session_seq_t seq;
+		char err[SESSION_ERROR_MAX];
+		session_limits_t lim = {0};
+		assert_int_equal(session_seq_decode(&r, &lim, &seq, err, sizeof err), 0);
+		assert_int_equal(seq.num, code % 3);
+		if (seq.num > 0)
+			assert_int_equal(seq.values[0].v_int, code);
+		session_seq_free(&seq);
+		session_buf_free(&b);
+	}
+}
+
 static void test_tensor_header(void **state)
 {
 	(void)state;
@@ -387,6 +419,7 @@ int main(void)
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_string_limit),
 		cmocka_unit_test(test_argument_limit),
+		cmocka_unit_test(test_framing_every_code),
 		cmocka_unit_test(test_tensor_header),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
