@@ -387,7 +387,7 @@ static void test_load_errors_are_clear(void **state)
 	model_path("library_bin", path, sizeof path);
 	ffi_error_clear();
 	assert_null(load_via_global(path));
-	assert_true(ffi_error_message()[0] != '\0');
+	assert_non_null(strstr(ffi_error_message(), "const_loader")); /* refused by kind */
 	assert_false(library_is_loaded(path)); /* refused libraries are closed again */
 	ffi_error_clear();
 	assert_null(module_library_load("relative/path.so"));
