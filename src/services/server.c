@@ -19,6 +19,7 @@
 #include "services/tracker_link.h"
 
 #define MAX_HANDSHAKING 64   /* concurrent connections in the handshake */
+#define MAX_HANDSHAKING_PER_IP 16 /* so that one host cannot starve the others */
 #define MAX_WAITING 16       /* matched clients queued behind the running session */
 #define STOP_GRACE 2.0       /* seconds a session gets to end on shutdown */
 #define TIMEOUT_GRACE 2.0    /* seconds past its timeout before a session is killed */
@@ -41,6 +42,7 @@ struct hs_conn {
 	uv_write_t write_req;
 	uint8_t reply[8 + 160];
 	char peer[64];
+	char ip[64];
 	char buf[HANDSHAKE_DEFAULT_MAX_KEY + 8];
 };
 
@@ -434,8 +436,14 @@ static void on_connection(uv_stream_t *listener, int status)
 		uv_close((uv_handle_t *)tcp, free_handle);
 		return;
 	}
-	if (srv->stats.handshaking >= MAX_HANDSHAKING) {
-		log_warn("%s: %d handshakes already in progress; closing", peer, MAX_HANDSHAKING);
+	char ip[64];
+	net_peer_ip(tcp, ip, sizeof ip);
+	int same_ip = 0;
+	for (struct hs_conn *o = srv->conns; o; o = o->next)
+		same_ip += strcmp(o->ip, ip) == 0;
+	if (srv->stats.handshaking >= MAX_HANDSHAKING || same_ip >= MAX_HANDSHAKING_PER_IP) {
+		log_warn("%s: %d handshakes already in progress%s; closing", peer,
+			 srv->stats.handshaking, same_ip >= MAX_HANDSHAKING_PER_IP ? " from this host" : "");
 		srv->stats.dropped++;
 		uv_close((uv_handle_t *)tcp, free_handle);
 		return;
@@ -445,6 +453,7 @@ static void on_connection(uv_stream_t *listener, int status)
 	c->tcp = tcp;
 	tcp->data = c;
 	snprintf(c->peer, sizeof c->peer, "%s", peer);
+	snprintf(c->ip, sizeof c->ip, "%s", ip);
 	handshake_reader_init(&c->reader, HANDSHAKE_DEFAULT_MAX_KEY, 1);
 	uv_timer_init(srv->loop, &c->timer);
 	c->timer.data = c;

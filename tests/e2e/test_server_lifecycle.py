@@ -268,6 +268,25 @@ def test_silent_and_bad_peers_do_not_block_others(server):
         s.close()
 
 
+def test_one_host_cannot_hold_every_handshake_slot(server):
+    port, _ = server("--handshake-timeout", "30", key="x1")
+    hogs = [w.connect(HOST, port) for _ in range(16)]
+    time.sleep(0.3)
+    extra = w.connect(HOST, port)
+    assert w.expect_eof(extra, timeout=5)  # at once, not after the 30 s timeout
+    extra.close()
+    # Another loopback address is another host: still served.
+    s = socket.create_connection((HOST, port), timeout=10, source_address=("127.0.0.2", 0))
+    w.send_handshake(s, "client:x1")
+    assert w.read_handshake_reply(s) == "server:x1"
+    sess = w.Session(s, "server:x1")
+    sess.init_server()
+    session_works(sess)
+    sess.close()
+    for h in hogs:
+        h.close()
+
+
 def test_bad_timeout_option_is_a_mismatch_not_a_crash(server):
     port, proc = server(key="x1")
     s = w.connect(HOST, port)
