@@ -271,10 +271,18 @@ def test_silent_and_bad_peers_do_not_block_others(server):
 def test_one_host_cannot_hold_every_handshake_slot(server):
     port, _ = server("--handshake-timeout", "30", key="x1")
     hogs = [w.connect(HOST, port) for _ in range(16)]
-    time.sleep(0.3)
-    extra = w.connect(HOST, port)
-    assert w.expect_eof(extra, timeout=5)  # at once, not after the 30 s timeout
-    extra.close()
+
+    def refused_at_once():
+        extra = w.connect(HOST, port)
+        try:
+            return w.expect_eof(extra, timeout=3)  # not after the 30 s timeout
+        except OSError:
+            return False
+        finally:
+            extra.close()
+
+    # (Retried: the port probe of the fixture may still hold a slot for a moment.)
+    assert any(refused_at_once() for _ in range(3))
     # Another loopback address is another host: still served.
     s = socket.create_connection((HOST, port), timeout=10, source_address=("127.0.0.2", 0))
     w.send_handshake(s, "client:x1")
