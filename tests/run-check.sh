@@ -28,17 +28,20 @@ cross() {
     ${PYTHON:-/usr/bin/python3} -m pytest -q -p no:cacheprovider tests/e2e/test_cross_aarch64.py
 }
 stage cross cross
-passed=0; failed=0
+passed=0; failed=0; skipped=0
 for f in "$log"/*.out; do
   p=$(sed -n 's/.*\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$f" | awk '{s+=$1} END {print s+0}')
   q=$(sed -n 's/.*\[  FAILED  \] \([0-9]*\) test.*/\1/p' "$f" | awk '{s+=$1} END {print s+0}')
-  pp=$(grep -E '^=*.*[0-9]+ passed' "$f" | tail -1 | sed -n 's/.* \{0,1\}\([0-9][0-9]*\) passed.*/\1/p')
-  pf=$(grep -E '^=*.*[0-9]+ (failed|error)' "$f" | tail -1 | sed -n 's/.* \([0-9][0-9]*\) \(failed\|error\).*/\1/p')
+  summary=$(grep -E '^=*.*[0-9]+ (passed|failed|error)' "$f" | tail -1)
+  pp=$(echo "$summary" | grep -oE '[0-9]+ passed' | grep -oE '[0-9]+')
+  pf=$(echo "$summary" | grep -oE '[0-9]+ (failed|errors?)' | grep -oE '[0-9]+' | awk '{s+=$1} END {print s+0}')
+  ps=$(echo "$summary" | grep -oE '[0-9]+ skipped' | grep -oE '[0-9]+')
+  skipped=$((skipped + ${ps:-0}))
   passed=$((passed + p + ${pp:-0})); failed=$((failed + q + ${pf:-0}))
 done
 if [ -n "$failed_stages" ]; then
   echo "check: failed stages:$failed_stages"
   [ "$failed" -gt 0 ] || failed=1
 fi
-echo "check: $passed passed, $failed failed"
+echo "check: $passed passed, $failed failed, $skipped skipped"
 [ -z "$failed_stages" ]
