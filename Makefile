@@ -84,8 +84,10 @@ UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/unit/%)
 MODEL_SRC := $(wildcard tests/models/*.c)
 MODEL_SO  := $(MODEL_SRC:tests/models/%.c=$(BUILD)/models/%.so)
+BENCH_SRC := $(wildcard bench/bench_*.c)
+BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all cross-deps deps run check unit-test e2e-test models install uninstall clean fuzz fuzz-build fuzz-smoke bench static
+.PHONY: all cross-deps deps run check unit-test e2e-test models install uninstall clean fuzz fuzz-build fuzz-smoke bench bench-drivers static
 
 all: $(BIN)
 
@@ -123,7 +125,7 @@ models: $(MODEL_SO)
 unit-test: $(UNIT_BIN) $(MODEL_SO)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; TVMRPC_BUILD=$(abspath $(BUILD)) $$t; done
 
-e2e-test: $(BIN) $(MODEL_SO)
+e2e-test: $(BIN) $(MODEL_SO) $(BENCH_BIN)
 	TVMRPC_BIN=$(abspath $(BIN)) TVMRPC_BUILD=$(abspath $(BUILD)) \
 	    $(PYTHON) -m pytest -q -p no:cacheprovider tests/e2e
 
@@ -142,6 +144,20 @@ cross-deps:
 run: deps
 	@$(MAKE) --no-print-directory all
 	./$(BIN)
+
+# `make bench`: an optimised build of its own (build-bench, -O2 -DNDEBUG, no sanitizers), the C
+# drivers in bench/, one table printed and written to bench/results.md and README.md
+# (bench/run.py). BENCH_QUICK=1: tiny sizes, a few seconds, written under the build dir instead.
+$(BUILD)/bench/%: bench/%.c bench/bench_common.h $(LIB_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< -Wl,--whole-archive $(LIB_A) -Wl,--no-whole-archive $(LIBS)
+
+bench-drivers: $(BENCH_BIN)
+
+bench:
+	@$(MAKE) --no-print-directory BUILD=build-bench CFLAGS="-O2 -DNDEBUG" SAN= all models bench-drivers
+	@timeout 170 $(PYTHON) bench/run.py --build build-bench $(if $(BENCH_QUICK),--quick \
+	    --out build-bench/results-quick.md,--readme README.md)
 
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)

@@ -402,6 +402,14 @@ static void conn_mark_registered(struct tracker_conn *c)
 	}
 }
 
+static uint32_t matchkey_hash(const char *s)
+{
+	uint32_t h = 2166136261u;
+	while (*s)
+		h = (h ^ (uint8_t)*s++) * 16777619u;
+	return h;
+}
+
 static int handle_put(struct tracker_conn *c, const cJSON *msg)
 {
 	tracker_t *t = c->t;
@@ -441,11 +449,12 @@ static int handle_put(struct tracker_conn *c, const cJSON *msg)
 	tracker_queue_t *q = tracker_queues_get(&t->queues, key);
 	/* A repeated PUT of a matchkey this connection still has unassigned is a refresh, not a
 	 * second resource (TVM keeps both and later throws). Scans only this connection's own
-	 * resources, which are few and capped. */
+	 * resources (capped at 1024); the hash keeps the scan cheap when there are many. */
+	uint32_t hash = matchkey_hash(matchkey);
 	for (struct tracker_list *l = c->resources.next; l != &c->resources; l = l->next) {
 		tracker_resource_t *r = TRACKER_CONTAINER_OF(l, tracker_resource_t, owner_link);
-		if (r->queue == q && r->state != TRACKER_RESOURCE_SENDING &&
-		    strcmp(r->matchkey, matchkey) == 0) {
+		if (r->matchkey_hash == hash && r->queue == q &&
+		    r->state != TRACKER_RESOURCE_SENDING && strcmp(r->matchkey, matchkey) == 0) {
 			log_debug("%s: PUT of %s again, already free", c->peer, matchkey);
 			return conn_send_code(c, TRACKER_SUCCESS, 0);
 		}
@@ -465,6 +474,7 @@ static int handle_put(struct tracker_conn *c, const cJSON *msg)
 	r->port = port;
 	r->port_is_string = port_is_string;
 	r->matchkey = xstrdup(matchkey);
+	r->matchkey_hash = hash;
 	r->put_time = wall_now();
 	tracker_list_append(&c->resources, &r->owner_link);
 	c->resource_count++;

@@ -41,6 +41,7 @@ typedef struct tracker_resource {
 	int port;
 	int port_is_string;             /* echo the port back in the form it was PUT */
 	char *matchkey;
+	uint32_t matchkey_hash;         /* FNV-1a of matchkey: a PUT's refresh check skips strcmp */
 	double put_time;                /* wall clock, seconds */
 } tracker_resource_t;
 

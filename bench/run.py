@@ -1,0 +1,334 @@
+"""`make bench`: start the services on 127.0.0.1, run the C drivers (bench/bench_*.c), print
+one table and write it, with a description of the machine, to bench/results.md (and, with
+--readme, into README.md's "Benchmarks" section). Every step has a timeout.
+
+  python3 bench/run.py --build build-bench [--bin PATH] [--quick] [--out FILE] [--readme FILE]
+"""
+import argparse
+import datetime
+import os
+import platform
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+KIB, MIB = 1024, 1024 * 1024
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, timeout=10.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.02)
+    raise RuntimeError("nothing listens on port %d" % port)
+
+
+class Services:
+    """tvmrpc-console processes, logs in a temporary directory, all stopped at the end."""
+
+    def __init__(self, binary, tmp):
+        self.binary, self.tmp, self.procs = binary, tmp, []
+
+    def start(self, name, *args):
+        log = open(os.path.join(self.tmp, name + ".log"), "wb")
+        p = subprocess.Popen([self.binary, "--log-level", "warn"] + list(args),
+                             stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+        self.procs.append((name, p, log))
+        return p
+
+    def stop_all(self):
+        for _, p, log in self.procs:
+            if p.poll() is None:
+                p.terminate()
+        for _, p, log in self.procs:
+            try:
+                p.wait(5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+            log.close()
+
+    def logs(self):
+        out = []
+        for name, _, _ in self.procs:
+            with open(os.path.join(self.tmp, name + ".log"), errors="replace") as f:
+                out.append("--- %s\n%s" % (name, f.read()[-2000:]))
+        return "\n".join(out)
+
+
+def driver(build, name, *args, timeout=60):
+    """Run bench driver `name`; returns its "key value" lines as a dict."""
+    cmd = [os.path.join(build, "bench", name)] + [str(a) for a in args]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    if r.returncode != 0:
+        raise RuntimeError("%s failed (%d): %s" % (" ".join(cmd), r.returncode, r.stderr.strip()))
+    out = {}
+    for line in r.stdout.splitlines():
+        k, v = line.split()
+        out[k] = float(v)
+    return out
+
+
+def vm_rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise RuntimeError("no VmRSS for %d" % pid)
+
+
+def kernel_fixture(build):
+    """(path, function, elements) of the kernel for the time-evaluator comparison."""
+    so = os.path.join(ROOT, "tests", "fixtures", "add_one.so")  # TVM-compiled, float32[1024]
+    if os.path.exists(so):
+        return so, "add_one", 1024
+    so = os.path.join(build, "models", "argecho.so")
+    return (so, "add_one", 1024) if os.path.exists(so) else None
+
+
+def size_text(n):
+    return "%.2f MiB" % (n / MIB) if n >= MIB else "%d KiB" % (n // KIB)
+
+
+def measure(a, tmp):
+    q = a.quick
+    build, svc = a.build, Services(a.bin, tmp)
+    r = {}
+    try:
+        # Plain-socket floors first, with nothing else of ours running.
+        rounds, span = (200, 0.3) if q else (20000, 2)
+        r["net"] = driver(build, "bench_net", "pingpong", rounds, span)
+        r["net"].update(driver(build, "bench_net", "relay", rounds, span))
+        sizes = [4 * KIB, 64 * KIB] if q else [4 * KIB, MIB, 64 * MIB]
+
+        # Idle footprints, taken before any session has run.
+        ini = os.path.join(tmp, "tp.ini")
+        tport, pport = free_port(), free_port()
+        with open(ini, "w") as f:
+            f.write("[tracker]\nhost = 127.0.0.1\nport = %d\nport_end = %d\n"
+                    "[proxy]\nhost = 127.0.0.1\nport = %d\nport_end = %d\n"
+                    % (tport, tport + 1, pport, pport + 1))
+        tp = svc.start("tracker_proxy", "--headless", "--config", ini)
+        sport = free_port()
+        server = svc.start("server", "--headless", "server", "--host", "127.0.0.1", "--port",
+                           str(sport), "--port-end", str(sport + 1), "--key", "bench")
+        wait_port(tport)
+        wait_port(pport)
+        wait_port(sport)
+        time.sleep(0.5)
+        r["rss_tp_kib"] = vm_rss_kib(tp.pid)
+        r["rss_server_kib"] = vm_rss_kib(server.pid)
+        svc.start("server_via_proxy", "--headless", "server", "--key", "bench", "--through-proxy",
+                  "--host", "127.0.0.1", "--port", str(pport))
+
+        r["direct"] = driver(build, "bench_rpc", "127.0.0.1", sport, "bench", rounds, "-", span)
+        r["proxy"] = driver(build, "bench_rpc", "127.0.0.1", pport, "bench", rounds, "-", span)
+        # Each size: the plain-socket ceiling, then our copies, close together in time.
+        for size in sizes:
+            span = 0.3 if q else 2
+            r["net"].update(driver(build, "bench_net", "copy", size, 100000, span / 2))
+            r["direct"].update(driver(build, "bench_rpc", "127.0.0.1", sport, "bench", 0, size,
+                                      span))
+            r["proxy"].update(driver(build, "bench_rpc", "127.0.0.1", pport, "bench", 0, size,
+                                     span))
+        kern = kernel_fixture(build)
+        r["timing_note"] = ""
+        if kern:
+            try:
+                r["timing"] = driver(build, "bench_rpc", "127.0.0.1", sport, "bench", 0, "-", 1,
+                                     *kern)
+                r["timing_kernel"] = "%s %s(float32[%d])" % (os.path.basename(kern[0]),
+                                                             kern[1], kern[2])
+            except RuntimeError as e:
+                r["timing_note"] = str(e).split(": ")[-1][:120]
+        else:
+            r["timing_note"] = "no kernel .so built"
+
+        # Tracker: a process of its own, so its CPU time is the tracker's alone.
+        trport = free_port()
+        tr = svc.start("tracker", "--headless", "tracker", "--host", "127.0.0.1", "--port",
+                       str(trport), "--port-end", str(trport + 1))
+        wait_port(trport)
+        r["cycles"] = {}
+        for n in ([1, 100] if q else [1, 100, 10000]):
+            r["cycles"][n] = driver(build, "bench_tracker", "cycles", trport, tr.pid, n,
+                                    0.3 if q else 2)
+        pend = 200 if q else 10000
+        r["pending0"] = driver(build, "bench_tracker", "pending", trport, 0, 300 if q else 5000,
+                               0.3 if q else 1.5)
+        r["pending"] = driver(build, "bench_tracker", "pending", trport, pend,
+                              300 if q else 5000, 0.3 if q else 1.5)
+        r["pending_n"] = pend
+        r["size"] = os.stat(a.bin).st_size
+        stripped = os.path.join(tmp, "tvmrpc-console")
+        shutil.copy(a.bin, stripped)
+        subprocess.run(["strip", stripped], check=False, timeout=30)
+        r["size_stripped"] = os.stat(stripped).st_size
+        r["sizes"] = sizes
+    except Exception:
+        sys.stderr.write(svc.logs() + "\n")
+        raise
+    finally:
+        svc.stop_all()
+    return r
+
+
+def ratio_status(ok):
+    return "PASS" if ok else "MISS"
+
+
+def table(a, r):
+    rows = []
+    net = r["net"]
+    floor = net["pingpong_median_us"]
+    rows.append(("Loopback TCP ping-pong, 64 B (floor)",
+                 "median %.1f µs, p99 %.1f µs" % (floor, net["pingpong_p99_us"]), "", "", ""))
+    relay = net["relay_median_us"]
+    rows.append(("Loopback ping-pong through a relay thread (proxy floor)",
+                 "median %.1f µs, p99 %.1f µs" % (relay, net["relay_p99_us"]), "", "", ""))
+    for path in ("direct", "proxy"):
+        d = r[path]
+        ref, ref_name = (floor, "floor") if path == "direct" else (relay, "relay floor")
+        for kind, label in (("sync", "DevStreamSync"), ("call", "CallFunc (cached handle)")):
+            med = d["rtt_%s_median_us" % kind]
+            rows.append(("Round trip, %s, %s" % (label, path),
+                         "median %.1f µs, p99 %.1f µs" % (med, d["rtt_%s_p99_us" % kind]),
+                         "%.2fx %s" % (med / ref, ref_name), "≤ 2x %s" % ref_name,
+                         ratio_status(med <= 2 * ref)))
+    for size in r["sizes"]:
+        ceil = net["copy_%d_mbps" % size]
+        rows.append(("Plain socket copy, %s (ceiling)" % size_text(size), "%.0f MB/s" % ceil,
+                     "", "", ""))
+        for path in ("direct", "proxy"):
+            for op, label in (("copy_to", "CopyToRemote"), ("copy_from", "CopyFromRemote")):
+                v = r[path]["%s_%d_mbps" % (op, size)]
+                rows.append(("%s %s, %s" % (label, size_text(size), path), "%.0f MB/s" % v,
+                             "%.0f%% of ceiling" % (100 * v / ceil), "≥ 80%",
+                             ratio_status(v >= 0.8 * ceil)))
+    big = r["sizes"][-1]
+    for op, label in (("copy_to", "CopyToRemote"), ("copy_from", "CopyFromRemote")):
+        d, p = r["direct"]["%s_%d_mbps" % (op, big)], r["proxy"]["%s_%d_mbps" % (op, big)]
+        extra = 100 * (d / p - 1)  # added time, relative to the direct copy
+        rows.append(("Proxy cost, %s %s" % (label, size_text(big)), "+%.0f%% time" % extra, "",
+                     "≤ 10%", ratio_status(extra <= 10)))
+    c = r["cycles"]
+    first = min(c)
+    for n in sorted(c):
+        rows.append(("Tracker REQUEST→assign→re-PUT, %d server%s" % (n, "" if n == 1 else "s"),
+                     "%.0f cycles/s, tracker CPU %.1f µs/cycle" %
+                     (c[n]["cycles_per_s"], c[n]["cpu_us_per_cycle"]),
+                     "%.2fx the 1-server rate" % (c[n]["cycles_per_s"] / c[first]["cycles_per_s"]),
+                     "within 2x" if n != first else "",
+                     ratio_status(c[first]["cycles_per_s"] <= 2 * c[n]["cycles_per_s"])
+                     if n != first else ""))
+    p0, p = r["pending0"], r["pending"]
+    rows.append(("REQUEST for a free key, 0 pending", "median %.1f µs, p99 %.1f µs" %
+                 (p0["request_median_us"], p0["request_p99_us"]), "", "", ""))
+    rows.append(("REQUEST for a free key, %d pending" % r["pending_n"],
+                 "median %.1f µs, p99 %.1f µs" % (p["request_median_us"], p["request_p99_us"]),
+                 "%.2fx 0 pending" % (p["request_median_us"] / p0["request_median_us"]), "", ""))
+    rows.append(("PING, %d pending" % r["pending_n"], "median %.1f µs, p99 %.1f µs" %
+                 (p["ping_median_us"], p["ping_p99_us"]),
+                 "0 pending: %.1f µs" % p0["ping_median_us"], "", ""))
+    rows.append(("Idle RSS, tracker+proxy (--headless --config)",
+                 "%.1f MiB" % (r["rss_tp_kib"] / 1024), "", "", ""))
+    rows.append(("Idle RSS, device server", "%.1f MiB" % (r["rss_server_kib"] / 1024), "",
+                 "≤ 4 MiB", ratio_status(r["rss_server_kib"] <= 4096)))
+    rows.append(("Binary size, tvmrpc-console (-O2)", "%s (stripped %s)" %
+                 (size_text(r["size"]), size_text(r["size_stripped"])), static_size(), "", ""))
+    if "timing" in r:
+        t = r["timing"]
+        remote, local = t["timeeval_remote_us"] * 1e3, t["timeeval_local_us"] * 1e3
+        rows.append(("Time evaluator per call, %s" % r["timing_kernel"], "remote %.1f ns" % remote,
+                     "local dlopen() call %.1f ns (%+.1f%%)" % (local, 100 * (remote / local - 1)),
+                     "", ""))
+    else:
+        rows.append(("Time evaluator per call", "not measured", r["timing_note"], "", ""))
+    head = ("What", "Measured", "Compared with", "Target", "Result")
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def static_size():
+    for cand in (os.path.join(ROOT, "build-static", "tvmrpc-console"),):
+        if os.path.exists(cand):
+            return "make static: %s" % size_text(os.stat(cand).st_size)
+    return "make static: not built"
+
+
+def machine():
+    cpu = "unknown"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    with open("/proc/meminfo") as f:
+        mem = int(f.readline().split()[1]) / (1024 * 1024)
+    cc = subprocess.run(["cc", "--version"], capture_output=True, text=True,
+                        timeout=10).stdout.splitlines()
+    return ("- CPU: %s, %d cores\n- Memory: %.1f GiB\n- Kernel: Linux %s\n- Compiler: %s "
+            "(-O2 -DNDEBUG, no sanitizers)\n- Date: %s" %
+            (cpu, os.cpu_count(), mem, platform.release(), cc[0] if cc else "cc",
+             datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")))
+
+
+NOTES = ("Round trips are medians over up to 20,000 calls; copies are repeated for about a "
+         "second each (MB/s = 10^6 bytes/s, each copy ends with DevStreamSync as TVM's does); "
+         "every process runs on this one machine over 127.0.0.1.")
+
+
+def write_readme(path, text):
+    with open(path) as f:
+        old = f.read()
+    section = ("## Benchmarks\n\n`make bench` (about two minutes) builds with `-O2 -DNDEBUG` in "
+               "`build-bench/` and rewrites `bench/results.md` and this table:\n\n" + text + "\n")
+    m = re.search(r"^## Benchmarks\n.*?(?=^## |\Z)", old, flags=re.S | re.M)
+    new = old[:m.start()] + section + ("\n" + old[m.end():] if m.end() < len(old) else "") \
+        if m else old.rstrip("\n") + "\n\n" + section
+    with open(path, "w") as f:
+        f.write(new)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--build", required=True)
+    ap.add_argument("--bin")
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results.md"))
+    ap.add_argument("--readme")
+    a = ap.parse_args()
+    a.bin = a.bin or os.path.join(a.build, "tvmrpc-console")
+    t0 = time.time()
+    with tempfile.TemporaryDirectory(prefix="tvmrpc-bench-") as tmp:
+        r = measure(a, tmp)
+    text = table(a, r)
+    print(text)
+    mach = machine()
+    print("\n" + mach)
+    print("(%.0f s%s)" % (time.time() - t0, ", quick mode" if a.quick else ""))
+    with open(a.out, "w") as f:
+        f.write("# tvmrpc benchmarks\n\n%s\n\n%s\n\n%s%s\n" %
+                (mach, text, NOTES, "\n\nQuick mode (tiny sizes): not for comparison."
+                 if a.quick else ""))
+    if a.readme:
+        write_readme(a.readme, text + "\n\n" + mach + "\n")
+
+
+if __name__ == "__main__":
+    main()
