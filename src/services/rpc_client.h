@@ -127,7 +127,8 @@ int rpc_client_stream_sync(rpc_client_t *c, DLDevice dev);
 int rpc_tensor_nbytes(const rpc_tensor_t *t, uint64_t *out);
 /* CopyToRemote / CopyFromRemote of the first nbytes of the tensor, in chunks when the server
  * limits packets (tvm.rpc.server.GetCRTMaxPacketSize). The payload goes straight between the
- * socket and the caller's buffer (no intermediate copy). Followed by DevStreamSync. */
+ * socket and the caller's buffer (no intermediate copy). Followed by DevStreamSync, except on
+ * kDLCPU where the server's answer already means the copy is complete. */
 int rpc_client_copy_to(rpc_client_t *c, const rpc_tensor_t *dst, const void *src, uint64_t nbytes);
 int rpc_client_copy_from(rpc_client_t *c, const rpc_tensor_t *src, void *dst, uint64_t nbytes);
 
