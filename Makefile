@@ -156,6 +156,9 @@ bench-drivers: $(BENCH_BIN)
 
 bench:
 	@$(MAKE) --no-print-directory BUILD=build-bench CFLAGS="-O2 -DNDEBUG" SAN= all models bench-drivers
+	@$(if $(BENCH_QUICK),true,-timeout 120 $(MAKE) --no-print-directory STATIC=1 \
+	    BUILD=build-bench-static CFLAGS="-O2 -DNDEBUG" SAN= all >/dev/null 2>&1 || \
+	    echo "bench: no static build (make static's packages or network missing); size skipped")
 	@timeout 170 $(PYTHON) bench/run.py --build build-bench $(if $(BENCH_QUICK),--quick \
 	    --out build-bench/results-quick.md,--readme README.md)
 

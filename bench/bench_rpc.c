@@ -105,7 +105,7 @@ static void dltensor_f32(DLTensor *d, void *data, int64_t *shape)
  * of its repeats) and a local loop over the dlopen()ed kernel. */
 static int timing(rpc_client_t *c, const char *so, const char *func, int64_t nelem)
 {
-	const int number = 2000, repeat = 5;
+	const int number = 20000, repeat = 7;
 	uint64_t module, fn;
 	if (rpc_client_upload_file(c, so, "bench_kernel.so") ||
 	    rpc_client_load_module(c, "bench_kernel.so", &module))
