@@ -1134,14 +1134,18 @@ static int session_dispatch(session_t *s, uint64_t body_len, int32_t code)
 			return rc;
 		log_warn("session %s: refused a %llu-byte packet (limit %llu)", peer_name(s),
 			 (unsigned long long)body_len, (unsigned long long)s->opt.max_packet);
-		return send_errorf(s, "RPCError", "packet of %llu bytes exceeds the server limit of %llu bytes",
-				   (unsigned long long)body_len, (unsigned long long)s->opt.max_packet);
+		return send_errorf(s, "RPCError",
+				   "packet of %llu bytes exceeds the server limit of %llu bytes",
+				   (unsigned long long)body_len,
+				   (unsigned long long)s->opt.max_packet);
 	}
 	if (!s->initialized && code != SESSION_CODE_INIT_SERVER) {
 		int rc = io_drain(s, body_len);
 		if (rc != IO_OK)
 			return rc;
-		return send_errorf(s, "RPCError", "the session is not initialised: InitServer must come first (got code %d)",
+		return send_errorf(s, "RPCError",
+				   "the session is not initialised: InitServer must come first "
+				   "(got code %d)",
 				   code);
 	}
 	if (code == SESSION_CODE_COPY_TO_REMOTE)

@@ -1,7 +1,11 @@
 /* Allocation table of one session: blocks sorted by base address, found by bisection.
- * The cap counts requested bytes so that a client sees the same limit on every host. */
+ * The cap counts requested bytes so that a client sees the same limit on every host.
+ * Blocks are zeroed (no stale process memory reaches the client); large ones come from
+ * mmap, whose fresh pages the kernel zeroes (no second pass over them). */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "runtime/ffi.h"
 #include "runtime/session_memory.h"
@@ -10,7 +14,19 @@
 struct memory_block {
 	uintptr_t base;
 	uint64_t size;
+	size_t mapped; /* bytes mapped with mmap, 0 for the heap */
 };
+
+/* From this size on, blocks are mapped instead of allocated and memset. */
+#define MAP_THRESHOLD (1u << 20)
+
+static void block_free(const struct memory_block *b)
+{
+	if (b->mapped)
+		munmap((void *)b->base, b->mapped);
+	else
+		free((void *)b->base);
+}
 
 struct session_memory {
 	struct memory_block *blocks;
@@ -30,7 +46,7 @@ void session_memory_free(session_memory_t *m)
 	if (!m)
 		return;
 	for (size_t i = 0; i < m->count; i++)
-		free((void *)m->blocks[i].base);
+		block_free(&m->blocks[i]);
 	free(m->blocks);
 	free(m);
 }
@@ -67,7 +83,20 @@ int session_memory_alloc(session_memory_t *m, uint64_t nbytes, uint64_t alignmen
 		return -1;
 	}
 	/* Zero-size blocks still get a unique address so that they can be freed and found. */
-	void *p = aligned_alloc_zero((size_t)alignment, nbytes ? (size_t)nbytes : 1);
+	void *p = NULL;
+	size_t mapped = 0;
+	long page = sysconf(_SC_PAGESIZE);
+	if (nbytes >= MAP_THRESHOLD && page > 0 && alignment <= (uint64_t)page) {
+		mapped = ((size_t)nbytes + (size_t)page - 1) / (size_t)page * (size_t)page;
+		/* MAP_POPULATE: the kernel's zero pages are faulted in now, not during the
+		 * first copy (which would then look slow). */
+		p = mmap(NULL, mapped, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+		if (p == MAP_FAILED)
+			p = NULL;
+	} else {
+		p = aligned_alloc_zero((size_t)alignment, nbytes ? (size_t)nbytes : 1);
+	}
 	if (!p) {
 		ffi_error_set("MemoryError", "cannot allocate %llu bytes", (unsigned long long)nbytes);
 		return -1;
@@ -81,6 +110,7 @@ int session_memory_alloc(session_memory_t *m, uint64_t nbytes, uint64_t alignmen
 	memmove(m->blocks + at + 1, m->blocks + at, (m->count - at) * sizeof *m->blocks);
 	m->blocks[at].base = (uintptr_t)p;
 	m->blocks[at].size = nbytes;
+	m->blocks[at].mapped = mapped;
 	m->count++;
 	m->used += nbytes;
 	*out = p;
@@ -95,7 +125,7 @@ int session_memory_release(session_memory_t *m, uint64_t base)
 			      (unsigned long long)base);
 		return -1;
 	}
-	free((void *)m->blocks[at].base);
+	block_free(&m->blocks[at]);
 	m->used -= m->blocks[at].size;
 	memmove(m->blocks + at, m->blocks + at + 1, (m->count - at - 1) * sizeof *m->blocks);
 	m->count--;

@@ -1246,6 +1246,21 @@ static void test_memory_table(void **state)
 	assert_int_equal(session_memory_lookup(m, base, 1, &out), -1);
 	assert_int_equal(session_memory_count(m), 1);
 	session_memory_free(m); /* frees b */
+
+	/* Large blocks are mapped: zeroed, aligned, found, freed like the others. */
+	m = session_memory_new(0);
+	uint64_t big = (8u << 20) + 5;
+	assert_int_equal(session_memory_alloc(m, big, 256, &a), 0);
+	assert_int_equal((uintptr_t)a % 256, 0);
+	assert_int_equal(((char *)a)[0], 0);
+	assert_int_equal(((char *)a)[big - 1], 0);
+	memset(a, 0x5a, (size_t)big);
+	assert_int_equal(session_memory_lookup(m, (uint64_t)(uintptr_t)a + 1, big - 1, &out), 0);
+	assert_int_equal(session_memory_lookup(m, (uint64_t)(uintptr_t)a + 1, big, &out), -1);
+	assert_int_equal(session_memory_alloc(m, big, 1 << 16, &b), 0); /* over-page alignment */
+	assert_int_equal((uintptr_t)b % (1 << 16), 0);
+	assert_int_equal(session_memory_release(m, (uint64_t)(uintptr_t)a), 0);
+	session_memory_free(m); /* frees b */
 }
 
 int main(void)
