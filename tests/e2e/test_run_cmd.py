@@ -253,3 +253,38 @@ def test_missing_file_on_a_live_server(spawn, tmp_path):
     r = run("--connect", "127.0.0.1:%d" % port, str(tmp_path / "gone.so"), "f")
     assert r.returncode == 1
     assert "gone.so" in r.stderr and "No such file" in r.stderr
+
+
+def start_proxy(spawn, *flags):
+    port = free_port()
+    spawn("--headless", "proxy", "--host", "127.0.0.1", "--port", str(port),
+          "--port-end", str(port + 1), *flags)
+    wait_port(port)
+    return port
+
+
+def test_proxy_without_device_refuses_key(spawn, tmp_path):
+    proxy = start_proxy(spawn, "--timeout-client", "0.3")
+    mod = tmp_path / "m.so"
+    mod.write_bytes(b"\x7fELF")
+    r = run("--connect", "127.0.0.1:%d" % proxy, "--key", "nobody", str(mod), "f")
+    check_clean(r.stderr)
+    assert r.returncode == 1
+    assert "refused key 'nobody'" in r.stderr
+
+
+def test_through_proxy(spawn, tmp_path):
+    proxy = start_proxy(spawn)
+    server = spawn("--headless", "server", "--through-proxy", "--host", "127.0.0.1",
+                   "--port", str(proxy), "--key", "board")
+    time.sleep(0.3)
+    if server.p.poll() is not None:
+        rc, _, err = server.stop()
+        if "not built yet" in err:
+            pytest.skip("the device server is not in this build yet")
+        raise AssertionError("server exited with %d: %s" % (rc, err))
+    out = tmp_path / "b.npy"
+    run_ok("--connect", "127.0.0.1:%d" % proxy, "--key", "board", fixture("add_one.so"),
+           "add_one", "--in", fixture("add_one_input.npy"), "--out", str(out),
+           "--like", fixture("add_one_expected.npy"))
+    assert same_file(out, fixture("add_one_expected.npy"))
