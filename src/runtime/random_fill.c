@@ -1,6 +1,7 @@
 /* Autotuning helpers that MetaSchedule's RPC runner calls (session-protocol.md §6.4, §6.5):
  * random tensor fills and the CPU cache flush used as the time evaluator's f_preproc. */
 #include <stdint.h>
+#include <math.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -8,6 +9,7 @@
 #include "runtime/ffi.h"
 
 uint16_t __gnu_f2h_ieee(float value); /* backend.c */
+float __gnu_h2f_ieee(uint16_t value);  /* backend.c */
 
 static _Thread_local uint64_t rng_state;
 static _Thread_local pid_t rng_pid;
@@ -74,12 +76,17 @@ static int tensor_fill(const char *fn, const TVMFFIAny *args, int32_t num_args)
 			break;
 		}
 		case 16: {
+			/* Narrow formats can round a value just under 10 up to 10: keep [1, 10). */
 			uint16_t v = __gnu_f2h_ieee((float)x);
+			if (__gnu_h2f_ieee(v) >= 10.0f)
+				v = 0x48ff; /* 9.9921875, the largest half below 10 */
 			memcpy(data + i * 2, &v, 2);
 			break;
 		}
 		case 32: {
 			float v = (float)x;
+			if (v >= 10.0f)
+				v = nextafterf(10.0f, 0.0f);
 			memcpy(data + i * 4, &v, 4);
 			break;
 		}
