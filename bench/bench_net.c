@@ -3,7 +3,8 @@
  * tensor copy). The peer is a thread in this process; both ends use TCP_NODELAY.
  *   bench_net pingpong ITERS MAX_SECONDS
  *   bench_net relay ITERS MAX_SECONDS      (the same through a relay thread: a proxy's floor)
- *   bench_net copy BYTES REPS MAX_SECONDS */
+ *   bench_net copy BYTES REPS MAX_SECONDS
+ *   bench_net relay-copy BYTES REPS MAX_SECONDS   (through a relay thread: a proxy's ceiling) */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -97,12 +98,26 @@ static int start_pair(struct peer *p, pthread_t *th)
 	return fd;
 }
 
-/* A store-and-forward hop in front of the echo peer: the floor for a round trip through a
- * proxy. Lock-step, as the ping-pong is. */
+/* A store-and-forward hop in front of the peer, as a proxy is: the floor for a round trip
+ * through a proxy (64-byte messages in lock-step) or the ceiling for a copy through one
+ * (the payload forwarded in 256 KiB reads, then the ack). */
+#define RELAY_CHUNK (256 * 1024)
+
 struct relay {
 	struct peer front;
 	int back_fd;
 };
+
+static int relay_forward(int from, int to, size_t n, char *buf)
+{
+	while (n) {
+		ssize_t r = recv(from, buf, n < RELAY_CHUNK ? n : RELAY_CHUNK, 0);
+		if (r <= 0 || write_full(to, buf, (size_t)r))
+			return -1;
+		n -= (size_t)r;
+	}
+	return 0;
+}
 
 static void *relay_main(void *arg)
 {
@@ -111,10 +126,12 @@ static void *relay_main(void *arg)
 	if (fd < 0)
 		return NULL;
 	nodelay(fd);
-	char msg[PING_BYTES];
-	while (read_full(fd, msg, sizeof msg) == 0 && write_full(r->back_fd, msg, sizeof msg) == 0 &&
-	       read_full(r->back_fd, msg, sizeof msg) == 0 && write_full(fd, msg, sizeof msg) == 0) {
+	char *buf = malloc(RELAY_CHUNK);
+	size_t ask = r->front.mode ? r->front.bytes : PING_BYTES, answer = r->front.mode ? 1 : PING_BYTES;
+	while (relay_forward(fd, r->back_fd, ask, buf) == 0 &&
+	       relay_forward(r->back_fd, fd, answer, buf) == 0) {
 	}
+	free(buf);
 	close(fd);
 	close(r->back_fd);
 	return NULL;
@@ -146,7 +163,7 @@ static int start_relay(struct peer *echo, pthread_t *echo_th, struct relay *r, p
 static int pingpong(long iters, double max_s, int hops)
 {
 	struct peer p = {.mode = 0};
-	struct relay relay;
+	struct relay relay = {.front = {.mode = 0}};
 	pthread_t th, relay_th;
 	int fd = hops == 1 ? start_pair(&p, &th) : start_relay(&p, &th, &relay, &relay_th);
 	if (fd < 0)
@@ -182,11 +199,12 @@ static int pingpong(long iters, double max_s, int hops)
 }
 
 /* Median of per-copy times, so that a moment of load on a shared machine does not count. */
-static int copy(size_t bytes, long reps, double max_s)
+static int copy(size_t bytes, long reps, double max_s, int hops)
 {
 	struct peer p = {.mode = 1, .bytes = bytes};
-	pthread_t th;
-	int fd = start_pair(&p, &th);
+	struct relay relay = {.front = {.mode = 1, .bytes = bytes}};
+	pthread_t th, relay_th;
+	int fd = hops == 1 ? start_pair(&p, &th) : start_relay(&p, &th, &relay, &relay_th);
 	if (fd < 0)
 		return perror("copy setup"), 1;
 	char *buf = malloc(bytes), ack;
@@ -204,11 +222,15 @@ static int copy(size_t bytes, long reps, double max_s)
 		t[n++] = bench_now() - t0;
 	}
 	close(fd);
+	if (hops == 2) {
+		pthread_join(relay_th, NULL);
+		close(relay.front.listen_fd);
+	}
 	pthread_join(th, NULL);
 	close(p.listen_fd);
 	free(buf);
 	char name[64];
-	snprintf(name, sizeof name, "copy_%zu_mbps", bytes);
+	snprintf(name, sizeof name, "%s_%zu_mbps", hops == 1 ? "copy" : "relay_copy", bytes);
 	bench_emit(name, (double)bytes / bench_quantile(t, (size_t)n, 0.5) / 1e6);
 	free(t);
 	return 0;
@@ -221,7 +243,10 @@ int main(int argc, char **argv)
 	if (argc == 4 && strcmp(argv[1], "relay") == 0)
 		return pingpong(atol(argv[2]), atof(argv[3]), 2);
 	if (argc == 5 && strcmp(argv[1], "copy") == 0)
-		return copy((size_t)atoll(argv[2]), atol(argv[3]), atof(argv[4]));
-	fprintf(stderr, "usage: bench_net pingpong|relay ITERS MAX_S | copy BYTES REPS MAX_S\n");
+		return copy((size_t)atoll(argv[2]), atol(argv[3]), atof(argv[4]), 1);
+	if (argc == 5 && strcmp(argv[1], "relay-copy") == 0)
+		return copy((size_t)atoll(argv[2]), atol(argv[3]), atof(argv[4]), 2);
+	fprintf(stderr, "usage: bench_net pingpong|relay ITERS MAX_S | copy|relay-copy BYTES REPS "
+		"MAX_S\n");
 	return 2;
 }

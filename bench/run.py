@@ -152,7 +152,8 @@ def measure(a, tmp):
             proxy = driver(build, "bench_rpc", "127.0.0.1", pport, "bench", rounds, "-", span)
             for size in sizes:
                 cspan = 0.3 if q else 1.2
-                net.update(driver(build, "bench_net", "copy", size, 100000, cspan / 2))
+                net.update(driver(build, "bench_net", "copy", size, 100000, cspan / 4))
+                net.update(driver(build, "bench_net", "relay-copy", size, 100000, cspan / 4))
                 direct.update(driver(build, "bench_rpc", "127.0.0.1", sport, "bench", 0, size,
                                      cspan))
                 proxy.update(driver(build, "bench_rpc", "127.0.0.1", pport, "bench", 0, size,
@@ -236,22 +237,32 @@ def table(a, r):
                          ratio_status(ratio <= 2)))
     for size in r["sizes"]:
         ceil_key = "copy_%d_mbps" % size
+        relay_key = "relay_copy_%d_mbps" % size
         rows.append(("Plain socket copy, %s (ceiling)" % size_text(size),
                      "%.0f MB/s" % net[ceil_key], "", "", ""))
+        rows.append(("Plain copy through a relay thread, %s (proxy ceiling)" % size_text(size),
+                     "%.0f MB/s" % net[relay_key], "", "", ""))
         for path in ("direct", "proxy"):
             for op, label in (("copy_to", "CopyToRemote"), ("copy_from", "CopyFromRemote")):
                 key = "%s_%d_mbps" % (op, size)
                 ratio = paired(laps, lambda l: l[path][key] / l["net"][ceil_key])
+                versus = "%.0f%% of ceiling" % (100 * ratio)
+                if path == "proxy":
+                    versus += ", %.0f%% of relay" % (
+                        100 * paired(laps, lambda l: l[path][key] / l["net"][relay_key]))
                 rows.append(("%s %s, %s" % (label, size_text(size), path),
-                             "%.0f MB/s" % r[path][key], "%.0f%% of ceiling" % (100 * ratio),
-                             "≥ 80%", ratio_status(ratio >= 0.8)))
+                             "%.0f MB/s" % r[path][key], versus, "≥ 80%",
+                             ratio_status(ratio >= 0.8)))
     big = r["sizes"][-1]
     for op, label in (("copy_to", "CopyToRemote"), ("copy_from", "CopyFromRemote")):
         key = "%s_%d_mbps" % (op, big)
         # Added time relative to the direct copy, within each lap.
         extra = 100 * paired(laps, lambda l: l["direct"][key] / l["proxy"][key] - 1)
+        relay = 100 * paired(laps, lambda l: l["net"]["copy_%d_mbps" % big] /
+                             l["net"]["relay_copy_%d_mbps" % big] - 1)
         rows.append(("Proxy cost, %s %s" % (label, size_text(big)), "+%.0f%% time" % extra,
-                     "vs direct", "≤ 10%", ratio_status(extra <= 10)))
+                     "vs direct (a plain relay thread: +%.0f%%)" % relay, "≤ 10%",
+                     ratio_status(extra <= 10)))
     c = r["cycles"]
     first = min(c)
     for n in sorted(c):
@@ -329,6 +340,23 @@ NOTES = ("Method: round trips are medians (and p99) over up to 20,000 calls; cop
          "were measured together. Every process runs on this one machine over 127.0.0.1.")
 
 
+KNOWN = """Known causes of misses (see also the commit messages):
+
+- Copies through the proxy, and the proxy's cost on a 64 MiB copy: `src/services/proxy_link.c`
+  relays in user space (each read lands in a 256 KiB buffer that is then written with
+  `uv_write`), so every byte is copied twice more, and on this 2-core machine the proxy is a
+  third busy process next to client and server. A plain C relay thread (the "relay" rows) pays
+  the same; only a zero-copy relay (splice(2) socket -> pipe -> socket) could approach +10%.
+- Small copies through the proxy are bound by the two-hop round trip (the relay floor).
+- Tracker with many resources on one connection: `handle_put` in `src/services/tracker.c` walks
+  every resource of the connection on each PUT to detect a refresh; a hash compare now makes
+  each step cheap, but the walk is still O(resources on that connection) (about 15% of the
+  tracker's CPU with 1,000 per connection); a per-connection matchkey index would make it O(1).
+- Run-to-run variation on a shared 2-core VM is large (x2 on single figures); misses by a few
+  percent against a target are within that noise.
+"""
+
+
 def write_readme(path, text):
     with open(path) as f:
         old = f.read()
@@ -360,9 +388,9 @@ def main():
     print("\n" + mach)
     print("(%.0f s%s)" % (time.time() - t0, ", quick mode" if a.quick else ""))
     with open(a.out, "w") as f:
-        f.write("# tvmrpc benchmarks\n\n%s\n\n%s\n\n%s%s\n" %
+        f.write("# tvmrpc benchmarks\n\n%s\n\n%s\n\n%s%s\n\n%s" %
                 (mach, text, NOTES, "\n\nQuick mode (tiny sizes): not for comparison."
-                 if a.quick else ""))
+                 if a.quick else "", KNOWN))
     if a.readme:
         write_readme(a.readme, text + "\n\n" + mach + "\n")
 
