@@ -60,14 +60,52 @@ class Service:
         self.out.close()
 
 
+def listens(pid, port):
+    """True when process pid itself holds a listening TCP socket on port (not someone else
+    who took the port first), from /proc/net/tcp and the process's descriptors."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                next(f)
+                for line in f:
+                    parts = line.split()
+                    if parts[3] == "0A" and int(parts[1].rsplit(":", 1)[1], 16) == port:
+                        inodes.add(parts[9])
+        except OSError:
+            pass
+    if not inodes:
+        return False
+    try:
+        fds = os.listdir("/proc/%d/fd" % pid)
+    except OSError:
+        return False
+    for fd in fds:
+        try:
+            link = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+        except OSError:
+            continue
+        if link.startswith("socket:[") and link[8:-1] in inodes:
+            return True
+    return False
+
+
 class Services:
     def __init__(self, tmp_path):
         self.tmp = tmp_path
         self.all = []
 
-    def start(self, what, mode, args):
+    def start(self, what, mode, args, attempts=5):
         """Start `--headless <mode> ... --port P --port-end P+1`, wait until it listens. Skips
-        the test only while the binary reports that the service is not built yet."""
+        the test only while the binary reports that the service is not built yet. A port
+        taken by someone else between free_port() and the bind is retried on another one."""
+        for _ in range(attempts):
+            svc = self._start_once(what, mode, args)
+            if svc is not None:
+                return svc
+        pytest.fail("%s: no free port after %d attempts" % (what, attempts))
+
+    def _start_once(self, what, mode, args):
         port = free_port()
         svc = Service(self.tmp, "%s%d" % (mode, len(self.all)),
                       ["--headless", mode, "--host", "127.0.0.1", "--port", str(port),
@@ -81,13 +119,13 @@ class Services:
                 if "not built yet" in text:
                     pytest.skip("%s is not on main yet (tvmrpc-console: %s)" %
                                 (what, text.strip().splitlines()[-1]))
+                if "address already in use" in text:
+                    return None
                 pytest.fail("%s exited with %s:\n%s" % (what, svc.p.returncode, text))
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                    svc.listening = True
-                    return svc
-            except OSError:
-                time.sleep(0.05)
+            if listens(svc.pid, port):
+                svc.listening = True
+                return svc
+            time.sleep(0.02)
         pytest.fail("%s does not listen on %d:\n%s" % (what, port, svc.text()))
 
     def tracker(self):
