@@ -29,15 +29,17 @@ static const char run_usage[] =
 	"If the library is a Relax VM executable (it has vm_load_executable), FUNC is a VM\n"
 	"function (usually main) and runs on a VM initialised for the device.\n"
 	"\n"
-	"arguments, in the order given:\n"
+	"arguments (--in and --arg in the order given, then destination outputs):\n"
 	"  --in FILE.npy        an input tensor, copied to the device\n"
+	"  --arg VALUE          a scalar argument: integer, float, true/false, else a string\n"
 	"  --out FILE.npy       an output: by default the tensor the function returns (Relax VM\n"
 	"                       functions return their result; an Array result fills several\n"
 	"                       --out in order)\n"
 	"  --out FILE.npy --shape DTYPE[D0,D1,...]   (or --like TEMPLATE.npy)\n"
 	"                       a destination-passing output (TVM kernels write into their last\n"
 	"                       arguments): a tensor of that shape is allocated on the device,\n"
-	"                       passed after all --in tensors, and copied back after the call\n"
+	"                       passed after all --in/--arg values, and copied back after the\n"
+	"                       call\n"
 	"options:\n"
 	"  --time               also run runtime.RPCTimeEvaluator and print mean, median, max,\n"
 	"                       min and standard deviation of the time per call\n"
@@ -73,7 +75,11 @@ struct run_opts {
 	const char *key;
 	const char *module_path;
 	const char *func;
-	const char *ins[RUN_MAX_ARGS];
+	struct run_in {
+		const char *path;      /* --in: a tensor from this .npy file */
+		int scalar;            /* --arg: a scalar value instead */
+		session_value_t value; /* the scalar */
+	} ins[RUN_MAX_ARGS];
 	int n_in;
 	struct run_out outs[RUN_MAX_ARGS];
 	int n_out;
@@ -147,6 +153,26 @@ static int parse_spec(const char *text, rpc_tensor_t *t)
 		p = *end == ',' ? end + 1 : end;
 	}
 	return 0;
+}
+
+/* --arg VALUE: Int if it reads as an integer, Float if as a number, Bool for true/false,
+ * else a string (sent as RawStr, like the stock client's strings). */
+static session_value_t parse_scalar(const char *text)
+{
+	char *end;
+	errno = 0;
+	long long i = strtoll(text, &end, 0);
+	if (*text && !*end && !errno)
+		return session_value_int(i);
+	errno = 0;
+	double d = strtod(text, &end);
+	if (*text && !*end && !errno)
+		return session_value_float(d);
+	if (strcmp(text, "true") == 0 || strcmp(text, "True") == 0)
+		return session_value_bool(1);
+	if (strcmp(text, "false") == 0 || strcmp(text, "False") == 0)
+		return session_value_bool(0);
+	return session_value_raw_str(text, strlen(text));
 }
 
 static int parse_device(const char *text, DLDevice *dev)
@@ -227,8 +253,13 @@ static int parse_args(const struct cli_args *args, int argc, char **argv, struct
 		double d;
 		if (strcmp(f, "--in") == 0) {
 			if (o->n_in == RUN_MAX_ARGS)
-				return usage_error("too many --in");
-			o->ins[o->n_in++] = val;
+				return usage_error("too many --in/--arg");
+			o->ins[o->n_in++].path = val;
+		} else if (strcmp(f, "--arg") == 0) {
+			if (o->n_in == RUN_MAX_ARGS)
+				return usage_error("too many --in/--arg");
+			o->ins[o->n_in].scalar = 1;
+			o->ins[o->n_in++].value = parse_scalar(val);
 		} else if (strcmp(f, "--out") == 0) {
 			if (o->n_out == RUN_MAX_ARGS)
 				return usage_error("too many --out");
@@ -358,6 +389,14 @@ static int save_tensor(struct run_state *s, const rpc_tensor_t *t, const char *p
 		fprintf(stderr, "tvmrpc-console: %s: the result has dtype code %u bits %u lanes "
 			"%u, which .npy files cannot hold here\n", path, t->dtype.code,
 			t->dtype.bits, t->dtype.lanes);
+		return 1;
+	}
+	/* The size comes from the server: refuse what this machine cannot hold rather than
+	 * let a hostile or broken peer drive us into the OOM killer. */
+	long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+	if (pages > 0 && page > 0 && nbytes / 2 > (uint64_t)pages / 4 * (uint64_t)page) {
+		fprintf(stderr, "tvmrpc-console: %s: the result has %llu bytes, more than half "
+			"of this machine's memory\n", path, (unsigned long long)nbytes);
 		return 1;
 	}
 	void *buf = aligned_alloc_zero(64, nbytes ? (size_t)nbytes : 1);
@@ -601,7 +640,7 @@ static int do_run(const struct run_opts *o)
 	int rc = 0;
 	char err[1024];
 	for (int i = 0; i < o->n_in && rc == 0; i++) {
-		if (npy_read_file(o->ins[i], &in[i], err, sizeof err) != 0) {
+		if (!o->ins[i].scalar && npy_read_file(o->ins[i].path, &in[i], err, sizeof err) != 0) {
 			fprintf(stderr, "tvmrpc-console: %s\n", err);
 			rc = 1;
 		}
@@ -613,8 +652,13 @@ static int do_run(const struct run_opts *o)
 		rc = load_function(&s, o, &timed_module);
 	session_value_t args[2 * RUN_MAX_ARGS];
 	int nargs = 0;
-	/* Inputs, copied; then destination outputs, allocated. */
+	/* Inputs in command-line order (tensors copied, scalars as they are); then destination
+	 * outputs, allocated. */
 	for (int i = 0; i < o->n_in && rc == 0; i++) {
+		if (o->ins[i].scalar) {
+			args[nargs++] = o->ins[i].value;
+			continue;
+		}
 		rpc_tensor_t *t = &s.tensors[s.n_tensors];
 		memset(t, 0, sizeof *t);
 		t->device = o->device;
@@ -622,14 +666,15 @@ static int do_run(const struct run_opts *o)
 		t->ndim = in[i].ndim;
 		memcpy(t->shape, in[i].shape, sizeof(int64_t) * (size_t)in[i].ndim);
 		if (rpc_client_alloc(s.c, t) != 0) {
-			rc = remote_fail(&s, o->ins[i]);
+			rc = remote_fail(&s, o->ins[i].path);
 			break;
 		}
 		s.n_tensors++;
 		if (rpc_client_copy_to(s.c, t, in[i].data, in[i].nbytes) != 0)
-			rc = remote_fail(&s, o->ins[i]);
+			rc = remote_fail(&s, o->ins[i].path);
 		args[nargs++] = rpc_tensor_arg(t);
 	}
+	int first_dest = s.n_tensors;
 	for (int i = 0; i < o->n_out && rc == 0; i++) {
 		if (!o->outs[i].dest)
 			continue;
@@ -656,7 +701,7 @@ static int do_run(const struct run_opts *o)
 	    ret.type_index != FFI_BYTES)
 		rpc_client_free_handle(s.c, ret.handle);
 	rpc_value_free(&ret);
-	for (int i = 0, k = o->n_in; i < o->n_out && rc == 0; i++) {
+	for (int i = 0, k = first_dest; i < o->n_out && rc == 0; i++) {
 		if (!o->outs[i].dest)
 			continue;
 		rc = save_tensor(&s, &s.tensors[k++], o->outs[i].path);

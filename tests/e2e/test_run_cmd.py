@@ -10,7 +10,7 @@ import time
 import numpy as np
 import pytest
 
-from conftest import free_port, run, wait_port
+from conftest import BUILD, free_port, run, wait_port
 
 FIXTURES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "fixtures")
 
@@ -187,8 +187,10 @@ def test_relax_vm_main(spawn, tmp_path):
     port = start_server(spawn)
     out = tmp_path / "logits.npy"
     r = run_ok("--connect", "127.0.0.1:%d" % port, fixture("mlp_digits.so"), "main",
-               "--in", fixture("mlp_digits_input.npy"), "--out", str(out))
+               "--in", fixture("mlp_digits_input.npy"), "--out", str(out),
+               "--time", "--number", "1", "--repeat", "2")
     assert "logits.npy: float32[16,10]" in r.stdout
+    assert "Execution time summary (repeat 2 x number 1)" in r.stdout
     got = np.load(out)
     expected = np.load(fixture("mlp_digits_expected.npy"))
     assert got.shape == (16, 10) and got.dtype == np.float32
@@ -288,3 +290,21 @@ def test_through_proxy(spawn, tmp_path):
            "add_one", "--in", fixture("add_one_input.npy"), "--out", str(out),
            "--like", fixture("add_one_expected.npy"))
     assert same_file(out, fixture("add_one_expected.npy"))
+
+
+def test_scalar_argument_and_result(spawn):
+    # sleep_ms(ms: int) -> int, a test kernel built from tests/models/sleep_kernel.c
+    port = start_server(spawn)
+    r = run_ok("--connect", "127.0.0.1:%d" % port, os.path.join(BUILD, "models",
+               "sleep_kernel.so"), "sleep_ms", "--arg", "5")
+    assert "result: 5" in r.stdout
+
+
+def test_session_timeout_is_reported(spawn):
+    port = start_server(spawn)
+    r = run("--connect", "127.0.0.1:%d" % port, "--session-timeout", "1",
+            os.path.join(BUILD, "models", "sleep_kernel.so"), "sleep_ms", "--arg", "8000",
+            timeout=30)
+    check_clean(r.stderr)
+    assert r.returncode == 1
+    assert "sleep_ms failed: RPCSessionTimeoutError: " in r.stderr
