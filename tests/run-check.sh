@@ -32,7 +32,9 @@ passed=0; failed=0; skipped=0
 for f in "$log"/*.out; do
   p=$(sed -n 's/.*\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$f" | awk '{s+=$1} END {print s+0}')
   q=$(sed -n 's/.*\[  FAILED  \] \([0-9]*\) test.*/\1/p' "$f" | awk '{s+=$1} END {print s+0}')
-  summary=$(grep -E '^=*.*[0-9]+ (passed|failed|error)' "$f" | tail -1)
+  # pytest's closing line, e.g. "404 passed, 1 skipped in 91.18s" (not log lines that merely
+  # contain "error").
+  summary=$(grep -E '^(=+ )?[0-9]+ (passed|failed|skipped|errors?)(, [0-9]+ [a-z]+)* in [0-9.]+s' "$f" | tail -1)
   pp=$(echo "$summary" | grep -oE '[0-9]+ passed' | grep -oE '[0-9]+')
   pf=$(echo "$summary" | grep -oE '[0-9]+ (failed|errors?)' | grep -oE '[0-9]+' | awk '{s+=$1} END {print s+0}')
   ps=$(echo "$summary" | grep -oE '[0-9]+ skipped' | grep -oE '[0-9]+')
