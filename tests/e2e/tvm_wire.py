@@ -1,7 +1,25 @@
 """An independent Python implementation of the client side of Apache TVM's RPC protocol
 (tracker JSON frames, RPC handshake, session packets of the tvm-ffi era, protocol "0.8.0").
-Written from /work/shared/spec only; it shares no code with the C implementation it tests.
-Every reply is decoded strictly: a wrong length, count or type raises ProtocolError."""
+Written from the project's protocol specs only; it shares no code with the C implementation
+it tests. Every reply is decoded strictly: a wrong length, count or type raises ProtocolError.
+
+Main entry points (see tests/e2e/test_server_session.py for use):
+  TrackerClient(host, port)      .request(key, priority, user) -> (addr, port, matchkey),
+                                 .summary(), .put(), .update_info(), .register_server(),
+                                 .get_pending_matchkeys(), .ping(), .stop(), send/recv_json
+  Session.connect(host, port, key, timeout=N | full_key=...)   handshake + InitServer
+      .get_global_func / .get_function / .call / .call_raw / .syscall / .free_handle
+      .dev_* syscalls, .copy_to_remote / .copy_from_remote (stock chunking), .shutdown()
+      .upload / .download / .listdir / .remove / .load_module / .module_get_function
+      .time_evaluator(...)(*args) -> floats, .tensor(np_array) / .empty(shape) -> RemoteTensor
+  Values: None, int, bool, float, str (RawStr), bytes (object path), OpaquePtr, DataType,
+      Device, TensorHeader, ByteArray (9), ObjStr/ObjBytes (object path), ObjectRef (115),
+      ModuleHandle (73), FunctionHandle (68), RawArg (anything, for hostile tests)
+  RPCError / RPCSessionTimeoutError (remote Exception), KeyMismatchError, DuplicateKeyError
+  server_handshake() + ServerEndpoint: pose as a device server behind a proxy
+  Codec: encode_packet/decode_packet, encode_value/decode_value, decode_typed_return
+  Recordings: load_vector, RecordedSession, ReplayServer, packet_structure,
+      tracker_structure, assert_same_structure (handles, matchkeys, IPs, ports masked)"""
 import enum
 import json
 import math
