@@ -51,7 +51,7 @@ class Console:
         subprocess.run([TMUX, "send-keys", "-t", self.name] + list(keys), check=True)
         time.sleep(0.15)
 
-    def exit_status(self, timeout=10.0):
+    def exit_status(self, timeout=20.0):
         deadline = time.time() + timeout
         while time.time() < deadline:
             if self.exit_file.exists() and self.exit_file.read_text().strip():
@@ -225,7 +225,7 @@ def test_resize_to_80x24_and_quit_frees_ports(tmp_path, console):
 def test_no_color_is_respected(tmp_path, console):
     port = free_port()
     c = console(["--config", lab_config(tmp_path, port)], env={"NO_COLOR": "1"})
-    c.wait_for(lambda s: "Servers" in s)
+    c.wait_for(lambda s: "Servers" in s and "q quit" in s, what="a complete first frame")
     r = subprocess.run([TMUX, "capture-pane", "-e", "-t", c.name, "-p"], capture_output=True,
                        text=True)
     # With NO_COLOR only attributes (reverse, bold) are used: no foreground colour codes.
