@@ -169,6 +169,51 @@ static void test_globals_and_errors(void **state)
 	acceptor_join(a, NULL, 0, NULL);
 }
 
+/* Strings, bytes and remote objects come back typed; an object handle is usable as an
+ * argument (RPCObjectRef) and released with FreeHandle. */
+static void test_typed_returns_and_objects(void **state)
+{
+	(void)state;
+	struct acceptor *a = acceptor_start(0);
+	rpc_client_t *c = connect_to(a, "k", 0);
+	rpc_value_t v;
+	session_value_t s = session_value_raw_str("a longer string", 15);
+	assert_int_equal(rpc_client_call_global(c, "ffi.String", &s, 1, &v), 0);
+	assert_int_equal(v.type_index, FFI_STR);
+	assert_string_equal(v.str, "a longer string");
+	rpc_value_free(&v);
+	s = session_value_raw_str("hi", 2); /* a small string travels the same way */
+	assert_int_equal(rpc_client_call_global(c, "ffi.String", &s, 1, &v), 0);
+	assert_int_equal(v.type_index, FFI_STR);
+	assert_string_equal(v.str, "hi");
+	rpc_value_free(&v);
+
+	session_value_t items[3] = {session_value_int(7), session_value_float(2.5),
+				    session_value_raw_str("x", 1)};
+	rpc_value_t arr;
+	assert_int_equal(rpc_client_call_global(c, "ffi.Array", items, 3, &arr), 0);
+	assert_int_equal(arr.type_index, FFI_ARRAY);
+	assert_true(arr.handle != 0);
+	session_value_t ref[2] = {session_value_handle(FFI_RPC_OBJECT_REF, arr.handle),
+				  session_value_int(1)};
+	assert_int_equal(rpc_client_call_global(c, "ffi.ArraySize", ref, 1, &v), 0);
+	assert_int_equal(v.type_index, FFI_INT);
+	assert_int_equal(v.v_int, 3);
+	assert_int_equal(rpc_client_call_global(c, "ffi.ArrayGetItem", ref, 2, &v), 0);
+	assert_int_equal(v.type_index, FFI_FLOAT);
+	assert_true(v.v_float == 2.5);
+	/* out of range: an Exception, and the session goes on */
+	ref[1] = session_value_int(9);
+	assert_int_equal(rpc_client_call_global(c, "ffi.ArrayGetItem", ref, 2, &v),
+			 RPC_CLIENT_ERR_REMOTE);
+	assert_true(rpc_client_error(c)[0] != '\0');
+	assert_int_equal(rpc_client_free_handle(c, arr.handle), 0);
+	DLDevice cpu = {kDLCPU, 0};
+	assert_int_equal(rpc_client_stream_sync(c, cpu), 0);
+	rpc_client_close(c);
+	acceptor_join(a, NULL, 0, NULL);
+}
+
 static void test_upload_and_download(void **state)
 {
 	(void)state;
@@ -291,6 +336,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_handshake_and_init),
 		cmocka_unit_test(test_globals_and_errors),
+		cmocka_unit_test(test_typed_returns_and_objects),
 		cmocka_unit_test(test_upload_and_download),
 		cmocka_unit_test(test_chunked_copies),
 		cmocka_unit_test(test_probe),
