@@ -352,8 +352,10 @@ KNOWN = """Known causes of misses (see also the commit messages):
   every resource of the connection on each PUT to detect a refresh; a hash compare now makes
   each step cheap, but the walk is still O(resources on that connection) (about 15% of the
   tracker's CPU with 1,000 per connection); a per-connection matchkey index would make it O(1).
-- Run-to-run variation on a shared 2-core VM is large (x2 on single figures); misses by a few
-  percent against a target are within that noise.
+- Run-to-run variation on a shared 2-core VM is large: other work on the machine can cut one
+  figure to a third in one run (1 MiB direct copies measured 84-100% of the ceiling in most
+  runs and about 31% in a few), so a single direct-copy MISS should be re-run before it is
+  believed; the proxy and small-copy misses above are the same in every run.
 """
 
 
