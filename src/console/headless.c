@@ -9,6 +9,7 @@
 
 #include "console/cli.h"
 #include "runtime/log.h"
+#include "services/net.h"
 
 struct headless {
 	uv_loop_t *loop;
@@ -165,6 +166,19 @@ int cli_headless(const struct cli_args *args)
 	h.args = args;
 	h.running = args->cfg;
 	signal(SIGPIPE, SIG_IGN);
+
+	/* Descriptors for every connection the services may hold, plus the loop's own and a
+	 * margin for the server's handshakes, waiting clients and session. */
+	uint64_t want = 256;
+	if (cfg->has[CONFIG_TRACKER])
+		want += (uint64_t)cfg->tracker.max_connections;
+	if (cfg->has[CONFIG_PROXY])
+		want += (uint64_t)cfg->proxy.max_connections;
+	long have = net_raise_fd_limit(want);
+	if (have >= 0 && (uint64_t)have < want)
+		log_warn("descriptor limit %ld is below the %llu that max_connections needs; "
+			 "connections past it are closed unlogged (raise LimitNOFILE or ulimit -Hn)",
+			 have, (unsigned long long)want);
 
 	int failed = 0;
 	if (cfg->has[CONFIG_TRACKER]) {

@@ -21,6 +21,7 @@
 #include "console/ui_draw.h"
 #include "console/ui_probe.h"
 #include "runtime/log.h"
+#include "services/net.h"
 #include "services/tracker_view.h"
 
 _Static_assert(DASH_KEY_UP == KEY_UP && DASH_KEY_DOWN == KEY_DOWN && DASH_KEY_LEFT == KEY_LEFT &&
@@ -428,6 +429,9 @@ static int start_services(struct console *c)
 {
 	config_t *cfg = &c->cfg;
 	int embedded = !cfg->path[0];
+	/* As in headless mode: room for every connection the services may accept. */
+	net_raise_fd_limit(256 + (uint64_t)cfg->tracker.max_connections +
+			   (uint64_t)cfg->proxy.max_connections);
 	if (embedded || cfg->has[CONFIG_TRACKER]) {
 		int err = tracker_start(c->loop, &cfg->tracker, &c->tracker);
 		if (err) {

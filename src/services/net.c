@@ -4,11 +4,13 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "runtime/xalloc.h"
@@ -281,4 +283,20 @@ int net_split_host_port(const char *text, char *host, size_t host_size, int *por
 	host[hlen] = '\0';
 	*port = (int)p;
 	return 0;
+}
+
+long net_raise_fd_limit(uint64_t want)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return -1;
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
+		rlim_t target = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? (rlim_t)want
+										 : rl.rlim_max;
+		struct rlimit raised = {target, rl.rlim_max};
+		if (setrlimit(RLIMIT_NOFILE, &raised) == 0)
+			rl.rlim_cur = target;
+	}
+	return rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > (rlim_t)LONG_MAX ? LONG_MAX
+									     : (long)rl.rlim_cur;
 }

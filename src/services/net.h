@@ -28,6 +28,12 @@ void net_tune(uv_tcp_t *handle);
 /* Re-arm TCP_QUICKACK (Linux clears it); call after each read. */
 void net_quickack(uv_tcp_t *handle);
 
+/* Raise the soft RLIMIT_NOFILE toward `want` descriptors, never past the hard limit: a login
+ * shell's 1024 is below the services' default max_connections, and out of descriptors libuv
+ * closes new connections at once with no callback (nothing logged or counted). Returns the
+ * soft limit in force afterwards, or -1 if it cannot be read. */
+long net_raise_fd_limit(uint64_t want);
+
 /* Access list: comma/space separated CIDRs ("10.0.0.0/8, 127.0.0.1, ::1/128").
  * An empty list allows everyone. */
 struct net_acl_entry {

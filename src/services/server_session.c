@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -23,12 +24,24 @@
 #include "runtime/session.h"
 #include "runtime/xalloc.h"
 
+#if defined(__SANITIZE_ADDRESS__)
+#define SESSION_LSAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SESSION_LSAN 1
+#endif
+#endif
+#ifdef SESSION_LSAN
+#include <sanitizer/lsan_interface.h>
+#endif
+
 /* Exit codes of the child (anything else, or a signal, is a crash). */
 enum {
 	CHILD_EXIT_DONE = 0,
 	CHILD_EXIT_ERROR = 10,
 	CHILD_EXIT_TIMEOUT = 11,
 	CHILD_EXIT_PRELOAD = 12,
+	CHILD_EXIT_LEAKED = 23,   /* ASan builds: LeakSanitizer found leaks in the child */
 };
 
 struct server_session {
@@ -159,19 +172,42 @@ static int session_body(int fd, const server_session_config_t *cfg, const char *
 	return rc == 0 ? CHILD_EXIT_DONE : CHILD_EXIT_ERROR;
 }
 
+/* The child's only way out. _exit: the parent's atexit handlers and stdio buffers are not ours
+ * to run. That also skips LeakSanitizer's exit-time check, so ASan builds run it here, when the
+ * session has freed everything it made (the parent's heap stays reachable from its globals). */
+static void __attribute__((noreturn)) child_exit(int code)
+{
+#ifdef SESSION_LSAN
+	if (__lsan_do_recoverable_leak_check() != 0) {
+		log_error("leak check: the session leaked (report above)");
+		_exit(CHILD_EXIT_LEAKED);
+	}
+	log_info("leak check: clean");
+#endif
+	_exit(code);
+}
+
 static void __attribute__((noreturn))
-child_main(int fd, const server_session_config_t *cfg, const char *work_dir)
+child_main(int fd, const server_session_config_t *cfg, const char *work_dir, pid_t parent)
 {
 	setpgid(0, 0);
 	child_reset_signals();
+	/* A session must not outlive its server: without the parent nobody enforces the deadline
+	 * or knows the board is busy, and the orphan would keep serving (a killed server's
+	 * client would see its copy complete). Its own process group keeps it out of the
+	 * parent's signals, so ask the kernel; the getppid check covers a parent that died
+	 * before the prctl. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0)
+		log_debug("PR_SET_PDEATHSIG: %s (the session may outlive its server)", strerror(errno));
+	if (getppid() != parent)
+		_exit(CHILD_EXIT_ERROR);
 	child_close_fds(fd);
 	char tag[48];
 	snprintf(tag, sizeof tag, "session[%d]", (int)getpid());
 	log_set_tag(tag);
 	int code = session_body(fd, cfg, work_dir);
 	close(fd);
-	/* _exit: the parent's atexit handlers and stdio buffers are not ours to run. */
-	_exit(code);
+	child_exit(code);
 }
 
 /* --no-fork: the session runs in the server process (blocking its loop meanwhile), for
@@ -420,6 +456,7 @@ int server_session_start(uv_loop_t *loop, uv_tcp_t *tcp, const server_session_co
 	}
 
 	fflush(stderr);
+	pid_t parent = getpid();
 	pid_t pid = fork();
 	if (pid < 0) {
 		err = uv_translate_sys_error(errno);
@@ -436,7 +473,7 @@ int server_session_start(uv_loop_t *loop, uv_tcp_t *tcp, const server_session_co
 		return err;
 	}
 	if (pid == 0)
-		child_main(fd, cfg, s->work_dir);
+		child_main(fd, cfg, s->work_dir, parent);
 
 	setpgid(pid, pid); /* also done by the child; whichever runs first wins the race */
 	s->pid = pid;
