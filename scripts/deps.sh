@@ -5,7 +5,7 @@
 set -eu
 what=${1:-check}
 build_pkgs="gcc make pkg-config libc6-dev libuv1-dev libcjson-dev libinih-dev libncurses-dev libdlpack-dev"
-check_pkgs="libcmocka-dev python3 python3-pytest python3-numpy python3-sklearn clang tmux"
+check_pkgs="libcmocka-dev python3 python3-pytest python3-numpy python3-sklearn clang tmux valgrind"
 cross_pkgs="gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user libuv1-dev:arm64 libinih-dev:arm64 libncurses-dev:arm64"
 case "$what" in
   build) want="$build_pkgs" ;;

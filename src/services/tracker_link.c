@@ -104,7 +104,7 @@ void tracker_link_options_default(tracker_link_options_t *opt)
 	opt->poll_interval = 2;
 	opt->regen_misses = 4;
 	opt->backoff_min = 0.25;
-	opt->backoff_max = 8;
+	opt->backoff_max = 4;
 }
 
 static uint64_t ms(double seconds)

@@ -53,7 +53,8 @@ typedef struct tracker_link_options {
 				  * PUT; default 4 (TVM's server: counter*2 > 4+2, about 8 s). The
 				  * proxy uses 3 (TVM's proxy: more than 5 s). */
 	double backoff_min;      /* first retry delay, default 0.25 s; doubles on each failure */
-	double backoff_max;      /* cap, default 8 s; retries go on forever */
+	double backoff_max;      /* cap, default 4 s (a restarted tracker sees every server back
+				  * within 5 s, issue #8); retries go on forever */
 } tracker_link_options_t;
 
 typedef struct tracker_link_events {

@@ -204,6 +204,20 @@ def raise_nofile(n):
 # --- tracker killed and restarted -----------------------------------------------------------------
 
 
+def restart_and_time(tracker, down):
+    """kill -9 the tracker, keep it down `down` seconds, restart it on the same port; returns
+    the seconds from its listening again to all three servers being registered."""
+    tracker.kill9()
+    time.sleep(down)
+    tracker.start()
+    wait_listening(tracker)
+    t_up = time.monotonic()
+    eventually(lambda: free_count(tracker, "fk") == 3 and
+               server_keys(tracker) == ["server:fk"] * 3, "servers registered again",
+               timeout=20, step=0.02)
+    return time.monotonic() - t_up
+
+
 def test_tracker_killed_servers_reregister_and_waiting_clients_get_errors(services):
     tracker = services.tracker()
     servers = [services.server("fk", tracker=tracker) for _ in range(3)]
@@ -227,17 +241,19 @@ def test_tracker_killed_servers_reregister_and_waiting_clients_get_errors(servic
         tc.close()
     print("\nwaiting clients saw the tracker's death after %.3f s" % (time.monotonic() - t_kill))
     time.sleep(1.0)                         # the servers notice and start backing off
-
     tracker.start()
     wait_listening(tracker)
     t_up = time.monotonic()
     eventually(lambda: free_count(tracker, "fk") == 3 and
                server_keys(tracker) == ["server:fk"] * 3, "servers registered again",
                timeout=20, step=0.02)
-    took = time.monotonic() - t_up
-    print("servers registered again %.3f s after the restarted tracker listened "
-          "(%.3f s after the kill)" % (took, time.monotonic() - t_kill))
-    assert took < 5.0, "re-registration took %.2f s (issue #8 asks for < 5 s)" % took
+    short = time.monotonic() - t_up
+    # down long enough for the back-off to reach its cap: the worst case
+    long = restart_and_time(tracker, 9.0)
+    print("servers registered again %.3f s after the tracker came back from 1 s down, "
+          "%.3f s after 9 s down" % (short, long))
+    for took in (short, long):
+        assert took < 5.0, "re-registration took %.2f s (issue #8 asks for < 5 s)" % took
     # the restarted tracker hands out working matchkeys
     with session_via_tracker(tracker, "fk") as s:
         add_check(s)
