@@ -23,6 +23,7 @@ from conftest import BIN, BUILD, ROOT, free_port
 
 HOST = "127.0.0.1"
 VECTOR_ADD = os.path.join(BUILD, "models", "vector_add.so")
+LEAK_BYTES = os.path.join(BUILD, "models", "leak_bytes.so")
 ASAN = "build-asan" in BUILD or "build-asan" in BIN
 
 
@@ -128,6 +129,8 @@ def services(tmp_path):
     yield svcs
     svcs.close()
     for s in svcs.all:
+        if getattr(s, "leak_expected", False):
+            continue
         text = s.text()
         assert "Sanitizer" not in text and "runtime error:" not in text, (s.name, text)
 
@@ -572,15 +575,63 @@ def full_session(port, key):
         s.tensor(np.ones(1000, dtype="float32"))
 
 
-@pytest.mark.skipif(ASAN, reason="the ASan build runs the LeakSanitizer variant")
-def test_full_session_leak_free_under_valgrind(services, tmp_path):
+def leaking_session(port, key, nbytes):
+    """A session whose kernel leaks nbytes (tests/models/leak_bytes.c); ends cleanly."""
+    with w.Session.connect(HOST, port, key=key, sock_timeout=120) as s:
+        with open(LEAK_BYTES, "rb") as f:
+            s.upload("leak_bytes.so", f.read())
+        mod = s.load_module("leak_bytes.so")
+        fn = s.module_get_function(mod, "leak")
+        assert fn(nbytes) == nbytes
+        fn.free()
+        mod.free()
+        s.shutdown()
+
+
+def valgrind_prefix(tmp_path):
     if not shutil.which("valgrind"):
         pytest.skip("valgrind is not installed (scripts/deps.sh check)")
-    vglog = tmp_path / "vg.%p.log"
-    prefix = ["valgrind", "--quiet", "--leak-check=full", "--errors-for-leak-kinds=definite",
-              "--show-leak-kinds=definite", "--error-exitcode=42", "--trace-children=yes",
-              "--child-silent-after-fork=no", "--log-file=%s" % vglog]
-    srv = services.server("lk", prefix=prefix)
+    # valgrind follows forked children by itself; each process writes its own log
+    return ["valgrind", "--quiet", "--leak-check=full", "--errors-for-leak-kinds=definite",
+            "--show-leak-kinds=definite", "--error-exitcode=42", "--trace-children=yes",
+            "--child-silent-after-fork=no", "--log-file=%s" % (tmp_path / "vg.%p.log")]
+
+
+@pytest.mark.skipif(ASAN, reason="the ASan build runs the LeakSanitizer variant")
+def test_valgrind_catches_a_leaking_kernel(services, tmp_path):
+    """The check below can fail: a kernel's leak in a session child is reported."""
+    srv = services.server("lk", prefix=valgrind_prefix(tmp_path))
+    srv.leak_expected = True
+    wait_listening(srv, timeout=60)
+    leaking_session(srv.port, "lk", 4321)
+    eventually(lambda: "exited with code 42" in srv.text(), "the child's valgrind error exit",
+               timeout=60)
+    report = "".join(p.read_text(errors="replace") for p in tmp_path.glob("vg.*.log"))
+    assert re.search(r"4,321 bytes in 1 blocks are definitely lost", report), report
+    # the server goes on serving
+    with w.Session.connect(HOST, srv.port, key="lk", sock_timeout=60) as s:
+        add_check(s)
+        s.shutdown()
+
+
+@pytest.mark.skipif(not ASAN, reason="needs the ASan build (make BUILD=build-asan SAN=1)")
+def test_lsan_catches_a_leaking_kernel(services):
+    """The check below can fail: a kernel's leak in a session child is reported."""
+    srv = services.server("lk", env={"ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0"})
+    srv.leak_expected = True
+    leaking_session(srv.port, "lk", 4321)
+    eventually(lambda: "exited with code 23" in srv.text(), "the child's leak exit")
+    text = srv.text()
+    assert "LeakSanitizer" in text and "4321 byte(s) leaked" in text, text
+    assert "leak check: the session leaked" in text, text
+    with w.Session.connect(HOST, srv.port, key="lk", sock_timeout=60) as s:
+        add_check(s)
+        s.shutdown()
+
+
+@pytest.mark.skipif(ASAN, reason="the ASan build runs the LeakSanitizer variant")
+def test_full_session_leak_free_under_valgrind(services, tmp_path):
+    srv = services.server("lk", prefix=valgrind_prefix(tmp_path))
     wait_listening(srv, timeout=60)
     full_session(srv.port, "lk")
     eventually(lambda: "session 127.0.0.1" in srv.text() and
