@@ -143,11 +143,11 @@ def _listener(reply):
 def test_silent_tracker_times_out():
     srv, held, t = _listener(None)
     port = srv.getsockname()[1]
-    env = dict(os.environ, TVMRPC_QUERY_TIMEOUT="0.5")
+    env = dict(os.environ, TVMRPC_QUERY_TIMEOUT="2")
     r = subprocess.run([BIN, "--query", "127.0.0.1:%d" % port], capture_output=True, text=True,
                        timeout=20, env=env)
     assert r.returncode == 1
-    assert "no answer" in r.stderr and "0.5 s" in r.stderr, r.stderr
+    assert "no answer" in r.stderr and "2 s" in r.stderr, r.stderr
     srv.close()
     for c in held:
         c.close()
