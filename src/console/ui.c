@@ -22,6 +22,7 @@
 #include "console/ui_probe.h"
 #include "runtime/log.h"
 #include "services/net.h"
+#include "services/proxy_view.h"
 #include "services/tracker_view.h"
 
 _Static_assert(DASH_KEY_UP == KEY_UP && DASH_KEY_DOWN == KEY_DOWN && DASH_KEY_LEFT == KEY_LEFT &&
@@ -287,12 +288,16 @@ static void console_quit(struct console *c)
 
 /* ---- drawing and input ---- */
 
+static void set_title(struct console *c);
+
 static void redraw(struct console *c)
 {
 	if (!c->curses_on || c->quitting)
 		return;
-	if (c->tracker || c->proxy)
+	if (c->tracker || c->proxy) {
 		dashboard_source_update(&c->src, &c->dash, now_wall());
+		set_title(c);
+	}
 	ui_draw(&c->dash);
 	c->dirty = 0;
 	c->last_draw = now_wall();
@@ -460,13 +465,29 @@ static void set_title(struct console *c)
 {
 	char t[200];
 	int n = snprintf(t, sizeof t, " tvmrpc console %s ", TVMRPC_VERSION);
-	if (c->cfg.console.attach[0])
+	if (c->cfg.console.attach[0]) {
 		snprintf(t + n, sizeof t - (size_t)n, "| watching tracker %.100s (read-only)",
 			 c->cfg.console.attach);
-	else
-		snprintf(t + n, sizeof t - (size_t)n, "| tracker :%d | proxy :%d%s",
-			 c->tracker ? tracker_port(c->tracker) : 0, c->proxy ? proxy_port(c->proxy) : 0,
-			 c->has_child ? " | local server" : "");
+	} else {
+		/* Connections refused by allow lists or connection limits are counted here. */
+		uint64_t refused = 0;
+		if (c->tracker) {
+			struct tracker_view_counters tc;
+			tracker_view_counters(c->tracker, &tc);
+			refused += tc.refused_acl + tc.refused_limit;
+		}
+		if (c->proxy) {
+			proxy_view_counts_t pc;
+			proxy_view_counts(c->proxy, &pc);
+			refused += pc.refused;
+		}
+		int m = snprintf(t + n, sizeof t - (size_t)n, "| tracker :%d | proxy :%d%s",
+				 c->tracker ? tracker_port(c->tracker) : 0,
+				 c->proxy ? proxy_port(c->proxy) : 0, c->has_child ? " | local server" : "");
+		if (refused && m > 0 && (size_t)(n + m) < sizeof t)
+			snprintf(t + n + m, sizeof t - (size_t)(n + m), " | refused %llu",
+				 (unsigned long long)refused);
+	}
 	snprintf(c->dash.title, sizeof c->dash.title, "%s", t);
 }
 

@@ -272,3 +272,22 @@ def test_local_server_proxy_and_probe(tmp_path, console):
     c.keys("q")
     assert c.exit_status(timeout=15) == 0
     assert port_is_free(tport) and port_is_free(pport)
+
+
+def test_refused_connections_are_counted_in_the_title(tmp_path, console):
+    port = free_port()
+    cfg = tmp_path / "lab.ini"
+    cfg.write_text("[tracker]\nhost = 127.0.0.1\nport = %d\nport_end = %d\nallow = 10.1.2.3\n"
+                   "[console]\nlocal_server = no\nrefresh = 0.1\n" % (port, port + 1))
+    c = console(["--config", str(cfg)])
+    wait_listening(port)
+    for _ in range(3):
+        s = socket.create_connection(("127.0.0.1", port), timeout=5)
+        s.settimeout(5)
+        assert s.recv(4) == b""  # refused: closed without a byte
+        s.close()
+    c.wait_for(lambda s: "refused" in s.splitlines()[0], what="refused count in the title")
+    text = c.screen()
+    assert "refused" in text.split("Events")[1]  # and the event log names the peer
+    c.keys("q")
+    assert c.exit_status() == 0
