@@ -1,7 +1,8 @@
 /* A paired link: two connected TCP sockets whose bytes are relayed verbatim both ways with
  * bounded memory (splice through a pipe per direction; a full pipe stops reading the side
  * that fills it). Used by the proxy once a client and a server are paired; knows nothing of
- * keys or roles. Linux only (splice). */
+ * keys or roles. Linux only (splice). splice cannot pass MSG_NOSIGNAL: the process must ignore
+ * SIGPIPE (headless and the UI do), or a peer that resets mid-write kills it. */
 #ifndef TVMRPC_PROXY_LINK_H
 #define TVMRPC_PROXY_LINK_H
 
