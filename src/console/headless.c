@@ -64,6 +64,22 @@ static void on_changed_key(void *arg, enum config_section section, const char *k
 	}
 }
 
+/* Descriptors for every connection the services may hold, plus the loop's own and a margin
+ * for the server's handshakes, waiting clients and session. */
+static void ensure_fd_limit(const config_t *cfg)
+{
+	uint64_t want = 256;
+	if (cfg->has[CONFIG_TRACKER])
+		want += (uint64_t)cfg->tracker.max_connections;
+	if (cfg->has[CONFIG_PROXY])
+		want += (uint64_t)cfg->proxy.max_connections;
+	long have = net_raise_fd_limit(want);
+	if (have >= 0 && (uint64_t)have < want)
+		log_warn("descriptor limit %ld is below the %llu that max_connections needs; "
+			 "connections past it are closed unlogged (raise LimitNOFILE or ulimit -Hn)",
+			 have, (unsigned long long)want);
+}
+
 static void headless_reload(struct headless *h)
 {
 	struct cli_args *fresh = calloc(1, sizeof *fresh);
@@ -134,6 +150,7 @@ static void headless_reload(struct headless *h)
 		o->handshake_timeout = n->handshake_timeout;
 	}
 	h->running = next;
+	ensure_fd_limit(&h->running); /* a raised max_connections needs the descriptors too */
 	log_info("reload done%s", d.restart ? "; some changes need a restart (see above)" : "");
 	free(fresh);
 }
@@ -167,18 +184,7 @@ int cli_headless(const struct cli_args *args)
 	h.running = args->cfg;
 	signal(SIGPIPE, SIG_IGN);
 
-	/* Descriptors for every connection the services may hold, plus the loop's own and a
-	 * margin for the server's handshakes, waiting clients and session. */
-	uint64_t want = 256;
-	if (cfg->has[CONFIG_TRACKER])
-		want += (uint64_t)cfg->tracker.max_connections;
-	if (cfg->has[CONFIG_PROXY])
-		want += (uint64_t)cfg->proxy.max_connections;
-	long have = net_raise_fd_limit(want);
-	if (have >= 0 && (uint64_t)have < want)
-		log_warn("descriptor limit %ld is below the %llu that max_connections needs; "
-			 "connections past it are closed unlogged (raise LimitNOFILE or ulimit -Hn)",
-			 have, (unsigned long long)want);
+	ensure_fd_limit(cfg);
 
 	int failed = 0;
 	if (cfg->has[CONFIG_TRACKER]) {

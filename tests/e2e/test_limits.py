@@ -1,17 +1,21 @@
 """Device-server limits and access control that had no end-to-end test (issue #8): the allow
 list, the per-session memory cap (session_memory), and the fixed caps on connections in the
-handshake and on clients waiting for a busy board. Tracker and proxy limits (max_message,
+handshake and on clients waiting for a busy board; the descriptor limit raised to fit
+max_connections at start and on SIGHUP. Tracker and proxy limits (max_message,
 max_connections, allow) are covered by test_tracker.py and test_proxy.py; handshake timeouts of
 all three services by test_faults.py; max_packet by test_server_session.py."""
+import resource
+import signal
 import socket
-import struct
+import subprocess
 import time
 
 import numpy as np
 import pytest
 
 import tvm_wire as w
-from test_faults import HOST, add_check, eventually, services  # noqa: F401 (fixture)
+from conftest import BIN, free_port, wait_port
+from test_faults import HOST, add_check, eventually, low_soft_nofile, services  # noqa: F401
 
 KEY = "lim"
 
@@ -138,3 +142,65 @@ def _closed_now(sock):
         return False
     finally:
         sock.close()
+
+
+# --- descriptors -----------------------------------------------------------------------------
+
+
+def soft_nofile(pid):
+    with open("/proc/%d/limits" % pid) as f:
+        for line in f:
+            if line.startswith("Max open files"):
+                v = line.split()[3]
+                return float("inf") if v == "unlimited" else int(v)
+    raise AssertionError("no 'Max open files' in /proc/%d/limits" % pid)
+
+
+def tracker_ini(path, port, max_connections):
+    path.write_text("[tracker]\nhost = 127.0.0.1\nport = %d\nport_end = %d\n"
+                    "max_connections = %d\n" % (port, port + 1, max_connections))
+
+
+def test_descriptor_limit_raised_at_start_and_on_reload(tmp_path):
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 4256:
+        pytest.skip("the hard descriptor limit %d is too low for this test" % hard)
+    port = free_port()
+    ini = tmp_path / "t.ini"
+    tracker_ini(ini, port, 1000)
+    log = tmp_path / "t.log"
+    with open(log, "wb") as out:
+        # started with a soft limit of 512, below the 1000 connections it may hold
+        p = subprocess.Popen([BIN, "--headless", "--config", str(ini)], stdout=out,
+                             stderr=subprocess.STDOUT, preexec_fn=low_soft_nofile)
+    try:
+        wait_port(port)
+        assert soft_nofile(p.pid) >= 1000 + 256
+        tracker_ini(ini, port, 4000)
+        p.send_signal(signal.SIGHUP)
+        eventually(lambda: "reload done" in log.read_text(), "the reload")
+        assert soft_nofile(p.pid) >= 4000 + 256
+        assert "descriptor limit" not in log.read_text()
+    finally:
+        p.terminate()
+        p.wait(10)
+
+
+def test_descriptor_limit_too_low_is_reported(tmp_path):
+    port = free_port()
+    log = tmp_path / "t.log"
+
+    def tight():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (300, 300))
+
+    with open(log, "wb") as out:
+        p = subprocess.Popen([BIN, "--headless", "tracker", "--host", HOST, "--port", str(port),
+                              "--port-end", str(port + 1), "--max-connections", "1000"],
+                             stdout=out, stderr=subprocess.STDOUT, preexec_fn=tight)
+    try:
+        wait_port(port)
+        text = log.read_text()
+        assert "descriptor limit 300 is below the 1256 that max_connections needs" in text, text
+    finally:
+        p.terminate()
+        p.wait(10)
