@@ -223,6 +223,75 @@ static void test_link_bounded_and_ordered(void **state)
 	free(in);
 }
 
+/* A side that sends and leaves at once: every byte still in flight (socket buffers, the
+ * link's pipe) reaches the partner before its EOF, and the first bytes come before them. */
+static void test_link_eof_after_tail(void **state)
+{
+	(void)state;
+	uv_loop_t loop;
+	uv_loop_init(&loop);
+	uv_tcp_t listener;
+	uv_tcp_init(&loop, &listener);
+	struct accept_state st = {0};
+	listener.data = &st;
+	int port = net_listen_range(&listener, "127.0.0.1", 0, 0, 8, on_test_connection);
+	assert_true(port > 0);
+	int writer = plain_connect(port);
+	int reader = plain_connect(port);
+	for (int i = 0; st.count < 2 && i < 10000; i++)
+		step(&loop);
+	assert_int_equal(st.count, 2);
+	char name[64], want[64];
+	net_peer_name(st.accepted[0], name, sizeof name);
+	snprintf(want, sizeof want, "127.0.0.1:%d", local_port(writer));
+	int w = strcmp(name, want) == 0 ? 0 : 1;
+
+	proxy_link_pool_t pool = {0};
+	int closed = 0;
+	uv_buf_t first[2] = {uv_buf_init("hi", 2), uv_buf_init("first", 5)};
+	proxy_link_t *link = proxy_link_start(&loop, &pool, st.accepted[w], st.accepted[1 - w],
+					      first, on_link_closed, &closed);
+	const size_t total = 3u << 20;
+	uint8_t *out = malloc(total), *in = malloc(total + 1);
+	for (size_t j = 0; j < total; j++)
+		out[j] = pattern(j);
+	send_all(&loop, writer, out, total); /* the reader reads nothing yet */
+	char hi[2];
+	recv_all(&loop, writer, hi, 2);
+	assert_memory_equal(hi, "hi", 2);
+	close(writer);
+
+	char prefix[5];
+	recv_all(&loop, reader, prefix, 5);
+	assert_memory_equal(prefix, "first", 5);
+	recv_all(&loop, reader, in, total);
+	assert_memory_equal(in, out, total);
+	ssize_t k = -1;
+	for (int i = 0; i < 50000 && k != 0; i++) {
+		k = recv(reader, in, 1, MSG_DONTWAIT);
+		if (k < 0)
+			step(&loop);
+	}
+	assert_int_equal(k, 0); /* EOF, not a reset and not more bytes */
+	proxy_link_side_stats_t from;
+	proxy_link_stats(link, 0, &from);
+	assert_int_equal(from.bytes_in, total);
+	assert_true(proxy_link_closing(link));
+	int err = 0;
+	assert_int_equal(proxy_link_end(link, &err), 0);
+	assert_int_equal(err, UV_EOF);
+	close(reader);
+	for (int i = 0; !closed && i < 50000; i++)
+		step(&loop);
+	assert_true(closed);
+	uv_close((uv_handle_t *)&listener, NULL);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	proxy_link_pool_free(&pool);
+	assert_int_equal(uv_loop_close(&loop), 0);
+	free(out);
+	free(in);
+}
+
 /* ---- the view ---- */
 
 static void on_proxy_closed(void *arg)
@@ -417,6 +486,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_link_bounded_and_ordered),
+		cmocka_unit_test(test_link_eof_after_tail),
 		cmocka_unit_test(test_view_counts_links_waiters),
 		cmocka_unit_test(test_view_tracker_mode_without_tracker),
 	};
