@@ -7,6 +7,8 @@
 #include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -299,4 +301,39 @@ long net_raise_fd_limit(uint64_t want)
 	}
 	return rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > (rlim_t)LONG_MAX ? LONG_MAX
 									     : (long)rl.rlim_cur;
+}
+
+/* ---- blocking helpers ---- */
+
+double net_monotonic(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+double net_deadline_after(double seconds)
+{
+	return seconds > 0 ? net_monotonic() + seconds : 0;
+}
+
+int net_wait_fd(int fd, short events, double deadline)
+{
+	for (;;) {
+		int ms = -1;
+		if (deadline > 0) {
+			double left = deadline - net_monotonic();
+			if (left <= 0)
+				return 0;
+			ms = left > 3600 ? 3600000 : (int)(left * 1000) + 1;
+		}
+		struct pollfd p = {.fd = fd, .events = events};
+		int r = poll(&p, 1, ms);
+		if (r > 0)
+			return 1;
+		if (r == 0 && deadline > 0 && net_monotonic() >= deadline)
+			return 0;
+		if (r < 0 && errno != EINTR)
+			return -1;
+	}
 }

@@ -55,4 +55,11 @@ int net_acl_allows_handle(const net_acl_t *acl, const uv_tcp_t *handle);
 /* Split "host:port" at the last ':' ("[v6]:port" accepted). Returns 0 or -1. */
 int net_split_host_port(const char *text, char *host, size_t host_size, int *port);
 
+/* For the blocking clients (--query, --run, the console's probe): a monotonic clock, deadlines
+ * (0 = none) and waiting for a descriptor. net_wait_fd returns 1 ready, 0 timed out, or -1 on
+ * a poll error (errno set). */
+double net_monotonic(void);
+double net_deadline_after(double seconds);
+int net_wait_fd(int fd, short events, double deadline);
+
 #endif

@@ -3,6 +3,7 @@
  * move between the socket and the caller's memory directly. The tracker part speaks the JSON
  * frames of control-plane.md §2 through tracker_codec. */
 #include "services/rpc_client.h"
+#include "services/net.h"
 
 #include <cJSON.h>
 #include <errno.h>
@@ -46,17 +47,7 @@ struct rpc_client {
 	int64_t max_packet; /* 0 not asked yet, -1 unlimited, > 0 limit from the server */
 };
 
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
-static double deadline_after(double seconds)
-{
-	return seconds > 0 ? now_s() + seconds : 0;
-}
 
 static void sleep_s(double s)
 {
@@ -110,21 +101,8 @@ void rpc_client_options_default(rpc_client_options_t *opt)
 /* 0 ready, RPC_CLIENT_ERR_TIMEOUT, or RPC_CLIENT_ERR_IO. deadline 0 = none. */
 static int wait_fd(int fd, short events, double deadline)
 {
-	for (;;) {
-		int ms = -1;
-		if (deadline > 0) {
-			double left = deadline - now_s();
-			if (left <= 0)
-				return RPC_CLIENT_ERR_TIMEOUT;
-			ms = left > 3600 ? 3600000 : (int)(left * 1000) + 1;
-		}
-		struct pollfd p = {fd, events, 0};
-		int r = poll(&p, 1, ms);
-		if (r > 0)
-			return 0;
-		if (r < 0 && errno != EINTR)
-			return RPC_CLIENT_ERR_IO;
-	}
+	int r = net_wait_fd(fd, events, deadline);
+	return r > 0 ? 0 : r == 0 ? RPC_CLIENT_ERR_TIMEOUT : RPC_CLIENT_ERR_IO;
 }
 
 static int io_send(int fd, const void *data, size_t n, double deadline, char *err, size_t errlen)
@@ -238,7 +216,7 @@ static uint32_t get_u32le(const uint8_t *p)
 
 static double reply_deadline(const rpc_client_t *c)
 {
-	return deadline_after(c->opt.reply_timeout);
+	return net_deadline_after(c->opt.reply_timeout);
 }
 
 static int client_io(rpc_client_t *c, int rc, const char *what)
@@ -937,11 +915,11 @@ int rpc_client_probe(rpc_client_t *c, int rounds, uint64_t copy_bytes, rpc_probe
 	DLDevice cpu = {kDLCPU, 0};
 	double best = INFINITY, sum = 0;
 	for (int i = 0; i < rounds; i++) {
-		double t0 = now_s();
+		double t0 = net_monotonic();
 		int rc = rpc_client_stream_sync(c, cpu);
 		if (rc)
 			return rc;
-		double dt = now_s() - t0;
+		double dt = net_monotonic() - t0;
 		best = dt < best ? dt : best;
 		sum += dt;
 	}
@@ -976,12 +954,12 @@ int rpc_client_probe(rpc_client_t *c, int rounds, uint64_t copy_bytes, rpc_probe
 		a[i] = (uint8_t)(i * 131 + (i >> 12));
 	rc = rpc_client_alloc(c, &t);
 	if (rc == 0) {
-		double t0 = now_s();
+		double t0 = net_monotonic();
 		rc = rpc_client_copy_to(c, &t, a, copy_bytes);
-		double t1 = now_s();
+		double t1 = net_monotonic();
 		if (rc == 0)
 			rc = rpc_client_copy_from(c, &t, b, copy_bytes);
-		double t2 = now_s();
+		double t2 = net_monotonic();
 		double mib = (double)copy_bytes / (1024.0 * 1024.0);
 		if (rc == 0) {
 			out->copy_bytes = copy_bytes;
@@ -1088,7 +1066,7 @@ int rpc_client_connect(const char *host, int port, const char *key,
 		snprintf(c->peer, sizeof c->peer, "[%s]:%d", host, port);
 	else
 		snprintf(c->peer, sizeof c->peer, "%s:%d", host, port);
-	double deadline = deadline_after(c->opt.connect_timeout);
+	double deadline = net_deadline_after(c->opt.connect_timeout);
 	c->fd = tcp_connect(host, port, deadline, err, errlen);
 	if (c->fd < 0) {
 		int rc = c->fd;
@@ -1126,7 +1104,7 @@ void rpc_client_close(rpc_client_t *c)
 		if (!c->dead) {
 			uint8_t shutdown[12] = {4, 0, 0, 0, 0, 0, 0, 0, SESSION_CODE_SHUTDOWN, 0, 0, 0};
 			char ignore[64];
-			io_send(c->fd, shutdown, sizeof shutdown, deadline_after(2), ignore,
+			io_send(c->fd, shutdown, sizeof shutdown, net_deadline_after(2), ignore,
 				sizeof ignore);
 		}
 	}
@@ -1157,7 +1135,7 @@ const char *rpc_client_peer(const rpc_client_t *c)
 static int tracker_open(const rpc_tracker_request_t *req, double timeout, char *err,
 			size_t errlen)
 {
-	double deadline = deadline_after(timeout);
+	double deadline = net_deadline_after(timeout);
 	int fd = tcp_connect(req->host, req->port, deadline, err, errlen);
 	if (fd < 0)
 		return fd;
@@ -1198,11 +1176,11 @@ static int tracker_ask(int fd, const rpc_tracker_request_t *req, const rpc_clien
 	cJSON_Delete(msg);
 	if (!frame)
 		return fail_to(err, errlen, RPC_CLIENT_ERR_ARG, "out of memory");
-	int rc = io_send(fd, frame, len, deadline_after(opt->connect_timeout), err, errlen);
+	int rc = io_send(fd, frame, len, net_deadline_after(opt->connect_timeout), err, errlen);
 	free(frame);
 	if (rc)
 		return rc;
-	double deadline = deadline_after(req->wait_timeout);
+	double deadline = net_deadline_after(req->wait_timeout);
 	uint8_t head[4];
 	rc = io_recv(fd, head, 4, deadline, err, errlen);
 	if (rc == RPC_CLIENT_ERR_TIMEOUT)
@@ -1215,7 +1193,7 @@ static int tracker_ask(int fd, const rpc_tracker_request_t *req, const rpc_clien
 		return fail_to(err, errlen, RPC_CLIENT_ERR_PROTOCOL, "tracker sent a %d-byte frame",
 			       n);
 	char *body = xmalloc((size_t)n);
-	rc = io_recv(fd, body, (size_t)n, deadline_after(opt->connect_timeout), err, errlen);
+	rc = io_recv(fd, body, (size_t)n, net_deadline_after(opt->connect_timeout), err, errlen);
 	cJSON *reply = rc ? NULL : cJSON_ParseWithLength(body, (size_t)n);
 	free(body);
 	if (rc)

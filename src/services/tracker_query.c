@@ -19,44 +19,11 @@
 #include <unistd.h>
 
 #include "runtime/xalloc.h"
+#include "services/net.h"
 #include "services/tracker_codec.h"
 
 /* Replies can be large (SUMMARY of 10,000 servers); still bounded. */
 #define TRACKER_CLIENT_MAX_REPLY (64u << 20)
-
-static double mono_now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-/* Wait for `events` on fd until deadline (<= 0: no deadline). 1 ready, 0 timed out, -1 error. */
-static int wait_fd(int fd, short events, double deadline)
-{
-	for (;;) {
-		int ms = -1;
-		if (deadline > 0) {
-			double left = deadline - mono_now();
-			if (left <= 0)
-				return 0;
-			ms = (int)ceil(left * 1000.0);
-		}
-		struct pollfd p = {.fd = fd, .events = events};
-		int r = poll(&p, 1, ms);
-		if (r > 0)
-			return 1;
-		if (r == 0)
-			return 0;
-		if (errno != EINTR)
-			return -1;
-	}
-}
-
-static double deadline_after(double timeout)
-{
-	return timeout > 0 ? mono_now() + timeout : 0;
-}
 
 static int send_all(tracker_client_t *c, const char *data, size_t len, double deadline, char *err,
 		    size_t n)
@@ -72,7 +39,7 @@ static int send_all(tracker_client_t *c, const char *data, size_t len, double de
 			snprintf(err, n, "send failed: %s", strerror(errno));
 			return -1;
 		}
-		int r = wait_fd(c->fd, POLLOUT, deadline);
+		int r = net_wait_fd(c->fd, POLLOUT, deadline);
 		if (r <= 0) {
 			snprintf(err, n, r == 0 ? "tracker did not accept data within %g s"
 						: "poll failed", c->timeout);
@@ -100,7 +67,7 @@ static int recv_some(tracker_client_t *c, char *buf, size_t len, size_t *got, do
 			snprintf(err, n, "receive failed: %s", strerror(errno));
 			return -1;
 		}
-		int w = wait_fd(c->fd, POLLIN, deadline);
+		int w = net_wait_fd(c->fd, POLLIN, deadline);
 		if (w <= 0) {
 			snprintf(err, n, w == 0 ? "no answer from the tracker within %g s"
 						: "poll failed", c->timeout);
@@ -123,7 +90,7 @@ static int connect_one(const struct addrinfo *ai, double deadline, int *out, int
 			close(fd);
 			return -1;
 		}
-		int r = wait_fd(fd, POLLOUT, deadline);
+		int r = net_wait_fd(fd, POLLOUT, deadline);
 		int so = 0;
 		socklen_t sl = sizeof so;
 		if (r <= 0) {
@@ -159,7 +126,7 @@ int tracker_client_connect(tracker_client_t *c, const char *host, int port, doub
 		snprintf(err, n, "cannot resolve %s: %s", host, gai_strerror(gai));
 		return -1;
 	}
-	double deadline = deadline_after(timeout);
+	double deadline = net_deadline_after(timeout);
 	int os_err = 0;
 	for (const struct addrinfo *ai = res; ai && c->fd < 0; ai = ai->ai_next)
 		connect_one(ai, deadline, &c->fd, &os_err);
@@ -207,7 +174,7 @@ int tracker_client_call(tracker_client_t *c, const cJSON *request, cJSON **reply
 		snprintf(err, n, "out of memory");
 		return -1;
 	}
-	double deadline = deadline_after(c->timeout);
+	double deadline = net_deadline_after(c->timeout);
 	int rc = send_all(c, frame, len, deadline, err, n);
 	free(frame);
 	if (rc != 0)
