@@ -64,15 +64,16 @@ static void on_changed_key(void *arg, enum config_section section, const char *k
 	}
 }
 
-/* Descriptors for every connection the services may hold, plus the loop's own and a margin
- * for the server's handshakes, waiting clients and session. */
+/* Descriptors for every connection the services may hold (a proxy link adds a pipe per
+ * direction), plus the loop's own and a margin for the server's handshakes, waiting clients
+ * and session. */
 static void ensure_fd_limit(const config_t *cfg)
 {
 	uint64_t want = 256;
 	if (cfg->has[CONFIG_TRACKER])
 		want += (uint64_t)cfg->tracker.max_connections;
-	if (cfg->has[CONFIG_PROXY])
-		want += (uint64_t)cfg->proxy.max_connections;
+	if (cfg->has[CONFIG_PROXY]) /* a paired proxy connection also holds 2 pipe fds (splice) */
+		want += 3 * (uint64_t)cfg->proxy.max_connections;
 	long have = net_raise_fd_limit(want);
 	if (have >= 0 && (uint64_t)have < want)
 		log_warn("descriptor limit %ld is below the %llu that max_connections needs; "

@@ -436,7 +436,7 @@ static int start_services(struct console *c)
 	int embedded = !cfg->path[0];
 	/* As in headless mode: room for every connection the services may accept. */
 	net_raise_fd_limit(256 + (uint64_t)cfg->tracker.max_connections +
-			   (uint64_t)cfg->proxy.max_connections);
+			   3 * (uint64_t)cfg->proxy.max_connections);
 	if (embedded || cfg->has[CONFIG_TRACKER]) {
 		int err = tracker_start(c->loop, &cfg->tracker, &c->tracker);
 		if (err) {
