@@ -142,19 +142,22 @@ static void test_min_repeat_ms_grows_number_and_keeps_it(void **state)
 	struct eval_args a = defaults(NULL, "testing.counted_sleep");
 	a.number = 1;
 	a.repeat = 1;
-	a.min_repeat_ms = 150; /* far above one 2 ms call even on a loaded machine */
+	/* One growth step even on a loaded machine: 3 calls of 20 ms always reach 59 ms, and the
+	 * grown number 59 / measured + 1 is 3 as long as the 1-call measurement stays under
+	 * 29.5 ms (a 47% overrun). */
+	a.min_repeat_ms = 59;
 	ffi_function_t *ev = evaluator_new(&a);
 	assert_non_null(ev);
-	sleep_us = 2000;
+	sleep_us = 20000;
 	calls = 0;
 	TVMFFIAny arg = ffi_any_int(5);
 	double seconds[4];
 	assert_int_equal(evaluate(ev, &arg, 1, seconds, 4), 1);
-	/* Warm-up, then number = 1 (too short), then a grown number that reaches 150 ms. */
+	/* Warm-up, then number = 1 (too short), then a grown number that reaches 59 ms. */
 	int final_number = calls - 2;
 	assert_true(final_number > 1);
-	assert_true(seconds[0] >= 0.002);
-	assert_true(seconds[0] * final_number >= 0.150);
+	assert_true(seconds[0] >= 0.020);
+	assert_true(seconds[0] * final_number >= 0.059);
 	/* The grown number is kept: the next call measures at least that many runs at once. */
 	calls = 0;
 	assert_int_equal(evaluate(ev, &arg, 1, seconds, 4), 1);
