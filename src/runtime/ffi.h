@@ -200,6 +200,9 @@ int ffi_function_call(ffi_function_t *fn, const TVMFFIAny *args, int32_t num_arg
 		      TVMFFIAny *result);
 
 /* ---- tensors ---- */
+/* Row-major contiguous: strides NULL, or equal to the row-major products (dims of extent 1
+ * ignored). */
+int ffi_dltensor_is_compact(const DLTensor *t);
 /* Bytes of a compact tensor; returns -1 on overflow or a negative dim. */
 int ffi_dltensor_nbytes(const DLTensor *t, uint64_t *out);
 

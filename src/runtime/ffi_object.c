@@ -248,6 +248,19 @@ void ffi_array_push(ffi_array_t *a, TVMFFIAny value)
 
 /* ---- tensors ---- */
 
+int ffi_dltensor_is_compact(const DLTensor *t)
+{
+	if (!t->strides)
+		return 1;
+	int64_t expect = 1;
+	for (int32_t i = t->ndim - 1; i >= 0; i--) {
+		if (t->shape[i] != 1 && t->strides[i] != expect)
+			return 0;
+		expect *= t->shape[i];
+	}
+	return 1;
+}
+
 int ffi_dltensor_nbytes(const DLTensor *t, uint64_t *out)
 {
 	if (t->ndim < 0)

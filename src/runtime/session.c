@@ -551,15 +551,8 @@ static int send_tensor_return(session_t *s, ffi_tensor_t *t)
 	DLTensor *dl = &t->dl;
 	if (dl->device.device_type >= 128 || dl->ndim < 0 || dl->ndim > SESSION_MAX_NDIM)
 		return send_errorf(s, "ValueError", "returned tensor cannot be sent over RPC");
-	if (dl->strides) {
-		int64_t expect = 1;
-		for (int32_t i = dl->ndim; i-- > 0;) {
-			if (dl->shape[i] != 1 && dl->strides[i] != expect)
-				return send_errorf(s, "ValueError",
-						   "returned tensor is not contiguous");
-			expect *= dl->shape[i];
-		}
-	}
+	if (!ffi_dltensor_is_compact(dl))
+		return send_errorf(s, "ValueError", "returned tensor is not contiguous");
 	uint64_t h = session_handles_put(s->handles, &t->header);
 	if (!h)
 		return send_errorf(s, "RuntimeError", "too many live remote handles");

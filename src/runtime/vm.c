@@ -121,19 +121,6 @@ vm_closure_t *vm_closure_new(ffi_module_t *exec_module, int64_t func_index,
 	return c;
 }
 
-static int dltensor_is_compact(const DLTensor *t)
-{
-	if (!t->strides)
-		return 1;
-	int64_t expect = 1;
-	for (int32_t i = t->ndim - 1; i >= 0; i--) {
-		if (t->shape[i] != 1 && t->strides[i] != expect)
-			return 0;
-		expect *= t->shape[i];
-	}
-	return 1;
-}
-
 ffi_tensor_t *vm_tensor_copy(const DLTensor *src, DLDevice device)
 {
 	if (src->device.device_type != kDLCPU) {
@@ -141,7 +128,7 @@ ffi_tensor_t *vm_tensor_copy(const DLTensor *src, DLDevice device)
 			      src->device.device_type);
 		return NULL;
 	}
-	if (!dltensor_is_compact(src)) {
+	if (!ffi_dltensor_is_compact(src)) {
 		ffi_error_set("ValueError", "Relax VM: cannot copy a non-compact tensor");
 		return NULL;
 	}

@@ -132,24 +132,6 @@ static int shape_numel(const int64_t *dims, size_t ndim, uint64_t *out)
 	return 0;
 }
 
-static int dltensor_bytes(const DLTensor *t, uint64_t *out)
-{
-	return ffi_dltensor_nbytes(t, out);
-}
-
-static int is_compact(const DLTensor *t)
-{
-	if (!t->strides)
-		return 1;
-	int64_t expect = 1;
-	for (int32_t i = t->ndim - 1; i >= 0; i--) {
-		if (t->shape[i] != 1 && t->strides[i] != expect)
-			return 0;
-		expect *= t->shape[i];
-	}
-	return 1;
-}
-
 /* Owner for a view of args[i]: the tensor object when it keeps its data alive, else NULL
  * (a view of borrowed memory stays borrowed, so the VM copies it if it escapes). */
 static TVMFFIObject *view_owner(const TVMFFIAny *v)
@@ -378,10 +360,10 @@ static int make_view(const char *fn, const TVMFFIAny *src_any, const ffi_shape_t
 	if (!src)
 		return fail("TypeError", "", "%s: argument 0 must be a tensor, got %s", fn,
 			    type_name(src_any->type_index));
-	if (!is_compact(src))
+	if (!ffi_dltensor_is_compact(src))
 		return fail("ValueError", "", "%s: source tensor is not compact", fn);
 	uint64_t have, numel, need;
-	if (dltensor_bytes(src, &have) || shape->size > 64 ||
+	if (ffi_dltensor_nbytes(src, &have) || shape->size > 64 ||
 	    shape_numel(shape->data, shape->size, &numel) || dtype_bytes(numel, dt, &need) ||
 	    !dtype_valid_for_tensor(dt))
 		return fail("ValueError", "", "%s: invalid shape or dtype", fn);
@@ -695,7 +677,7 @@ static int builtin_tensor_to_shape(void *self, const TVMFFIAny *args, int32_t n,
 	uint64_t numel;
 	if (!t || t->ndim != 1 || t->dtype.code != kDLInt || t->dtype.lanes != 1 ||
 	    (t->dtype.bits != 16 && t->dtype.bits != 32 && t->dtype.bits != 64) ||
-	    t->device.device_type != kDLCPU || !is_compact(t) ||
+	    t->device.device_type != kDLCPU || !ffi_dltensor_is_compact(t) ||
 	    shape_numel(t->shape, 1, &numel) || numel > 4096 || (numel && !t->data))
 		return fail("ValueError", "", "%s expects a 1-D int16/32/64 CPU tensor", fn);
 	int64_t *dims = xcalloc(numel ? numel : 1, sizeof *dims);
