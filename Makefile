@@ -87,12 +87,17 @@ MODEL_SO  := $(MODEL_SRC:tests/models/%.c=$(BUILD)/models/%.so)
 BENCH_SRC := $(wildcard bench/bench_*.c)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all cross-deps deps run check unit-test e2e-test models install uninstall clean fuzz fuzz-build fuzz-smoke bench bench-drivers static
+.PHONY: docs all cross-deps deps run check unit-test e2e-test models install uninstall clean fuzz fuzz-build fuzz-smoke bench bench-drivers static
 
 all: $(BIN)
 
 deps:
 	@sh scripts/deps.sh check
+
+# docs/globals.md, the conformance table, is generated from the code (a test keeps it so).
+docs: $(BIN)
+	@mkdir -p docs
+	./$(BIN) --list-globals --markdown > docs/globals.md
 
 $(BUILD)/%.o: %.c $(if $(STATIC),$(BUILD)/cjson-static/libcjson.a)
 	@mkdir -p $(dir $@)

@@ -105,6 +105,17 @@ int cli_parse(int argc, char **argv, struct cli_args *a, char *err, size_t n)
 			a->mode = CLI_VERSION;
 			return 0;
 		}
+		if (strcmp(f, "--list-globals") == 0) {
+			a->mode = CLI_LIST_GLOBALS;
+			for (int j = i + 1; j < argc; j++) {
+				if (strcmp(argv[j], "--markdown") != 0) {
+					snprintf(err, n, "--list-globals takes only --markdown");
+					return -1;
+				}
+				a->markdown = 1;
+			}
+			return 0;
+		}
 		if (strcmp(f, "--run") == 0 || strcmp(f, "--connect") == 0) {
 			/* --run/--connect parse their own arguments (run_cmd.c). */
 			if (i + 1 >= argc) {

@@ -4,7 +4,8 @@
 
 #include "console/config.h"
 
-enum cli_mode { CLI_CONSOLE, CLI_HEADLESS, CLI_QUERY, CLI_RUN, CLI_CHECK_CONFIG, CLI_HELP, CLI_VERSION };
+enum cli_mode { CLI_CONSOLE, CLI_HEADLESS, CLI_QUERY, CLI_RUN, CLI_CHECK_CONFIG, CLI_HELP, CLI_VERSION,
+	       CLI_LIST_GLOBALS };
 
 struct cli_args {
 	enum cli_mode mode;
@@ -12,6 +13,7 @@ struct cli_args {
 	int service;           /* CONFIG_TRACKER/PROXY/SERVER named after --headless, or -1 */
 	char target[300];      /* --query / --attach / --connect HOST:PORT */
 	int json;              /* --query --json */
+	int markdown;          /* --list-globals --markdown */
 	int run_direct;        /* --connect rather than --run KEY */
 	char run_key[128];     /* --run KEY */
 	int first_positional;  /* --run/--connect: index of the first argument the mode parses */

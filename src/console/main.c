@@ -7,6 +7,7 @@
 
 #include "console/cli.h"
 #include "console/config.h"
+#include "runtime/ffi_catalog.h"
 #include "runtime/log.h"
 
 static void usage(FILE *out)
@@ -18,6 +19,7 @@ static void usage(FILE *out)
 	      "  tvmrpc-console --run KEY --tracker HOST:PORT MODULE.so FUNC [--in X.npy]... [--out Y.npy]... [--time]\n"
 	      "  tvmrpc-console --connect HOST:PORT MODULE.so FUNC ...    the same, straight to a server\n"
 	      "  tvmrpc-console --check-config FILE                       validate a settings file\n"
+	      "  tvmrpc-console --list-globals [--markdown]               remote globals and status\n"
 	      "  tvmrpc-console --help | --version\n"
 	      "\n"
 	      "service flags (TVM's names; each is also a key of the INI section):\n"
@@ -62,6 +64,9 @@ int main(int argc, char **argv)
 		if (log_get_level() >= LOG_LEVEL_DEBUG)
 			config_print(&args.cfg, print_line, stdout);
 		return 0;
+	case CLI_LIST_GLOBALS:
+		ffi_catalog_print(stdout, args.markdown);
+		return fflush(stdout) == 0 ? 0 : 1;
 	case CLI_QUERY:
 		return cli_query(&args);
 	case CLI_RUN:

@@ -35,6 +35,8 @@ enum ffi_type_index {
 	FFI_ARRAY = 71,
 	FFI_MAP = 72,
 	FFI_MODULE = 73,
+	FFI_LIST = 75,
+	FFI_DICT = 76,
 	FFI_RPC_OBJECT_REF = 115,
 	FFI_DYN_OBJECT_BEGIN = 128,
 	/* Our own dynamic object kinds (never sent as such on the wire; they travel as handles). */
@@ -125,6 +127,54 @@ typedef struct ffi_array {
 	size_t size;
 	size_t capacity;
 } ffi_array_t;
+
+/* List (75): the same layout as Array, with type index FFI_LIST (mutable in place, as tvm-ffi's
+ * List; Array is copy-on-write in tvm-ffi, but remote clients never share one, so both are
+ * mutated in place here). Create with ffi_list_new(); ffi_array_push works on both. */
+ffi_array_t *ffi_list_new(void);
+
+/* Map (72) and Dict (76): insertion-ordered hash maps Any -> Any, as tvm-ffi's (its dense map
+ * keeps an insertion-ordered list; iteration follows insertion order, erase unlinks). Keys are
+ * compared with ffi_any_equal and hashed with ffi_any_hash. Map is immutable to clients (every
+ * global that "changes" one returns a new map); Dict is changed in place. */
+typedef struct ffi_map ffi_map_t;
+ffi_map_t *ffi_map_new(int32_t type_index); /* FFI_MAP or FFI_DICT; new reference */
+/* Insert or replace; takes ownership of key and value. Strings and bytes are stored as
+ * SmallStr/Str and SmallBytes/Bytes objects, never as borrowed raw pointers. 0, or -1 (error
+ * set) for a key that cannot be stored. */
+int ffi_map_set(ffi_map_t *m, TVMFFIAny key, TVMFFIAny value);
+/* Borrowed value for key, or NULL when absent. */
+const TVMFFIAny *ffi_map_get(const ffi_map_t *m, const TVMFFIAny *key);
+/* 1 if removed, 0 if absent. */
+int ffi_map_erase(ffi_map_t *m, const TVMFFIAny *key);
+void ffi_map_clear(ffi_map_t *m);
+size_t ffi_map_size(const ffi_map_t *m);
+/* Iteration in insertion order: start with pos = 0; returns 0 at the end, else 1 with the
+ * borrowed entry and *pos advanced. */
+int ffi_map_next(const ffi_map_t *m, size_t *pos, const TVMFFIAny **key, const TVMFFIAny **value);
+static inline TVMFFIObject *ffi_map_object(ffi_map_t *m)
+{
+	return (TVMFFIObject *)m; /* the header comes first */
+}
+
+/* Value equality and hash as tvm-ffi's AnyEqual / AnyHash: strings and bytes by content
+ * (small or object form alike), POD values by type and bits, other objects by identity. */
+int ffi_any_equal(const TVMFFIAny *a, const TVMFFIAny *b);
+uint64_t ffi_any_hash(const TVMFFIAny *v);
+/* An owned copy of an argument value fit to store in a container: RawStr -> SmallStr/Str,
+ * ByteArrayPtr -> SmallBytes/Bytes, objects retained. -1 (TypeError set) for a borrowed
+ * DLTensor pointer, which no container may keep. */
+int ffi_any_to_owned(const TVMFFIAny *arg, TVMFFIAny *out);
+/* Most elements a List, Map or Dict grown by remote calls may hold (MemoryError beyond). */
+#define FFI_CONTAINER_MAX_SIZE (1 << 22)
+
+/* tvm-ffi's type key of a type index, as TVM's messages name types: "None", "int", "bool",
+ * "float", "void*", "DataType", "Device", "DLTensor*", "const char*", "TVMFFIByteArray*",
+ * "ffi.String", "ffi.Array", "ffi.Map", ...; never NULL ("ffi.Object" for an object type this
+ * runtime does not know, "unknown" for other indices). */
+const char *ffi_type_key(int32_t type_index);
+/* New Array of Str: the key of every type this runtime knows, in type index order. */
+ffi_array_t *ffi_registered_type_keys(void);
 
 /* Module (73). */
 struct ffi_module;
@@ -226,6 +276,12 @@ void ffi_registry_put_call(const char *name, TVMFFISafeCallType call);
 ffi_function_t *ffi_registry_get(const char *name);
 /* Calls fn(name, arg) for every registered name, in sorted order. */
 void ffi_registry_foreach(void (*fn)(const char *name, void *arg), void *arg);
+/* A global TVM's runtime offers that this server refuses on purpose (it would call back into
+ * Python, needs a GPU compiler, ...): calling it raises `kind: <name> is not supported on this
+ * server: <reason>`; the conformance table (tvmrpc-console --list-globals) shows the reason. */
+void ffi_registry_put_refused(const char *name, const char *kind, const char *reason);
+/* The refusal reason of a registered global, or NULL when it works. */
+const char *ffi_registry_refusal(const char *name);
 
 /* Register a global at start-up from any file in the library (the binary links the whole
  * archive, so these are never dropped). */
@@ -233,6 +289,12 @@ void ffi_registry_foreach(void (*fn)(const char *name, void *arg), void *arg);
 	__attribute__((constructor)) static void ffi_register_##call(void)                  \
 	{                                                                                    \
 		ffi_registry_put_call(name, call);                                           \
+	}
+
+#define FFI_REGISTER_REFUSED(name, id, kind, reason)                                         \
+	__attribute__((constructor)) static void ffi_register_refused_##id(void)             \
+	{                                                                                    \
+		ffi_registry_put_refused(name, kind, reason);                                \
 	}
 
 /* Argument helpers for host functions: set an error naming the function on mismatch. */

@@ -8,6 +8,7 @@
 struct registry_entry {
 	char *name;
 	ffi_function_t *fn;
+	char *refusal; /* why this server refuses the global on purpose, or NULL */
 };
 
 static struct registry_entry *entries;
@@ -39,6 +40,8 @@ void ffi_registry_put(const char *name, ffi_function_t *fn)
 	if (found) {
 		ffi_object_release(&entries[at].fn->header);
 		entries[at].fn = fn;
+		free(entries[at].refusal);
+		entries[at].refusal = NULL;
 		return;
 	}
 	if (num_entries == cap_entries) {
@@ -48,7 +51,52 @@ void ffi_registry_put(const char *name, ffi_function_t *fn)
 	memmove(entries + at + 1, entries + at, (num_entries - at) * sizeof *entries);
 	entries[at].name = xstrdup(name);
 	entries[at].fn = fn;
+	entries[at].refusal = NULL;
 	num_entries++;
+}
+
+struct refusal {
+	char *name;
+	char *kind;
+	char *reason;
+};
+
+static void refusal_free(void *data)
+{
+	struct refusal *r = data;
+	free(r->name);
+	free(r->kind);
+	free(r->reason);
+	free(r);
+}
+
+static int refused_call(void *self, const TVMFFIAny *args, int32_t n, TVMFFIAny *result)
+{
+	(void)args;
+	(void)n;
+	(void)result;
+	const struct refusal *r = ((ffi_function_t *)self)->data;
+	ffi_error_set(r->kind, "%s is not supported on this server: %s", r->name, r->reason);
+	return -1;
+}
+
+void ffi_registry_put_refused(const char *name, const char *kind, const char *reason)
+{
+	struct refusal *r = xmalloc(sizeof *r);
+	r->name = xstrdup(name);
+	r->kind = xstrdup(kind);
+	r->reason = xstrdup(reason);
+	ffi_registry_put(name, ffi_function_new(refused_call, r, refusal_free, NULL));
+	int found;
+	size_t at = registry_find(name, &found);
+	entries[at].refusal = xstrdup(reason);
+}
+
+const char *ffi_registry_refusal(const char *name)
+{
+	int found;
+	size_t at = registry_find(name, &found);
+	return found ? entries[at].refusal : NULL;
 }
 
 void ffi_registry_put_call(const char *name, TVMFFISafeCallType call)
@@ -76,6 +124,7 @@ __attribute__((destructor)) static void registry_free(void)
 {
 	for (size_t i = 0; i < num_entries; i++) {
 		free(entries[i].name);
+		free(entries[i].refusal);
 		ffi_object_release(&entries[i].fn->header);
 	}
 	free(entries);
