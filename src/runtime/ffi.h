@@ -274,6 +274,8 @@ void ffi_registry_put(const char *name, ffi_function_t *fn); /* takes ownership 
 void ffi_registry_put_call(const char *name, TVMFFISafeCallType call);
 /* New reference, or NULL when absent. */
 ffi_function_t *ffi_registry_get(const char *name);
+/* Drop the global `name`; 1 if it was registered, else 0. */
+int ffi_registry_remove(const char *name);
 /* Calls fn(name, arg) for every registered name, in sorted order. */
 void ffi_registry_foreach(void (*fn)(const char *name, void *arg), void *arg);
 /* A global TVM's runtime offers that this server refuses on purpose (it would call back into

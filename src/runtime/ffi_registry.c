@@ -114,6 +114,21 @@ ffi_function_t *ffi_registry_get(const char *name)
 	return entries[at].fn;
 }
 
+int ffi_registry_remove(const char *name)
+{
+	int found;
+	size_t at = registry_find(name, &found);
+	if (!found)
+		return 0;
+	struct registry_entry gone = entries[at];
+	memmove(entries + at, entries + at + 1, (num_entries - at - 1) * sizeof *entries);
+	num_entries--;
+	free(gone.name);
+	free(gone.refusal);
+	ffi_object_release(&gone.fn->header);
+	return 1;
+}
+
 void ffi_registry_foreach(void (*fn)(const char *name, void *arg), void *arg)
 {
 	for (size_t i = 0; i < num_entries; i++)

@@ -94,6 +94,8 @@ void rpc_client_options_default(rpc_client_options_t *opt)
 	opt->reply_timeout = 600;
 	opt->session_timeout = 0;
 	opt->max_reply = 64u << 20;
+	opt->init_args = NULL;
+	opt->num_init_args = 0;
 }
 
 /* ---- sockets with deadlines ---- */
@@ -1037,7 +1039,9 @@ static int init_server(rpc_client_t *c, double deadline, char *err, size_t errle
 	size_t start = session_packet_begin(&c->out, SESSION_CODE_INIT_SERVER);
 	session_buf_put_u64(&c->out, strlen(SESSION_PROTOCOL_VERSION));
 	session_buf_put(&c->out, SESSION_PROTOCOL_VERSION, strlen(SESSION_PROTOCOL_VERSION));
-	session_buf_put_i32(&c->out, 0); /* no session constructor */
+	if (session_seq_encode(&c->out, c->opt.init_args, c->opt.num_init_args) != 0)
+		return fail_to(err, errlen, RPC_CLIENT_ERR_ARG, "a session constructor argument "
+			       "cannot be sent over RPC");
 	session_packet_end(&c->out, start, 0);
 	session_seq_t seq;
 	int rc = send_request(c, NULL, 0, deadline);

@@ -30,6 +30,10 @@ typedef struct rpc_client_options {
 	double reply_timeout;   /* wait for each reply, seconds; 0 = no limit (default 600) */
 	double session_timeout; /* sent as "-timeout=N" in the key; 0 = none (default 0) */
 	uint64_t max_reply;     /* largest Return/Exception packet accepted (default 64 MiB) */
+	/* InitServer's session constructor and its arguments (e.g. ["rpc.Connect", host, port,
+	 * key] to reach a server behind this one); none by default (a local session). */
+	const session_value_t *init_args;
+	int32_t num_init_args;
 } rpc_client_options_t;
 
 void rpc_client_options_default(rpc_client_options_t *opt);
