@@ -175,6 +175,9 @@ int ffi_any_to_owned(const TVMFFIAny *arg, TVMFFIAny *out);
 const char *ffi_type_key(int32_t type_index);
 /* New Array of Str: the key of every type this runtime knows, in type index order. */
 ffi_array_t *ffi_registered_type_keys(void);
+/* New reference to tvm-ffi's "missing" marker: one plain Object (type FFI_OBJECT) for the whole
+ * process, what ffi.GetInvalidObject and ffi.MapGetItemOrMissing return. */
+TVMFFIObject *ffi_missing_object(void);
 
 /* Module (73). */
 struct ffi_module;
