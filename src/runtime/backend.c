@@ -183,6 +183,7 @@ static struct thread_pool pool = {
 };
 
 static _Thread_local int in_parallel_task;
+static int pool_task_limit; /* runtime.config_threadpool's cap on tasks per launch, 0 = none */
 static pthread_once_t pool_atfork_once = PTHREAD_ONCE_INIT;
 
 int backend_thread_count(void)
@@ -198,6 +199,18 @@ int backend_thread_count(void)
 	if (cores < 1)
 		return 1;
 	return cores > 1024 ? 1024 : (int)cores;
+}
+
+void backend_thread_limit_set(int tasks)
+{
+	__atomic_store_n(&pool_task_limit, tasks > 0 ? tasks : 0, __ATOMIC_RELAXED);
+}
+
+int backend_thread_limit(void)
+{
+	int limit = __atomic_load_n(&pool_task_limit, __ATOMIC_RELAXED);
+	int total = backend_thread_count();
+	return limit > 0 && limit < total ? limit : total;
 }
 
 /* Record a task's failure so that the launching thread can report it. */
@@ -321,6 +334,9 @@ int backend_parallel_launch(FTVMParallelLambda f, void *cdata, int num_task)
 		return launch_serial(f, cdata);
 	int workers = pool_start();
 	int max_tasks = workers + 1;
+	int limit = __atomic_load_n(&pool_task_limit, __ATOMIC_RELAXED);
+	if (limit > 0 && limit < max_tasks)
+		max_tasks = limit;
 	if (num_task <= 0 || num_task > max_tasks)
 		num_task = max_tasks;
 	if (num_task == 1) {

@@ -1,74 +1,44 @@
 /* Autotuning helpers that MetaSchedule's RPC runner calls (session-protocol.md §6.4, §6.5):
- * random tensor fills and the CPU cache flush used as the time evaluator's f_preproc. */
-#include <stdint.h>
+ * random tensor fills (values in [1, 10) from the mt19937 of contrib_random.c) and the CPU
+ * cache flush used as the time evaluator's f_preproc. */
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "runtime/ffi.h"
+#include "runtime/runtime_globals.h"
 
 uint16_t __gnu_f2h_ieee(float value); /* backend.c */
 float __gnu_h2f_ieee(uint16_t value);  /* backend.c */
 
-static _Thread_local uint64_t rng_state;
-static _Thread_local pid_t rng_pid;
-
-/* splitmix64: fast, and plenty for filling measurement inputs. Reseeded in each process so
- * that forked sessions do not all draw the same numbers. */
-static uint64_t rng_next(void)
+/* Uniform in [1, 10) from the thread's mt19937, as TVM draws it (a double from two draws). */
+static double fill_value(random_mt_t *mt)
 {
-	if (rng_state == 0 || rng_pid != getpid()) {
-		rng_pid = getpid();
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		rng_state = ((uint64_t)ts.tv_nsec << 20) ^ (uint64_t)ts.tv_sec ^
-			    ((uint64_t)getpid() << 40) ^ (uint64_t)(uintptr_t)&rng_state;
-	}
-	uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-	return z ^ (z >> 31);
+	return random_mt_canonical_double(mt) * 9.0 + 1.0;
 }
 
-/* Uniform in [1, 10). */
-static double rng_uniform(void)
-{
-	return 1.0 + 9.0 * ((double)(rng_next() >> 11) * 0x1.0p-53);
-}
-
-/* Fill by element width only, as TVM does: 8-bit u8, 16-bit half, 32-bit f32, 64-bit f64,
- * whatever the type code. */
+/* Fill by element width only, as TVM does: 8-bit u8 (truncated), 16-bit half, 32-bit f32,
+ * 64-bit f64, whatever the type code. TVM's narrow formats may round a value just under 10
+ * up to 10; here they stay below 10. */
 static int tensor_fill(const char *fn, const TVMFFIAny *args, int32_t num_args)
 {
 	DLTensor *t;
+	uint64_t count, nbytes;
+	char *data;
 	if (ffi_arg_tensor(fn, args, num_args, 0, &t) != 0)
 		return -1;
-	if (t->device.device_type != kDLCPU) {
-		ffi_error_set("ValueError", "%s: only CPU tensors can be filled (device type %d)", fn,
-			      (int)t->device.device_type);
-		return -1;
-	}
-	uint64_t nbytes;
-	if (ffi_dltensor_nbytes(t, &nbytes) != 0) {
-		ffi_error_set("ValueError", "%s: invalid tensor shape", fn);
-		return -1;
-	}
 	unsigned bits = t->dtype.bits;
 	if (bits != 8 && bits != 16 && bits != 32 && bits != 64) {
-		ffi_error_set("ValueError", "%s: cannot fill elements of %u bits", fn, bits);
+		ffi_error_set("InternalError", "%s: cannot fill elements of %u bits (dtype code %d)",
+			      fn, bits, t->dtype.code);
 		return -1;
 	}
-	if (nbytes == 0)
-		return 0;
-	if (!t->data) {
-		ffi_error_set("ValueError", "%s: tensor has no data", fn);
+	if (runtime_tensor_host(fn, t, &count, &nbytes, &data) != 0)
 		return -1;
-	}
-	uint64_t count = nbytes / (bits / 8);
-	char *data = t->data;
+	count = nbytes / (bits / 8); /* lanes count as elements */
+	random_mt_t *mt = random_mt_thread();
 	for (uint64_t i = 0; i < count; i++) {
-		double x = rng_uniform();
+		double x = fill_value(mt);
 		switch (bits) {
 		case 8: {
 			uint8_t v = (uint8_t)x;
@@ -76,7 +46,6 @@ static int tensor_fill(const char *fn, const TVMFFIAny *args, int32_t num_args)
 			break;
 		}
 		case 16: {
-			/* Narrow formats can round a value just under 10 up to 10: keep [1, 10). */
 			uint16_t v = __gnu_f2h_ieee((float)x);
 			if (__gnu_h2f_ieee(v) >= 10.0f)
 				v = 0x48ff; /* 9.9921875, the largest half below 10 */

@@ -95,6 +95,7 @@ typedef struct session {
 
 /* Per thread: the globals a session calls run on the thread that serves it. */
 static _Thread_local const session_options_t *current_options;
+static _Thread_local session_t *current_session;
 
 const session_options_t *session_current(void)
 {
@@ -359,6 +360,15 @@ static int region_resolve(session_t *s, uint64_t addr, uint64_t nbytes, void **o
 		      "remote memory [0x%llx, +%llu) is not inside a block of this session",
 		      (unsigned long long)addr, (unsigned long long)nbytes);
 	return -1;
+}
+
+int session_client_region(uint64_t addr, uint64_t nbytes, void **out)
+{
+	if (!current_session) {
+		*out = (void *)(uintptr_t)addr;
+		return 0;
+	}
+	return region_resolve(current_session, addr, nbytes, out);
 }
 
 static int device_check(DLDevice dev)
@@ -1259,10 +1269,13 @@ int session_serve_fds(int read_fd, int write_fd, const session_options_t *opt)
 	s.handles = session_handles_new(0);
 	s.memory = session_memory_new(s.opt.memory_cap);
 	const session_options_t *saved = current_options;
+	session_t *saved_session = current_session;
 	current_options = &s.opt;
+	current_session = &s;
 	errno = 0;
 	int rc = session_loop(&s);
 	current_options = saved;
+	current_session = saved_session;
 	session_handles_free(s.handles);
 	session_memory_free(s.memory);
 	session_buf_free(&s.out);

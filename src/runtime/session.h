@@ -60,6 +60,12 @@ void session_device_attr(DLDevice dev, int64_t kind, TVMFFIAny *out);
  * For global functions that need the work directory or limits. */
 const session_options_t *session_current(void);
 
+/* A data pointer a client passed as an argument (an OpaquePtr), checked as tensor arguments
+ * are: [addr, addr + nbytes) must lie in an allocation or a returned tensor of the session
+ * served on this thread. Outside a session (in-process callers) the address is taken as is.
+ * 0, or -1 with a ValueError. */
+int session_client_region(uint64_t addr, uint64_t nbytes, void **out);
+
 /* The Exception text sent when the deadline passes (control-plane.md §3.6), e.g.
  * `RPCSessionTimeoutError: Your 10.0s session has expired, try to increase the
  * "session_timeout" value.` (the number is formatted like Python's repr of a float). */
