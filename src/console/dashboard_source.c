@@ -134,12 +134,16 @@ static int add_server(void *arg, const struct tracker_view_server *v)
 		r->flags |= DASH_ROW_GOOD;
 	else if (v->state == TRACKER_SERVER_DRAINED)
 		r->flags |= DASH_ROW_DIM;
+	const char *links = !v->compiler                   ? "(not reported)"
+			    : strcmp(v->compiler, "none") == 0 ? "no (compiler = none)"
+			    : v->compiler[0]                   ? v->compiler
+							       : "no (no compiler on PATH)";
 	snprintf(r->detail, sizeof r->detail,
 		 "server connection %llu\nkey:        %s\naddress:    %s\npeer:       %s\n"
 		 "state:      %s\nfree:       %d\nheld:       %d (drained)\nsessions:   %llu\n"
-		 "registered: %s ago",
+		 "registered: %s ago\nlinks .o/.tar uploads with: %s",
 		 (unsigned long long)v->id, v->key, v->addr, v->peer, r->cells[2], v->free, v->held,
-		 (unsigned long long)v->sessions, r->cells[4]);
+		 (unsigned long long)v->sessions, r->cells[4], links);
 	return 0;
 }
 

@@ -38,6 +38,43 @@ const char *module_link_compiler(void)
 	return link_compiler;
 }
 
+int module_link_find_compiler(char *out, size_t size)
+{
+	static const char *const names[] = {"cc", "gcc", "g++"};
+	const char *path = getenv("PATH");
+	if (size)
+		out[0] = '\0';
+	if (!path || !*path)
+		path = "/usr/local/bin:/usr/bin:/bin";
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+		for (const char *dir = path; *dir;) {
+			size_t len = strcspn(dir, ":");
+			char cand[PATH_LEN];
+			int n = snprintf(cand, sizeof cand, "%.*s/%s", (int)len, len ? dir : ".",
+					 names[i]);
+			struct stat st;
+			if (n > 0 && (size_t)n < sizeof cand && (size_t)n < size && cand[0] == '/' &&
+			    stat(cand, &st) == 0 && S_ISREG(st.st_mode) && access(cand, X_OK) == 0) {
+				memcpy(out, cand, (size_t)n + 1);
+				return 0;
+			}
+			dir += len;
+			if (*dir == ':')
+				dir++;
+		}
+	}
+	return -1;
+}
+
+void module_link_resolve_compiler(const char *setting, char *out, size_t size)
+{
+	if (!setting || !*setting) {
+		module_link_find_compiler(out, size);
+		return;
+	}
+	snprintf(out, size, "%s", setting);
+}
+
 /* Run argv, collect its stdout (and stderr if with_stderr) (up to keep - 1 bytes into out, NUL-terminated) and
  * wait for it, killing it after timeout_ms. Returns the exit status (0 = success), or -1 with an
  * error set if it could not run, died from a signal or timed out. */
@@ -326,10 +363,14 @@ int module_link_shared(const char *path, char *out, size_t out_size)
 			      path);
 		return -1;
 	}
-	if (!link_compiler[0]) {
-		ffi_error_set("RuntimeError", "cannot link '%s' into a shared library: this server "
-			      "has no C compiler configured (set 'compiler'); build with "
-			      "export_library to a .so instead", path);
+	if (!link_compiler[0] || strcmp(link_compiler, "none") == 0) {
+		ffi_error_set("RuntimeError", "cannot link '%s' into a shared library: %s; start the "
+			      "server with --compiler CC (compiler = CC in [server]), or build with "
+			      "export_library to a .so instead", path,
+			      link_compiler[0] ? "linking is switched off on this server "
+						 "(compiler = none)"
+					       : "this server found no C compiler (none of cc, "
+						 "gcc, g++ on its PATH)");
 		return -1;
 	}
 	if (access(path, R_OK) != 0) {

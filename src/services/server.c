@@ -70,6 +70,7 @@ struct server {
 	uv_tcp_t listener;
 	int listening;
 	char reply_key[160];  /* "server:<key>" */
+	char compiler[256];   /* what links .o/.tar uploads: a command, "none", or "" (none found) */
 
 	tracker_link_t *link;
 	uint64_t resource;
@@ -779,6 +780,29 @@ static int ensure_dir(const char *path)
 	return 0;
 }
 
+/* The `compiler` setting made concrete (as TVM's server, the default is the system compiler),
+ * told to the linker that session children inherit, logged, and reported to the tracker. */
+static void apply_compiler(server_t *srv, const char *setting)
+{
+	module_link_resolve_compiler(setting, srv->compiler, sizeof srv->compiler);
+	module_link_set_compiler(srv->compiler);
+	if (strcmp(srv->compiler, "none") == 0)
+		log_info("linking of .o/.tar uploads is switched off (compiler = none)");
+	else if (srv->compiler[0])
+		log_info("linking uploads with %s", srv->compiler);
+	else
+		log_warn("no C compiler on PATH (cc, gcc, g++): .o/.tar uploads (MetaSchedule's "
+			 "default builder output) cannot be linked; set --compiler CC, or export "
+			 "modules as .so");
+	if (srv->link)
+		tracker_link_set_info_compiler(srv->link, srv->compiler);
+}
+
+const char *server_compiler(const server_t *srv)
+{
+	return srv->compiler;
+}
+
 int server_start(uv_loop_t *loop, const server_options_t *opt, server_t **out)
 {
 	*out = NULL;
@@ -795,9 +819,9 @@ int server_start(uv_loop_t *loop, const server_options_t *opt, server_t **out)
 			return err;
 		}
 	}
-	/* Inherited by every session child: .o/.tar uploads are linked with it. */
-	module_link_set_compiler(opt->compiler);
 	server_t *srv = xcalloc(1, sizeof *srv);
+	/* Inherited by every session child: .o/.tar uploads are linked with it. */
+	apply_compiler(srv, opt->compiler);
 	srv->loop = loop;
 	srv->opt = *opt;
 	if (srv->opt.handshake_timeout <= 0)
@@ -850,6 +874,7 @@ int server_start(uv_loop_t *loop, const server_options_t *opt, server_t **out)
 			snprintf(info_key, sizeof info_key, "server:%s", opt->key);
 			const char *custom = opt->custom_addr[0] ? opt->custom_addr : NULL;
 			tracker_link_set_info(srv->link, info_key, custom, port);
+			tracker_link_set_info_compiler(srv->link, srv->compiler);
 			tracker_link_offer(srv->link, opt->key, port, custom, &srv->resource);
 		}
 	}
@@ -882,8 +907,9 @@ int server_reconfigure(server_t *srv, const server_options_t *opt, char *err, si
 	snprintf(o->allow, sizeof o->allow, "%s", opt->allow);
 	snprintf(o->load_library, sizeof o->load_library, "%s", opt->load_library);
 	snprintf(o->work_dir, sizeof o->work_dir, "%s", opt->work_dir);
+	if (strcmp(o->compiler, opt->compiler) != 0)
+		apply_compiler(srv, opt->compiler);
 	snprintf(o->compiler, sizeof o->compiler, "%s", opt->compiler);
-	module_link_set_compiler(o->compiler);
 	o->session_timeout = opt->session_timeout;
 	if (opt->max_packet)
 		o->max_packet = opt->max_packet;

@@ -20,7 +20,8 @@ typedef struct server_options {
 	uint64_t max_packet;       /* largest session packet accepted, default 4 GiB */
 	uint64_t session_memory;   /* cap on a session's remote allocations, 0 = unlimited */
 	double handshake_timeout;  /* default 10 */
-	char compiler[256];        /* C compiler that links .o/.tar uploads, empty = none */
+	char compiler[256];        /* C compiler that links .o/.tar uploads: "" = the first of
+				    * cc, gcc, g++ on PATH (as TVM's server), "none" = never link */
 	char allow[1024];          /* CIDR list; empty allows everyone */
 	int no_fork;               /* run sessions in the server process instead of a child */
 } server_options_t;
@@ -67,6 +68,10 @@ void server_get_stats(const server_t *s, server_stats_t *out);
  * restart and are ignored here. Returns 0, or a negative uv error with a message in err (then
  * nothing changed). */
 int server_reconfigure(server_t *s, const server_options_t *opt, char *err, size_t err_size);
+
+/* What links .o/.tar uploads: the compiler command in use, "none" (switched off), or ""
+ * (none found on PATH). */
+const char *server_compiler(const server_t *s);
 /* Deregister (the tracker connection is closed, so the tracker drops our free resource), stop
  * accepting, end a running session (SIGTERM, SIGKILL after 2 s) and free the server; `done`
  * runs from the loop when everything is closed. */

@@ -58,6 +58,7 @@ struct tracker_link {
 
 	char *info_key;
 	char *info_addr;         /* NULL for null */
+	char *info_compiler;     /* extra "compiler" field of our servers' info, or NULL */
 	int info_port;
 	int info_dirty;
 	int poll_due;
@@ -274,6 +275,9 @@ static void link_send_next(tracker_link_t *link)
 		cJSON_AddItemToArray(addr, addr_or_null(link->info_addr));
 		cJSON_AddItemToArray(addr, cJSON_CreateNumber(link->info_port));
 		cJSON_AddItemToObject(info, "addr", addr);
+		if (link->info_compiler)
+			cJSON_AddItemToObject(info, "compiler",
+					      cJSON_CreateString(link->info_compiler));
 		msg = cJSON_CreateArray();
 		cJSON_AddItemToArray(msg, cJSON_CreateNumber(TRACKER_UPDATE_INFO));
 		cJSON_AddItemToArray(msg, info);
@@ -700,6 +704,7 @@ static void on_timer_closed(uv_handle_t *h)
 	}
 	free(link->info_key);
 	free(link->info_addr);
+	free(link->info_compiler);
 	free(link->inflight_matchkey);
 	free(link);
 	if (done)
@@ -737,6 +742,14 @@ int tracker_link_set_info(tracker_link_t *link, const char *info_key, const char
 	link->info_dirty = 1;
 	link_send_next(link);
 	return 0;
+}
+
+void tracker_link_set_info_compiler(tracker_link_t *link, const char *compiler)
+{
+	free(link->info_compiler);
+	link->info_compiler = compiler ? xstrdup(compiler) : NULL;
+	link->info_dirty = link->info_key != NULL;
+	link_send_next(link);
 }
 
 int tracker_link_offer(tracker_link_t *link, const char *key, int port, const char *custom_addr,

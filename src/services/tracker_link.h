@@ -102,6 +102,11 @@ void tracker_link_close(tracker_link_t *link, void (*done)(void *arg), void *arg
 int tracker_link_set_info(tracker_link_t *link, const char *info_key, const char *custom_addr,
 			  int port);
 
+/* Add `"compiler": compiler` to the UPDATE_INFO object (NULL removes it): how our device
+ * servers link .o/.tar uploads ("/usr/bin/cc", "none", ""), shown in the console's server
+ * details. TVM's tracker keeps unknown info fields as they are. */
+void tracker_link_set_info_compiler(tracker_link_t *link, const char *compiler);
+
 /* Add an offered resource with a fresh matchkey (PUT as soon as registered). custom_addr NULL
  * or "" sends null. Writes its id (never 0). Returns 0 or a negative uv error. */
 int tracker_link_offer(tracker_link_t *link, const char *key, int port, const char *custom_addr,

@@ -34,6 +34,8 @@ size_t tracker_view_servers(const tracker_t *t,
 		s.addr = c->addr_text ? c->addr_text : c->last_addr;
 		const cJSON *key = cJSON_GetObjectItemCaseSensitive(c->info, "key");
 		s.key = cJSON_IsString(key) ? key->valuestring : c->last_key;
+		const cJSON *cc = cJSON_GetObjectItemCaseSensitive(c->info, "compiler");
+		s.compiler = cJSON_IsString(cc) ? cc->valuestring : NULL;
 		for (const struct tracker_list *m = c->resources.next; m != &c->resources;
 		     m = m->next) {
 			const tracker_resource_t *r =

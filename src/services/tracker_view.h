@@ -23,6 +23,9 @@ struct tracker_view_server {
 				   * tool prints it), else the last PUT's "addr:port", else "" */
 	const char *key;          /* info.key ("server:rasp", "server:proxy[a,b]"), else the last
 				   * PUT's device key */
+	const char *compiler;     /* info.compiler: how one of our device servers links .o/.tar
+				   * uploads (a command, "none", or "" for none found); NULL
+				   * when the server did not say (TVM's servers) */
 	enum tracker_server_state state;
 	int free;                 /* resources free now */
 	int held;                 /* resources held back because drained */

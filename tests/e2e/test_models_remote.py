@@ -113,7 +113,7 @@ def test_parallel_kernels_packed_calls_and_timer(server):
 
 
 def test_load_errors_leave_the_session_usable(server):
-    port, _ = server()  # no --compiler
+    port, _ = server("--compiler", "none")
     s = connect(port)
     s.upload("text.so", b"this is not a shared library\n")
     with pytest.raises(w.RPCError, match="not a shared library"):
@@ -125,7 +125,7 @@ def test_load_errors_leave_the_session_usable(server):
     with pytest.raises(w.RPCError, match="const_loader"):
         s.load_module("bin.so")
     s.upload("mod.tar", b"\0" * 1024)
-    with pytest.raises(w.RPCError, match="no C compiler configured"):
+    with pytest.raises(w.RPCError, match="switched off on this server"):
         s.load_module("mod.tar")
     # Still fine afterwards.
     s.upload("add.so", model_bytes("vector_add"))

@@ -721,7 +721,11 @@ static void test_link_object_and_tar(void **state)
 	module_link_set_compiler(NULL);
 	ffi_error_clear();
 	assert_null(load_format("o", obj));
-	assert_non_null(strstr(ffi_error_message(), "no C compiler configured"));
+	assert_non_null(strstr(ffi_error_message(), "found no C compiler"));
+	module_link_set_compiler("none");
+	ffi_error_clear();
+	assert_null(load_format("o", obj));
+	assert_non_null(strstr(ffi_error_message(), "switched off on this server"));
 
 	module_link_set_compiler("cc");
 	ffi_module_t *mod = load_format("o", obj);
