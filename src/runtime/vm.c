@@ -188,6 +188,11 @@ static int vm_value_own(TVMFFIAny *v, int depth)
 	return 0;
 }
 
+int vm_value_keep(TVMFFIAny *v)
+{
+	return vm_value_own(v, 0);
+}
+
 /* ---- the VM context for builtins ---- */
 
 vm_t *vm_context(const TVMFFIAny *arg)

@@ -56,9 +56,32 @@ vm_closure_t *vm_closure_new(ffi_module_t *exec_module, int64_t func_index,
 vm_storage_t *vm_storage_new(uint64_t size, uint64_t alignment, DLDevice device);
 /* New owned, compact, 64-byte aligned copy of a CPU tensor (byte_offset folded). */
 ffi_tensor_t *vm_tensor_copy(const DLTensor *src, DLDevice device);
+/* Make an owned value (one reference held) safe to keep after the current call: borrowed
+ * tensors become copies, raw strings and byte arrays objects, also inside arrays. 0, or -1
+ * with an error set (the value is then still owned by the caller). */
+int vm_value_keep(TVMFFIAny *v);
 
 /* Builtin table (vm_builtins.c): new reference to the builtin `name`, or NULL. */
 ffi_function_t *vm_builtin_get(const char *name);
+
+/* A builtin as vm_globals.c registers it for remote clients. `sig` is TVM's typed signature
+ * of the global, one letter per argument, checked (and converted) before `call` runs; NULL
+ * for a variadic ("packed") builtin that checks its own arguments. Letters: A any, p void*
+ * (OpaquePtr or None), i int, b bool, s str, S str or None, o object (or str or None),
+ * h Shape (or an Array of ints), d DataType (or a dtype string), t Tensor object,
+ * T tensor (Tensor or DLTensor*), c if-condition (Int, Bool or Tensor object), a Array,
+ * L Array of str. After '|' the arguments are optional. The VM calls `call` directly. */
+typedef struct vm_builtin_entry {
+	const char *name;
+	TVMFFISafeCallType call;
+	const char *sig;
+} vm_builtin_entry_t;
+/* The builtins of vm_builtins.c; *count receives their number. */
+const vm_builtin_entry_t *vm_builtin_table(size_t *count);
+
+/* Parse a dtype string as tvm-ffi does ("float32", "int8x4", "bool", "bf16", "handle",
+ * "float8_e4m3fn", "" or "void" for the void type). 0, or -1 with a ValueError set. */
+int vm_dtype_parse(const char *s, size_t len, DLDataType *out);
 /* Why this runtime refuses the function `name` (KV cache, Python callbacks, ...), or NULL. */
 const char *vm_builtin_refusal(const char *name);
 

@@ -1,7 +1,9 @@
 /* The `vm.builtin.*` functions Relax bytecode calls (relax-vm.md §4, tiers A and B and the
- * cheap parts of C), and the list of builtins this runtime refuses with a reason. They are
- * kept out of the global registry: only the VM resolves them, so a remote peer cannot call
- * them with forged VM pointers. Every argument is checked; bytecode is untrusted input. */
+ * cheap parts of C), and the list of builtins this runtime refuses with a reason. The VM
+ * resolves them here; vm_globals.c also registers them as globals for remote clients, with
+ * TVM's typed signatures checked first. Builtins that need the VM (%vm) accept only the VM
+ * running on this thread, so a remote peer cannot pass a forged VM pointer. Every argument
+ * is checked; bytecode is untrusted input. Error kinds follow TVM's. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +24,22 @@ static const char *err_ctx(const TVMFFIAny *args, int32_t n, int32_t i)
 	return s ? s : "";
 }
 
+/* The error context at args[i] as TVM casts it: a string, or (when optional) None. */
+static int ctx_arg(const char *fn, const TVMFFIAny *args, int32_t n, int32_t i, int optional,
+		   const char **out)
+{
+	*out = "";
+	if (i >= n || (optional && args[i].type_index == FFI_NONE))
+		return 0;
+	const char *s = ffi_any_as_str(&args[i], NULL);
+	if (s) {
+		*out = s;
+		return 0;
+	}
+	ffi_error_set("TypeError", "%s: the error context (argument %d) must be a string", fn, i);
+	return -1;
+}
+
 static int fail(const char *kind, const char *ctx, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 static int fail(const char *kind, const char *ctx, const char *fmt, ...)
@@ -31,7 +49,8 @@ static int fail(const char *kind, const char *ctx, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	ffi_error_set(kind, "%s%s", ctx, msg);
+	size_t len = strlen(ctx);
+	ffi_error_set(kind, "%s%s%s", ctx, len && ctx[len - 1] != ' ' ? " " : "", msg);
 	return -1;
 }
 
@@ -78,6 +97,10 @@ static int arg_shape(const char *fn, const TVMFFIAny *args, int32_t i, const ffi
 
 static int arg_dtype(const char *fn, const TVMFFIAny *args, int32_t i, DLDataType *out)
 {
+	size_t len;
+	const char *s = ffi_any_as_str(&args[i], &len);
+	if (s)
+		return vm_dtype_parse(s, len, out);
 	if (args[i].type_index == FFI_DATATYPE) {
 		*out = args[i].v_dtype;
 		return 0;
@@ -108,6 +131,118 @@ static int scope_ok(const char *fn, const TVMFFIAny *args, int32_t n, int32_t i)
 		return 0;
 	ffi_error_set("ValueError", "%s: memory scope '%.*s' is not supported (only \"global\")",
 		      fn, s ? (int)(len > 64 ? 64 : len) : 1, s ? s : "?");
+	return -1;
+}
+
+/* ---- dtype strings ---- */
+
+/* The float8/6/4 variants tvm-ffi names ("float8_e4m3fn", also "fp8_" and "f8_" forms). */
+static const struct {
+	const char *name;
+	uint8_t code, bits;
+} small_floats[] = {
+	{"e4m3b11fnuz", 9, 8}, {"e4m3fnuz", 11, 8}, {"e4m3fn", 10, 8}, {"e5m2fnuz", 13, 8},
+	{"e8m0fnu", 14, 8},    {"e3m4", 7, 8},      {"e4m3", 8, 8},    {"e5m2", 12, 8},
+	{"e2m3fn", 15, 6},     {"e3m2fn", 16, 6},   {"e2m1fn", 17, 4},
+};
+
+/* Decimal digits at *p (none gives 0); -1 when the value exceeds max. */
+static int64_t dtype_digits(const char **p, const char *end, int64_t max)
+{
+	int64_t v = 0;
+	for (; *p < end && **p >= '0' && **p <= '9'; (*p)++)
+		if ((v = v * 10 + (**p - '0')) > max)
+			return -1;
+	return v;
+}
+
+/* Optional "x<lanes>" then the end of the string. */
+static int dtype_lanes(const char *p, const char *end, DLDataType *out)
+{
+	out->lanes = 1;
+	if (p < end && *p == 'x') {
+		p++;
+		const char *digits = p;
+		int64_t lanes = dtype_digits(&p, end, 65535);
+		if (p == digits || lanes <= 0)
+			return -1;
+		out->lanes = (uint16_t)lanes;
+	}
+	return p == end ? 0 : -1;
+}
+
+static int dtype_small_float(const char *p, const char *end, int bits, DLDataType *out)
+{
+	for (size_t i = 0; i < sizeof small_floats / sizeof small_floats[0]; i++) {
+		size_t n = strlen(small_floats[i].name);
+		if (small_floats[i].bits != bits || (size_t)(end - p) < n ||
+		    memcmp(p, small_floats[i].name, n) != 0)
+			continue;
+		const char *rest = p + n;
+		if (rest != end && *rest != 'x' && !(bits == 4 && *rest == '_'))
+			continue;
+		out->code = small_floats[i].code;
+		out->bits = small_floats[i].bits;
+		return dtype_lanes(rest + (rest != end && *rest == '_'), end, out);
+	}
+	return -1;
+}
+
+static int has_prefix(const char *p, const char *end, const char *prefix)
+{
+	size_t n = strlen(prefix);
+	return (size_t)(end - p) >= n && memcmp(p, prefix, n) == 0;
+}
+
+static int dtype_parse_base(const char *p, const char *end, DLDataType *out)
+{
+	static const struct {
+		const char *prefix;
+		uint8_t code, bits;
+	} bases[] = {
+		{"uint", kDLUInt, 32}, {"int", kDLInt, 32},	 {"bool", VM_DL_BOOL, 8},
+		{"handle", kDLOpaqueHandle, 64}, {"bfloat", kDLBfloat, 16}, {"bf", kDLBfloat, 16},
+		{"float", kDLFloat, 32},	{"u", kDLUInt, 32},	 {"i", kDLInt, 32},
+		{"f", kDLFloat, 32},
+	};
+	static const char *const small[][3] = {{"float8_", "fp8_", "f8_"},
+					       {"float6_", "fp6_", "f6_"},
+					       {"float4_", "fp4_", "f4_"}};
+	for (int k = 0; k < 3; k++)
+		for (int j = 0; j < 3; j++)
+			if (has_prefix(p, end, small[k][j]))
+				return dtype_small_float(p + strlen(small[k][j]), end, 8 - 2 * k,
+							 out);
+	for (size_t i = 0; i < sizeof bases / sizeof bases[0]; i++) {
+		size_t n = strlen(bases[i].prefix);
+		if (!has_prefix(p, end, bases[i].prefix))
+			continue;
+		/* The one-letter forms ("i8", "f16", "bf16") need digits right after. */
+		if (n <= 2 && (p + n >= end || p[n] < '0' || p[n] > '9'))
+			continue;
+		const char *q = p + n;
+		int64_t bits = dtype_digits(&q, end, 255);
+		if (bits < 0)
+			return -1;
+		out->code = bases[i].code;
+		out->bits = bits ? (uint8_t)bits : bases[i].bits;
+		return dtype_lanes(q, end, out);
+	}
+	return -1;
+}
+
+int vm_dtype_parse(const char *s, size_t len, DLDataType *out)
+{
+	if (len == 0 || (len == 4 && memcmp(s, "void", 4) == 0)) {
+		*out = (DLDataType){kDLOpaqueHandle, 0, 0};
+		return 0;
+	}
+	DLDataType dt = {0, 0, 0};
+	if (dtype_parse_base(s, s + len, &dt) == 0) {
+		*out = dt;
+		return 0;
+	}
+	ffi_error_set("ValueError", "unknown dtype `%.*s`", (int)(len > 64 ? 64 : len), s);
 	return -1;
 }
 
@@ -166,11 +301,15 @@ static int builtin_check_tensor_info(void *self, const TVMFFIAny *args, int32_t 
 				     TVMFFIAny *result)
 {
 	(void)self, (void)result;
-	if (need_args("vm.builtin.check_tensor_info", n, 3))
-		return -1;
-	const char *ctx = err_ctx(args, n, n - 1);
+	const char *fn = "vm.builtin.check_tensor_info";
+	const char *ctx;
 	int64_t ndim;
-	if (ffi_arg_int("vm.builtin.check_tensor_info", args, n, 1, &ndim))
+	DLDataType want;
+	/* (value, ndim, err_ctx) or (value, ndim, dtype or None, err_ctx) */
+	int has_dtype = n >= 4 && args[2].type_index != FFI_NONE;
+	if (need_args(fn, n, 3) || ffi_arg_int(fn, args, n, 1, &ndim) ||
+	    (has_dtype && arg_dtype(fn, args, 2, &want)) ||
+	    ctx_arg(fn, args, n, n >= 4 ? 3 : 2, 1, &ctx))
 		return -1;
 	DLTensor *t = ffi_any_as_dltensor(&args[0]);
 	if (!t)
@@ -179,8 +318,7 @@ static int builtin_check_tensor_info(void *self, const TVMFFIAny *args, int32_t 
 	if (ndim != -1 && t->ndim != ndim)
 		return fail("ValueError", ctx, "expect Tensor with ndim %lld but get %d",
 			    (long long)ndim, t->ndim);
-	if (n >= 4 && args[2].type_index == FFI_DATATYPE) {
-		DLDataType want = args[2].v_dtype;
+	if (has_dtype) {
 		if (want.code != t->dtype.code || want.bits != t->dtype.bits ||
 		    want.lanes != t->dtype.lanes)
 			return fail("ValueError", ctx,
@@ -200,7 +338,7 @@ static int match_one(int64_t actual, const TVMFFIAny *heap, int64_t code, int64_
 	switch (code) {
 	case 0:
 		if (actual != v)
-			return fail("ValueError", ctx,
+			return fail("RuntimeError", ctx,
 				    "Expect match shape dim %lld to be %lld, but get %lld",
 				    (long long)dim, (long long)v, (long long)actual);
 		return 0;
@@ -215,12 +353,12 @@ static int match_one(int64_t actual, const TVMFFIAny *heap, int64_t code, int64_
 		if (heap_slot(heap, v, ctx, &slot))
 			return -1;
 		if (*slot != actual)
-			return fail("ValueError", ctx,
+			return fail("RuntimeError", ctx,
 				    "Expect match shape dim %lld to be %lld, but get %lld",
 				    (long long)dim, (long long)*slot, (long long)actual);
 		return 0;
 	default:
-		return fail("ValueError", ctx, "unknown match code %lld", (long long)code);
+		return fail("InternalError", ctx, "unknown match code %lld", (long long)code);
 	}
 }
 
@@ -229,12 +367,14 @@ static int builtin_match_shape(void *self, const TVMFFIAny *args, int32_t n, TVM
 	(void)self, (void)result;
 	const char *fn = "vm.builtin.match_shape";
 	int64_t count;
+	const char *ctx;
 	if (need_args(fn, n, 3) || ffi_arg_int(fn, args, n, 2, &count))
 		return -1;
 	if (count < 0 || count > (n - 3) / 2)
-		return fail("TypeError", "", "%s: %lld dimensions but %d arguments", fn,
+		return fail("InternalError", "", "%s: %lld dimensions but %d arguments", fn,
 			    (long long)count, n);
-	const char *ctx = err_ctx(args, n, (int32_t)(3 + 2 * count));
+	if (ctx_arg(fn, args, n, (int32_t)(3 + 2 * count), 0, &ctx))
+		return -1;
 	const int64_t *dims;
 	int64_t ndim;
 	DLTensor *t = ffi_any_as_dltensor(&args[0]);
@@ -249,7 +389,7 @@ static int builtin_match_shape(void *self, const TVMFFIAny *args, int32_t n, TVM
 			    type_name(args[0].type_index));
 	}
 	if (ndim != count)
-		return fail("ValueError", ctx, "match_shape: expect ndim %lld but get %lld",
+		return fail("RuntimeError", ctx, "match_shape: expect ndim %lld but get %lld",
 			    (long long)count, (long long)ndim);
 	for (int64_t i = 0; i < count; i++) {
 		int64_t code, v;
@@ -403,12 +543,18 @@ static int builtin_make_tuple(void *self, const TVMFFIAny *args, int32_t n, TVMF
 {
 	(void)self;
 	ffi_array_t *a = ffi_array_new();
+	*result = ffi_any_object(&a->header);
 	for (int32_t i = 0; i < n; i++) {
+		/* The tuple outlives the call: borrowed strings and tensors are copied. */
 		TVMFFIAny v = args[i];
 		ffi_any_retain(&v);
+		if (vm_value_keep(&v)) {
+			ffi_any_release(&v);
+			ffi_any_release(result);
+			return -1;
+		}
 		ffi_array_push(a, v);
 	}
-	*result = ffi_any_object(&a->header);
 	return 0;
 }
 
@@ -452,8 +598,8 @@ static int builtin_read_if_cond(void *self, const TVMFFIAny *args, int32_t n, TV
 	    (bits != 1 && bits != 8 && bits != 16 && bits != 32 && bits != 64) ||
 	    t->device.device_type != kDLCPU || ffi_dltensor_nbytes(t, &numel) || numel == 0 ||
 	    !t->data)
-		return fail("ValueError", "", "%s: condition must be a non-empty CPU int/bool tensor",
-			    fn);
+		return fail("InternalError", "",
+			    "%s: condition must be a non-empty CPU int/bool tensor", fn);
 	const char *p = (const char *)t->data + t->byte_offset;
 	switch (bits) {
 	case 1: case 8: v = *(const int8_t *)p; break;
@@ -518,12 +664,12 @@ static int builtin_check_prim_value_info(void *self, const TVMFFIAny *args, int3
 		ok = 0;
 	else if (dt.code == VM_DL_BOOL || dt.code == kDLInt || dt.code == kDLUInt)
 		ok = t == FFI_INT || t == FFI_BOOL;
-	else if (dt.code == kDLFloat || dt.code == kDLBfloat)
+	else if (dt.code == kDLFloat)
 		ok = t == FFI_FLOAT || t == FFI_INT || t == FFI_BOOL;
-	else if (dt.code == kDLOpaqueHandle)
+	else if (dt.code == kDLOpaqueHandle && (dt.bits || dt.lanes))
 		ok = t == FFI_OPAQUE_PTR || t == FFI_NONE;
 	else
-		ok = 0;
+		ok = 0; /* TVM checks no other dtype (bfloat, void, ...) */
 	if (!ok)
 		return fail("TypeError", ctx, "expect a prim value of dtype code %u but get %s",
 			    dt.code, type_name(t));
@@ -600,7 +746,7 @@ static int builtin_make_shape(void *self, const TVMFFIAny *args, int32_t n, TVMF
 				goto fail;
 			dims[i] = *slot;
 		} else {
-			fail("ValueError", "", "%s: unknown code %lld", fn, (long long)code);
+			fail("InternalError", "", "%s: unknown code %lld", fn, (long long)code);
 			goto fail;
 		}
 	}
@@ -626,7 +772,7 @@ static int builtin_make_prim_value(void *self, const TVMFFIAny *args, int32_t n,
 		return 0;
 	}
 	if (code != 1)
-		return fail("ValueError", "", "%s: unknown code %lld", fn, (long long)code);
+		return fail("InternalError", "", "%s: unknown code %lld", fn, (long long)code);
 	if (heap_slot(&args[0], v, "", &slot))
 		return -1;
 	*result = ffi_any_int(*slot);
@@ -679,7 +825,7 @@ static int builtin_tensor_to_shape(void *self, const TVMFFIAny *args, int32_t n,
 	    (t->dtype.bits != 16 && t->dtype.bits != 32 && t->dtype.bits != 64) ||
 	    t->device.device_type != kDLCPU || !ffi_dltensor_is_compact(t) ||
 	    shape_numel(t->shape, 1, &numel) || numel > 4096 || (numel && !t->data))
-		return fail("ValueError", "", "%s expects a 1-D int16/32/64 CPU tensor", fn);
+		return fail("InternalError", "", "%s expects a 1-D int16/32/64 CPU tensor", fn);
 	int64_t *dims = xcalloc(numel ? numel : 1, sizeof *dims);
 	const char *p = (const char *)t->data + t->byte_offset;
 	for (uint64_t i = 0; i < numel; i++)
@@ -786,7 +932,7 @@ static int builtin_to_device(void *self, const TVMFFIAny *args, int32_t n, TVMFF
 	if (!t)
 		return fail("TypeError", "", "%s expects a tensor", fn);
 	if (type != kDLCPU || id != 0)
-		return fail("ValueError", "", "%s: device (%lld, %lld) is not available (CPU only)",
+		return fail("InternalError", "", "%s: device (%lld, %lld) is not available (CPU only)",
 			    fn, (long long)type, (long long)id);
 	ffi_tensor_t *copy = vm_tensor_copy(t, (DLDevice){kDLCPU, 0});
 	if (!copy)
@@ -795,38 +941,74 @@ static int builtin_to_device(void *self, const TVMFFIAny *args, int32_t n, TVMFF
 	return 0;
 }
 
-static const struct {
-	const char *name;
-	TVMFFISafeCallType call;
-} builtins[] = {
-	{"vm.builtin.check_tensor_info", builtin_check_tensor_info},
-	{"vm.builtin.match_shape", builtin_match_shape},
-	{"vm.builtin.alloc_storage", builtin_alloc_storage},
-	{"vm.builtin.alloc_tensor", builtin_alloc_tensor},
-	{"vm.builtin.null_value", builtin_null_value},
-	{"vm.builtin.copy", builtin_copy},
-	{"vm.builtin.reshape", builtin_reshape},
-	{"vm.builtin.make_tuple", builtin_make_tuple},
-	{"vm.builtin.tuple_getitem", builtin_tuple_getitem},
-	{"vm.builtin.read_if_cond", builtin_read_if_cond},
-	{"vm.builtin.check_tuple_info", builtin_check_tuple_info},
-	{"vm.builtin.check_shape_info", builtin_check_shape_info},
-	{"vm.builtin.check_prim_value_info", builtin_check_prim_value_info},
-	{"vm.builtin.check_func_info", builtin_check_func_info},
-	{"vm.builtin.shape_of", builtin_shape_of},
-	{"vm.builtin.alloc_shape_heap", builtin_alloc_shape_heap},
-	{"vm.builtin.make_shape", builtin_make_shape},
-	{"vm.builtin.make_prim_value", builtin_make_prim_value},
-	{"vm.builtin.match_prim_value", builtin_match_prim_value},
-	{"vm.builtin.call_tir_dyn", builtin_call_tir_dyn},
-	{"vm.builtin.tensor_to_shape", builtin_tensor_to_shape},
-	{"vm.builtin.ensure_zero_offset", builtin_ensure_zero_offset},
-	{"vm.builtin.tuple_reset_item", builtin_tuple_reset_item},
-	{"runtime.TVMTensorCreateView", builtin_create_view},
-	{"vm.builtin.make_closure", builtin_make_closure},
-	{"vm.builtin.invoke_closure", builtin_invoke_closure},
-	{"vm.builtin.to_device", builtin_to_device},
+/* vm.builtin.invoke_debug_func(io_effect, name, line_info, args...): call the global `name`
+ * with (line_info, args...) and return the (None) effect, as the reference does. */
+static int builtin_invoke_debug_func(void *self, const TVMFFIAny *args, int32_t n,
+				     TVMFFIAny *result)
+{
+	(void)self;
+	const char *fn = "vm.builtin.invoke_debug_func", *name, *line;
+	size_t len;
+	if (need_args(fn, n, 3))
+		return -1;
+	if (args[0].type_index != FFI_NONE && !ffi_any_is_object(&args[0]))
+		return fail("TypeError", "", "%s: the IO effect must be an object, got %s", fn,
+			    type_name(args[0].type_index));
+	if (args[0].type_index != FFI_NONE)
+		return fail("ValueError", "", "IOEffect is expected to be lowered to None.");
+	if (ffi_arg_str(fn, args, n, 1, &name, &len) || ffi_arg_str(fn, args, n, 2, &line, NULL))
+		return -1;
+	ffi_function_t *debug = ffi_registry_get(name);
+	if (!debug)
+		return fail("ValueError", "", "%.200s is not found: no global of that name", name);
+	TVMFFIAny *call_args = xcalloc((size_t)(n - 2), sizeof *call_args);
+	memcpy(call_args, args + 2, (size_t)(n - 2) * sizeof *call_args);
+	TVMFFIAny out;
+	int rc = ffi_function_call(debug, call_args, n - 2, &out);
+	free(call_args);
+	ffi_object_release(&debug->header);
+	if (rc == 0)
+		ffi_any_release(&out);
+	*result = ffi_any_none();
+	return rc;
+}
+
+static const vm_builtin_entry_t builtins[] = {
+	{"vm.builtin.check_tensor_info", builtin_check_tensor_info, NULL},
+	{"vm.builtin.match_shape", builtin_match_shape, NULL},
+	{"vm.builtin.alloc_storage", builtin_alloc_storage, "phids"},
+	{"vm.builtin.alloc_tensor", builtin_alloc_tensor, NULL},
+	{"vm.builtin.null_value", builtin_null_value, ""},
+	{"vm.builtin.copy", builtin_copy, "A"},
+	{"vm.builtin.reshape", builtin_reshape, "Ah"},
+	{"vm.builtin.make_tuple", builtin_make_tuple, NULL},
+	{"vm.builtin.tuple_getitem", builtin_tuple_getitem, "ai"},
+	{"vm.builtin.read_if_cond", builtin_read_if_cond, "c"},
+	{"vm.builtin.check_tuple_info", builtin_check_tuple_info, "oiS"},
+	{"vm.builtin.check_shape_info", builtin_check_shape_info, "oiS"},
+	{"vm.builtin.check_prim_value_info", builtin_check_prim_value_info, "AdS"},
+	{"vm.builtin.check_func_info", builtin_check_func_info, "oS"},
+	{"vm.builtin.shape_of", builtin_shape_of, "A"},
+	{"vm.builtin.alloc_shape_heap", builtin_alloc_shape_heap, "pi"},
+	{"vm.builtin.make_shape", builtin_make_shape, NULL},
+	{"vm.builtin.make_prim_value", builtin_make_prim_value, "Tii"},
+	{"vm.builtin.match_prim_value", builtin_match_prim_value, "iTiiS"},
+	{"vm.builtin.call_tir_dyn", builtin_call_tir_dyn, NULL},
+	{"vm.builtin.tensor_to_shape", builtin_tensor_to_shape, "t"},
+	{"vm.builtin.ensure_zero_offset", builtin_ensure_zero_offset, "t"},
+	{"vm.builtin.tuple_reset_item", builtin_tuple_reset_item, "ai"},
+	{"runtime.TVMTensorCreateView", builtin_create_view, NULL},
+	{"vm.builtin.make_closure", builtin_make_closure, NULL},
+	{"vm.builtin.invoke_closure", builtin_invoke_closure, NULL},
+	{"vm.builtin.to_device", builtin_to_device, "tii|s"},
+	{"vm.builtin.invoke_debug_func", builtin_invoke_debug_func, NULL},
 };
+
+const vm_builtin_entry_t *vm_builtin_table(size_t *count)
+{
+	*count = sizeof builtins / sizeof builtins[0];
+	return builtins;
+}
 
 ffi_function_t *vm_builtin_get(const char *name)
 {
@@ -845,7 +1027,6 @@ static const struct {
 	{"vm.builtin.kv_state", "KV cache is not supported"},
 	{"vm.builtin.kv_cache", "KV cache is not supported"},
 	{"vm.builtin.rnn_state", "RNN state is not supported"},
-	{"vm.builtin.invoke_debug_func", "it calls back into Python, impossible on a C device"},
 	{"vm.builtin.call_py_func", "it calls back into Python, impossible on a C device"},
 	{"vm.builtin.register_py_func", "it calls back into Python, impossible on a C device"},
 	{"vm.builtin.get_py_func", "it calls back into Python, impossible on a C device"},
@@ -857,9 +1038,6 @@ static const struct {
 	{"vm.builtin.apply_repetition_penalty", "LLM sampling helpers are not supported"},
 	{"vm.builtin.apply_presence_and_frequency_penalty", "LLM sampling helpers are not supported"},
 	{"vm.builtin.apply_softmax_with_temperature", "LLM sampling helpers are not supported"},
-	{"vm.builtin.tensor_cache.", "external weight caches are not supported"},
-	{"vm.builtin.param_module_from_cache", "external weight caches are not supported"},
-	{"vm.builtin.param_array_from_cache", "external weight caches are not supported"},
 	{"vm.builtin.cuda_graph.", "device-specific builtins need a GPU runtime"},
 	{"vm.builtin.hexagon.", "device-specific builtins need a Hexagon runtime"},
 	{"vm.builtin.distributed.", "distributed execution is not supported"},

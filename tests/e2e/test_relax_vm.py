@@ -190,7 +190,8 @@ def test_refusals_leave_the_session_usable(server):
     with pytest.raises(w.RPCError, match="allocator"):
         init(s, vm, 1, 0, 7)
     init(s, vm, 1, 0, 2)
-    with pytest.raises(w.RPCError, match=r"ValueError.*ErrorContext\(fn=main"):
+    # match_shape's kind, as TVM's VM raises it
+    with pytest.raises(w.RPCError, match=r"RuntimeError.*ErrorContext\(fn=main"):
         main(s.tensor(np.zeros((16, 32), "float32")))
     check_logits(main(x).numpy())
     s.shutdown()
