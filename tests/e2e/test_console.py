@@ -269,6 +269,11 @@ def test_local_server_proxy_and_probe(tmp_path, console):
     # The server registers again after the probe's session.
     c.wait_for(lambda s: any("server:local" in l and "free" in l and " 1 " in l
                              for l in s.splitlines()), timeout=20, what="re-registered")
+    # Its details say how it links .o/.tar uploads (the compiler found on PATH).
+    c.keys("/", "l", "o", "c", "a", "l", "Enter")
+    c.keys("Enter")
+    c.wait_for(lambda s: "links .o/.tar uploads with: /" in s, what="compiler in details")
+    c.keys("Escape", "/", "Escape")
     c.keys("q")
     assert c.exit_status(timeout=15) == 0
     assert port_is_free(tport) and port_is_free(pport)
