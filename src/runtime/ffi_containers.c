@@ -266,12 +266,15 @@ static int stored_form(TVMFFIAny *v)
 }
 
 /* ---- maps ----
+ * Iteration follows insertion order, as tvm-ffi's maps (which erase without reordering), and
+ * a replaced value moves its entry as tvm-ffi's does (see map_replace).
  * Entries sit in one array in insertion order; an erased entry stays there, marked dead, until
  * the next rebuild. A power-of-two index of entry positions (+1; 0 = never used, TOMBSTONE =
  * erased) is probed linearly; it is kept at least twice as large as the entry array, so a
  * probe always meets a free cell. */
 
 #define ENTRY_DEAD (-1)
+#define MAP_SMALL_MAX 4
 #define CELL_FREE 0u
 #define CELL_TOMBSTONE UINT32_MAX
 
@@ -289,6 +292,7 @@ struct ffi_map {
 	size_t size;     /* live entries */
 	uint32_t *index;
 	size_t index_size;
+	int dense; /* set once the map has left tvm-ffi's small layout; never cleared */
 };
 
 static void map_release_entries(ffi_map_t *m)
@@ -396,6 +400,47 @@ static int map_reserve(ffi_map_t *m)
 	return map_rebuild(m, want);
 }
 
+/* The entry array has room for one more entry, and `cell` (which may move) is found again. */
+static int map_reserve_keeping(ffi_map_t *m, const TVMFFIAny *key, uint64_t hash, long *cell)
+{
+	if (map_reserve(m))
+		return -1;
+	*cell = map_find_cell(m, key, hash);
+	return 0;
+}
+
+static void map_append(ffi_map_t *m, TVMFFIAny key, TVMFFIAny value, uint64_t hash)
+{
+	struct map_entry *e = &m->entries[m->used];
+	e->key = key;
+	e->value = value;
+	e->hash = hash;
+	map_index_put(m, hash, m->used);
+	m->used++;
+	m->size++;
+}
+
+/* Replace the value of the entry at `cell`. tvm-ffi keeps the entry's place while its map is
+ * in the small layout, and moves it to the end once the map is dense; the first key object
+ * stays either way. */
+static void map_replace(ffi_map_t *m, long cell, TVMFFIAny value)
+{
+	size_t at = m->index[cell] - 1;
+	struct map_entry *e = &m->entries[at];
+	TVMFFIAny old_value = e->value;
+	if (m->dense && at + 1 < m->used) {
+		TVMFFIAny key = e->key;
+		e->key.type_index = ENTRY_DEAD;
+		e->value = ffi_any_none();
+		m->index[cell] = CELL_TOMBSTONE;
+		m->size--;
+		map_append(m, key, value, e->hash);
+	} else {
+		e->value = value;
+	}
+	ffi_any_release(&old_value);
+}
+
 int ffi_map_set(ffi_map_t *m, TVMFFIAny key, TVMFFIAny value)
 {
 	if (stored_form(&key)) {
@@ -406,29 +451,22 @@ int ffi_map_set(ffi_map_t *m, TVMFFIAny key, TVMFFIAny value)
 		ffi_any_release(&key);
 		return -1;
 	}
+	/* tvm-ffi's small layout holds 4 entries: any set on a full one makes the map dense. */
+	if (!m->dense && m->size >= MAP_SMALL_MAX)
+		m->dense = 1;
 	uint64_t hash = ffi_any_hash(&key);
 	long cell = map_find_cell(m, &key, hash);
-	if (cell >= 0) {
-		/* An existing key keeps its place (and its first key object), as in tvm-ffi. */
-		struct map_entry *e = &m->entries[m->index[cell] - 1];
-		TVMFFIAny old_value = e->value;
-		e->value = value;
-		ffi_any_release(&old_value);
-		ffi_any_release(&key);
-		return 0;
-	}
-	if (map_reserve(m)) {
+	if ((cell < 0 || m->dense) && map_reserve_keeping(m, &key, hash, &cell)) {
 		ffi_any_release(&key);
 		ffi_any_release(&value);
 		return -1;
 	}
-	struct map_entry *e = &m->entries[m->used];
-	e->key = key;
-	e->value = value;
-	e->hash = hash;
-	map_index_put(m, hash, m->used);
-	m->used++;
-	m->size++;
+	if (cell >= 0) {
+		map_replace(m, cell, value);
+		ffi_any_release(&key);
+		return 0;
+	}
+	map_append(m, key, value, hash);
 	return 0;
 }
 

@@ -2,82 +2,47 @@
  * remote (the recorded sessions in tests/vectors use them): ffi.String, ffi.Bytes and
  * runtime.GetDeviceAttr. The container globals (ffi.Array, ...) are in ffi_globals_containers.c
  * and ffi_globals_maps.c. */
-#include <string.h>
-
 #include "runtime/ffi.h"
+#include "runtime/ffi_typed.h"
 #include "runtime/session.h"
 
-/* Strings and bytes of up to 7 bytes are inline values (SmallStr 11 / SmallBytes 12), as in
- * tvm-ffi; the session sends them as [Int 11, RawStr] / [Int 12, ByteArrayPtr]. */
-static TVMFFIAny small_or_object(int32_t small_index, const char *data, size_t size,
-				 TVMFFIObject *(*make)(const char *, size_t))
+/* ffi.String(str) and ffi.Bytes(bytes) hand back an owned copy of their argument: up to 7
+ * bytes as an inline value (SmallStr 11 / SmallBytes 12), as in tvm-ffi. A str is not bytes
+ * and bytes are not a str. */
+static int identity_of_kind(const ffi_signature_t *sig, const int32_t kinds[3],
+			    const char *want, const TVMFFIAny *args, int32_t n, TVMFFIAny *result)
 {
-	TVMFFIAny v = {0};
-	if (size <= 7) {
-		v.type_index = small_index;
-		v.zero_padding = (uint32_t)size;
-		if (size)
-			memcpy(v.v_bytes, data, size);
-		v.v_bytes[size] = '\0';
-		return v;
+	if (ffi_signature_check(sig, args, n))
+		return -1;
+	int32_t ti = args[0].type_index;
+	if ((ti != kinds[0] && ti != kinds[1] && ti != kinds[2]) ||
+	    (ti >= FFI_STATIC_OBJECT_BEGIN && !args[0].v_obj)) {
+		ffi_error_set("TypeError",
+			      "Mismatched type on argument #0 when calling: `%s%s`. Expected `%s` but "
+			      "got `%s`",
+			      sig->name, sig->text, want, ffi_type_key(ti));
+		return -1;
 	}
-	return ffi_any_object(make(data, size));
+	return ffi_any_to_owned(&args[0], result);
 }
 
-static TVMFFIObject *make_str(const char *data, size_t size)
-{
-	return &ffi_str_new(data, size)->header;
-}
-
-static TVMFFIObject *make_bytes(const char *data, size_t size)
-{
-	ffi_bytes_t *b = ffi_bytes_new(data, size);
-	return b ? &b->header : NULL;
-}
+static const ffi_signature_t sig_string = {"ffi.String", "(0: str) -> str", 1, {FFI_ARG_ANY}};
 
 static int global_string(void *self, const TVMFFIAny *args, int32_t n, TVMFFIAny *result)
 {
 	(void)self;
-	const char *s;
-	size_t len;
-	if (ffi_arg_str("ffi.String", args, n, 0, &s, &len))
-		return -1;
-	*result = small_or_object(FFI_SMALL_STR, s, len, make_str);
-	return 0;
+	static const int32_t kinds[3] = {FFI_RAW_STR, FFI_SMALL_STR, FFI_STR};
+	return identity_of_kind(&sig_string, kinds, "str", args, n, result);
 }
 FFI_REGISTER_GLOBAL("ffi.String", global_string)
 
-/* Borrowed view of a bytes-like value, or NULL. */
-static const char *bytes_view(const TVMFFIAny *a, size_t *size)
-{
-	switch (a->type_index) {
-	case FFI_BYTES:
-		*size = ((const ffi_bytes_t *)a->v_obj)->size;
-		return ((const ffi_bytes_t *)a->v_obj)->data;
-	case FFI_SMALL_BYTES:
-		*size = a->zero_padding & 7;
-		return a->v_bytes;
-	case FFI_BYTE_ARRAY_PTR:
-		*size = ((const TVMFFIByteArray *)a->v_ptr)->size;
-		return ((const TVMFFIByteArray *)a->v_ptr)->data;
-	default:
-		return ffi_any_as_str(a, size);
-	}
-}
+static const ffi_signature_t sig_bytes = {"ffi.Bytes", "(0: bytes) -> bytes", 1, {FFI_ARG_ANY}};
 
 static int global_bytes(void *self, const TVMFFIAny *args, int32_t n, TVMFFIAny *result)
 {
 	(void)self;
-	size_t size;
-	const char *data = n > 0 ? bytes_view(&args[0], &size) : NULL;
-	if (!data) {
-		ffi_error_set("TypeError", "ffi.Bytes: argument 0 must be bytes");
-		return -1;
-	}
-	*result = small_or_object(FFI_SMALL_BYTES, data, size, make_bytes);
-	if (result->type_index == FFI_NONE)
-		return -1; /* allocation failed, error set */
-	return 0;
+	static const int32_t kinds[3] = {FFI_BYTE_ARRAY_PTR, FFI_SMALL_BYTES, FFI_BYTES};
+	return identity_of_kind(&sig_bytes, kinds, "bytes", args, n, result);
 }
 FFI_REGISTER_GLOBAL("ffi.Bytes", global_bytes)
 

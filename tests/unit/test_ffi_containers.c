@@ -133,31 +133,69 @@ static void test_map_erase_keeps_order(void **state)
 		assert_int_equal(ffi_map_erase(m, &k), 1);
 		assert_int_equal(ffi_map_erase(m, &k), 0);
 	}
-	/* Replacing keeps the place; a re-inserted key goes to the end. */
+	/* In a dense map (as tvm-ffi's) a replaced entry moves to the end; so does a re-inserted
+	 * key. */
 	ffi_map_set(m, ffi_any_int(51), ffi_any_int(-51));
 	ffi_map_set(m, ffi_any_int(0), ffi_any_int(1000));
 	assert_int_equal(ffi_map_size(m), 51);
+	int64_t want[51];
+	int64_t n = 0;
+	for (int64_t i = 1; i < 100; i += 2)
+		if (i != 51)
+			want[n++] = i;
+	want[n++] = 51;
+	want[n++] = 0;
 	size_t pos = 0;
 	const TVMFFIAny *k, *v;
-	int64_t expect = 1;
+	n = 0;
 	while (ffi_map_next(m, &pos, &k, &v)) {
-		if (expect < 100) {
-			assert_int_equal(k->v_int64, expect);
-			assert_int_equal(v->v_int64, expect == 51 ? -51 : expect);
-			expect += 2;
-		} else {
-			assert_int_equal(k->v_int64, 0);
-			assert_int_equal(v->v_int64, 1000);
-			expect = -1;
-		}
+		assert_int_equal(k->v_int64, want[n]);
+		assert_int_equal(v->v_int64, want[n] == 51 ? -51 : want[n] == 0 ? 1000 : want[n]);
+		n++;
 	}
-	assert_int_equal(expect, -1);
+	assert_int_equal(n, 51);
 	ffi_map_clear(m);
 	assert_int_equal(ffi_map_size(m), 0);
 	pos = 0;
 	assert_int_equal(ffi_map_next(m, &pos, &k, &v), 0);
 	ffi_map_set(m, ffi_any_int(3), ffi_any_int(4));
 	assert_int_equal(ffi_map_size(m), 1);
+	ffi_object_release(ffi_map_object(m));
+}
+
+static void assert_map_keys(const ffi_map_t *m, const int64_t *want, size_t n)
+{
+	size_t pos = 0, i = 0;
+	const TVMFFIAny *k, *v;
+	while (ffi_map_next(m, &pos, &k, &v)) {
+		assert_true(i < n);
+		assert_int_equal(k->v_int64, want[i++]);
+	}
+	assert_int_equal(i, n);
+}
+
+/* tvm-ffi's small layout (up to 4 entries) replaces a value in place; a set on a full small
+ * map makes it dense, and a dense map moves a replaced entry to the end, for good. */
+static void test_map_small_then_dense(void **state)
+{
+	(void)state;
+	ffi_map_t *m = ffi_map_new(FFI_MAP);
+	for (int64_t i = 1; i <= 3; i++)
+		ffi_map_set(m, ffi_any_int(i), ffi_any_int(i));
+	ffi_map_set(m, ffi_any_int(1), ffi_any_int(10));
+	assert_map_keys(m, (int64_t[]){1, 2, 3}, 3);
+	ffi_map_set(m, ffi_any_int(4), ffi_any_int(4));
+	ffi_map_set(m, ffi_any_int(2), ffi_any_int(20)); /* full small map: goes dense */
+	assert_map_keys(m, (int64_t[]){1, 3, 4, 2}, 4);
+	TVMFFIAny k = ffi_any_int(3);
+	ffi_map_erase(m, &k);
+	ffi_map_clear(m);
+	ffi_map_set(m, ffi_any_int(7), ffi_any_int(7));
+	ffi_map_set(m, ffi_any_int(8), ffi_any_int(8));
+	ffi_map_set(m, ffi_any_int(7), ffi_any_int(70)); /* still dense after clear */
+	assert_map_keys(m, (int64_t[]){8, 7}, 2);
+	k = ffi_any_int(7);
+	assert_int_equal(ffi_map_get(m, &k)->v_int64, 70);
 	ffi_object_release(ffi_map_object(m));
 }
 
@@ -658,6 +696,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_map_growth_and_order),
 		cmocka_unit_test(test_map_erase_keeps_order),
+		cmocka_unit_test(test_map_small_then_dense),
 		cmocka_unit_test(test_map_churn),
 		cmocka_unit_test(test_map_key_equality),
 		cmocka_unit_test(test_any_equal_and_hash),
