@@ -1,8 +1,8 @@
 /* The runtime.* globals of TVM's CPU runtime that are not about parameters: tensor allocation,
  * views and copies, device streams (a CPU has none: creation gives 0, the rest does nothing),
- * the thread pool size, the CPU timer and RuntimeEnabled; plus the argument
- * checks the contrib globals share (runtime_globals.h). Errors carry the kinds TVM raises:
- * InternalError for its failed checks, TypeError for arguments of the wrong type. */
+ * the thread pool size, the CPU timer, RuntimeEnabled and LoadMetaDataFromJSON; plus the
+ * argument checks the contrib globals share (runtime_globals.h). Errors carry the kinds TVM
+ * raises: InternalError for its failed checks, TypeError for arguments of the wrong type. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,8 +11,10 @@
 
 #include "runtime/backend.h"
 #include "runtime/ffi.h"
+#include "runtime/ffi_json.h"
 #include "runtime/runtime_globals.h"
 #include "runtime/session.h"
+#include "runtime/vm.h"
 #include "runtime/xalloc.h"
 
 /* ---- shared checks ---- */
@@ -715,3 +717,172 @@ static int global_storage_shared(void *self, const TVMFFIAny *args, int32_t n, T
 	return 0;
 }
 FFI_REGISTER_GLOBAL("runtime.TVMTensorIsStorageShared", global_storage_shared)
+
+/* ---- runtime.LoadMetaDataFromJSON ---- */
+
+/* runtime.FunctionInfo: what a device module records about each kernel. A client can only
+ * hold it (TVM offers no remote accessor besides reflection). */
+typedef struct function_info {
+	TVMFFIObject header;
+	TVMFFIAny name;              /* str */
+	ffi_array_t *arg_types;      /* DataType values */
+	ffi_array_t *launch_tags;    /* str values */
+	ffi_array_t *arg_extra_tags; /* int values */
+} function_info_t;
+
+static void function_info_deleter(void *self, int flags)
+{
+	(void)flags;
+	function_info_t *f = self;
+	ffi_any_release(&f->name);
+	ffi_object_release(&f->arg_types->header);
+	ffi_object_release(&f->launch_tags->header);
+	ffi_object_release(&f->arg_extra_tags->header);
+	free(f);
+}
+
+/* obj[key] of a parsed JSON object: the value, NULL when absent (KeyError set if required). */
+static const TVMFFIAny *json_field(const ffi_map_t *obj, const char *key, int required)
+{
+	TVMFFIAny k = {.type_index = FFI_RAW_STR};
+	k.v_c_str = key;
+	const TVMFFIAny *v = ffi_map_get(obj, &k);
+	if (!v && required)
+		ffi_error_set("KeyError", "key is not in Map");
+	return v;
+}
+
+static int json_cast_error(const TVMFFIAny *v, const char *to)
+{
+	ffi_error_set("TypeError", "Cannot convert from type `%s` to `%s`",
+		      v->type_index == FFI_MAP ? "ffi.Map" : v->type_index == FFI_ARRAY ? "ffi.Array"
+		      : v->type_index == FFI_INT ? "int" : v->type_index == FFI_FLOAT ? "float"
+		      : v->type_index == FFI_BOOL ? "bool" : v->type_index == FFI_NONE ? "None"
+		      : "str", to);
+	return -1;
+}
+
+static const ffi_map_t *json_object(const TVMFFIAny *v)
+{
+	return v->type_index == FFI_MAP ? (const ffi_map_t *)v->v_obj : NULL;
+}
+
+static const ffi_array_t *json_array(const TVMFFIAny *v)
+{
+	return v->type_index == FFI_ARRAY ? (const ffi_array_t *)v->v_obj : NULL;
+}
+
+/* Fill out with the elements of a JSON array of strings (as_dtype: parsed to DataType). */
+static int info_strings(const TVMFFIAny *v, int as_dtype, ffi_array_t *out)
+{
+	const ffi_array_t *a = json_array(v);
+	if (!a)
+		return json_cast_error(v, "ffi.Array");
+	for (size_t i = 0; i < a->size; i++) {
+		size_t len;
+		const char *s = ffi_any_as_str(&a->items[i], &len);
+		if (!s)
+			return json_cast_error(&a->items[i], "str");
+		if (!as_dtype) {
+			TVMFFIAny copy = a->items[i];
+			ffi_any_retain(&copy);
+			ffi_array_push(out, copy);
+			continue;
+		}
+		TVMFFIAny d = {.type_index = FFI_DATATYPE};
+		if (vm_dtype_parse(s, len, &d.v_dtype))
+			return -1;
+		ffi_array_push(out, d);
+	}
+	return 0;
+}
+
+static int info_ints(const TVMFFIAny *v, ffi_array_t *out)
+{
+	const ffi_array_t *a = json_array(v);
+	if (!a)
+		return json_cast_error(v, "ffi.Array");
+	for (size_t i = 0; i < a->size; i++) {
+		int64_t x;
+		if (a->items[i].type_index != FFI_INT && a->items[i].type_index != FFI_BOOL)
+			return json_cast_error(&a->items[i], "int");
+		ffi_any_as_int(&a->items[i], &x);
+		ffi_array_push(out, ffi_any_int(x));
+	}
+	return 0;
+}
+
+/* One FunctionInfo from its JSON object: name and arg_types required, launch_param_tags (or
+ * the older thread_axis_tags) and arg_extra_tags optional. */
+static function_info_t *info_from_json(const TVMFFIAny *v)
+{
+	const ffi_map_t *obj = json_object(v);
+	if (!obj) {
+		json_cast_error(v, "Map<Any, Any>");
+		return NULL;
+	}
+	function_info_t *f = xcalloc(1, sizeof *f);
+	ffi_object_init(&f->header, RUNTIME_TYPE_FUNCTION_INFO, function_info_deleter);
+	f->arg_types = ffi_array_new();
+	f->launch_tags = ffi_array_new();
+	f->arg_extra_tags = ffi_array_new();
+	const TVMFFIAny *name = json_field(obj, "name", 1), *types, *tags, *extra;
+	int rc = -1;
+	if (name && !ffi_any_as_str(name, NULL))
+		json_cast_error(name, "str");
+	else if (name && (types = json_field(obj, "arg_types", 1)) != NULL &&
+		 info_strings(types, 1, f->arg_types) == 0) {
+		tags = json_field(obj, "launch_param_tags", 0);
+		tags = tags ? tags : json_field(obj, "thread_axis_tags", 0);
+		extra = json_field(obj, "arg_extra_tags", 0);
+		rc = (tags && info_strings(tags, 0, f->launch_tags)) ||
+		     (extra && info_ints(extra, f->arg_extra_tags)) ? -1 : 0;
+	}
+	if (name) {
+		f->name = *name;
+		ffi_any_retain(&f->name);
+	}
+	if (rc != 0) {
+		ffi_object_release(&f->header);
+		return NULL;
+	}
+	return f;
+}
+
+/* LoadMetaDataFromJSON(text) -> Map<str, FunctionInfo> from a tvm_meta.json document. */
+static int global_load_metadata(void *self, const TVMFFIAny *args, int32_t n, TVMFFIAny *result)
+{
+	(void)self;
+	const char *text;
+	size_t len;
+	TVMFFIAny root;
+	if (ffi_arg_str("runtime.LoadMetaDataFromJSON", args, n, 0, &text, &len) ||
+	    ffi_json_parse(text, len, &root))
+		return -1;
+	const ffi_map_t *obj = json_object(&root), *funcs = NULL;
+	const TVMFFIAny *info = NULL;
+	if (!obj)
+		json_cast_error(&root, "Map<Any, Any>");
+	else if ((info = json_field(obj, "func_info", 1)) != NULL && !(funcs = json_object(info)))
+		json_cast_error(info, "Map<Any, Any>");
+	ffi_map_t *out = funcs ? ffi_map_new(FFI_MAP) : NULL;
+	size_t pos = 0;
+	const TVMFFIAny *key, *value;
+	while (out && ffi_map_next(funcs, &pos, &key, &value)) {
+		function_info_t *f = info_from_json(value);
+		TVMFFIAny k = *key;
+		if (!f) {
+			ffi_object_release(ffi_map_object(out));
+			out = NULL;
+			break;
+		}
+		ffi_any_retain(&k);
+		ffi_map_set(out, k, ffi_any_object(&f->header));
+	}
+	ffi_any_release(&root);
+	if (!out)
+		return -1;
+	*result = ffi_any_object(ffi_map_object(out));
+	return 0;
+}
+FFI_REGISTER_GLOBAL("runtime.LoadMetaDataFromJSON", global_load_metadata)
