@@ -3,6 +3,9 @@
  * of tvm-ffi type keys. The remote globals over them live in ffi_globals_containers.c. */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "runtime/ffi.h"
 #include "runtime/xalloc.h"
@@ -328,13 +331,33 @@ size_t ffi_map_size(const ffi_map_t *m)
 	return m->size;
 }
 
+/* A per-process secret mixed into index positions: a client that knows the hash function can
+ * still not choose keys that all land on one probe chain (ffi.Map takes a packet of them). */
+static uint64_t map_seed;
+
+__attribute__((constructor)) static void map_seed_init(void)
+{
+	uint64_t seed;
+	if (getrandom(&seed, sizeof seed, GRND_NONBLOCK) != (ssize_t)sizeof seed) {
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		seed = (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 32) ^ (uint64_t)getpid();
+	}
+	map_seed = hash_mix(seed);
+}
+
+static size_t map_slot(uint64_t hash, size_t mask)
+{
+	return (size_t)hash_mix(hash ^ map_seed) & mask;
+}
+
 /* Index cell holding `key`, or -1. */
 static long map_find_cell(const ffi_map_t *m, const TVMFFIAny *key, uint64_t hash)
 {
 	if (m->size == 0)
 		return -1;
 	size_t mask = m->index_size - 1;
-	for (size_t i = hash & mask;; i = (i + 1) & mask) {
+	for (size_t i = map_slot(hash, mask);; i = (i + 1) & mask) {
 		uint32_t cell = m->index[i];
 		if (cell == CELL_FREE)
 			return -1;
@@ -349,7 +372,7 @@ static long map_find_cell(const ffi_map_t *m, const TVMFFIAny *key, uint64_t has
 static void map_index_put(ffi_map_t *m, uint64_t hash, size_t position)
 {
 	size_t mask = m->index_size - 1;
-	size_t i = hash & mask;
+	size_t i = map_slot(hash, mask);
 	while (m->index[i] != CELL_FREE && m->index[i] != CELL_TOMBSTONE)
 		i = (i + 1) & mask;
 	m->index[i] = (uint32_t)(position + 1);
