@@ -1,0 +1,343 @@
+"""Conformance cases: JSON, structural hash/equality, recursive compare/hash, deep copy, repr and
+the JSON object graph of tvm-ffi (src/ffi/extra/*), over the value types our server has. Values
+are built with ffi.Array/List/Map/Dict/Shape and ffi.json.Parse and inspected through
+ffi.json.Stringify, ffi.ReprPrint and the hashes. See harness.py for the runner API."""
+import tvm_wire as w
+
+J = "ffi.json.Parse"
+S = "ffi.json.Stringify"
+
+
+def arr(r, *items):
+    return r.call("ffi.Array", *items)
+
+
+def parse(r, text):
+    return r.call(J, text)
+
+
+def case_json_parse_scalars(r):
+    for text in ("1", "-0", "9223372036854775807", "-9223372036854775808",
+                 "9223372036854775808", "1.5", "-2.5e3", "1E2", "0.1", "+5", "0123", ".5",
+                 "true", "false", "null", "  7  ", "NaN", "Infinity", "-Infinity",
+                 '"abc"', '"a long string of text"', '"\\u00e9\\ud83d\\ude00\\n\\t\\/\\\\"',
+                 '"\u00e9 utf8"', '""'):
+        r.call(J, text)
+
+
+def case_json_parse_containers(r):
+    for text in ('{"a": 1, "b": [1, 2.5, null, true, "x"], "c": {}}', "[]", "{}",
+                 '[[[]], {"k": [{"z": 0}]}]', '{"a": 1, "a": 2, "b": 3}',
+                 '\n[\n 1,\n 2\n]\n', '{"\\u0041": "\\"q\\""}'):
+        v = parse(r, text)
+        r.call(S, v, None)
+        r.call("ffi.ReprPrint", v)
+
+
+def case_json_parse_errors(r):
+    for text in ("", "   ", "[", "[1,", "[1,]", "[1 2]", "{", '{"a"', '{"a" 1}', '{"a":}',
+                 '{"a":1,}', '{1: 2}', "tru", "nul", "fals", "-", "--1", "1-2", "1e", "1e400",
+                 "-Infinit", "NaX", "Inf", '"abc', '"a\\x"', '"a\\u12"', '"\\ud800"',
+                 '"\\ud800\\u0041"', '"\\udc00"', '"a\x01b"', "[1] x", "{} {}", "\n\n  ]",
+                 '"\\', "1.2.3", "0x10", "[" * 50 + "]" * 49):
+        r.call(J, text, kind="ValueError")
+    r.call(J, kind="TypeError")
+    r.call(J, 5, kind="TypeError")
+    r.call(J, "1", "2", kind="TypeError")
+
+
+def case_json_stringify(r):
+    v = parse(r, '{"name": "x", "vals": [1, 2.0, -0.5, 1e300, 3.0e20, 1e-7, true, null],'
+              ' "nested": {"a": [], "b": {}}, "s": "q\\"\\\\/\\b\\f\\n\\r\\t\\u0001\\u007f"}')
+    for indent in (None, 0, 2, 4, -2, 2 ** 33 + 2, True):
+        r.call(S, v, indent)
+    for scalar in (None, True, False, 0, -7, 1.5, 2.0, -0.0, 1e16, 9007199254740993.0,
+                   0.1, "plain", "tab\tand \"quote\"", "a/b", "\u00e9"):
+        r.call(S, scalar, None)
+    r.call(S, float("nan"), None)
+    r.call(S, float("inf"), None)
+    r.call(S, float("-inf"), 2)
+    r.call(S, arr(r, 1, "two", arr(r)), 1)
+    r.call(S, r.call("ffi.List", 1, r.call("ffi.List")), None)
+    r.call(S, r.call("ffi.Map", "k", r.call("ffi.List", 1, 2)), 3)
+
+
+def case_json_stringify_errors(r):
+    r.call(S, r.call("ffi.Map", 1, 2), None, kind="ValueError")
+    r.call(S, r.call("ffi.Dict", "a", 1), None, kind="ValueError")
+    r.call(S, r.call("ffi.Shape", 1, 2), None, kind="ValueError")
+    r.call(S, b"bytes", None, kind="ValueError")
+    r.call(S, w.ByteArray(b"ab"), None, kind="ValueError")
+    r.call(S, w.DataType(2, 32, 1), None, kind="ValueError")
+    r.call(S, w.Device(1, 0), None, kind="ValueError")
+    r.call(S, arr(r, 1, r.call("ffi.Shape", 3)), None, kind="ValueError")
+    r.call(S, r.call("ffi.FunctionListGlobalNamesFunctor"), None, kind="ValueError")
+    lst = r.call("ffi.List", 1)
+    r.call("ffi.ListAppend", lst, lst)
+    r.call(S, lst, None, kind="ValueError")
+    r.call("ffi.ListClear", lst)
+    r.call(S, 1, kind="TypeError")
+    r.call(S, 1, "2", kind="TypeError")
+    r.call(S, 1, 2.0, kind="TypeError")
+    r.call(S, 1, None, None, kind="TypeError")
+
+
+def values(r):
+    """A spread of values of every kind this server has, built fresh each time."""
+    return [
+        None, True, False, 0, 1, -1, 2 ** 62, 1.5, -0.0, 0.0, float("nan"), float("inf"),
+        "", "abc", "abcdefg", "abcdefgh", "a longer string of many bytes", w.ObjStr("ab"),
+        b"", b"ab", b"abcdefgh", w.ByteArray(b"ab"), w.ByteArray(b"abcdefghij"),
+        w.DataType(0, 32, 1), w.DataType(2, 16, 4), w.Device(1, 0), w.Device(2, 3),
+        arr(r), arr(r, 1, 2, 3), arr(r, "x", arr(r, 1.5, None)),
+        r.call("ffi.List"), r.call("ffi.List", 1, 2, 3),
+        r.call("ffi.Map"), r.call("ffi.Map", "a", 1, "b", 2), r.call("ffi.Map", "b", 2, "a", 1),
+        r.call("ffi.Map", 1, "x", 2.5, "y", True, "z", None, "n"),
+        r.call("ffi.Map", arr(r, 1), 1, "k", arr(r, 2)),
+        r.call("ffi.Dict", "a", 1), r.call("ffi.Dict", "a", arr(r, 1, 2), "b", "c"),
+        r.call("ffi.Shape"), r.call("ffi.Shape", 1, 2, 3), r.call("ffi.Shape", -1),
+        parse(r, '{"z": [1, {"y": null}], "a": "b", "m": 1.25}'),
+    ]
+
+
+def case_structural_hash(r):
+    for v in values(r):
+        r.call("ffi.StructuralHash", v, False, False)
+    for v in values(r)[:6]:
+        r.call("ffi.StructuralHash", v, True, True)
+    r.call("ffi.StructuralHash", r.call("ffi.FunctionListGlobalNamesFunctor"), False, False,
+           kind="TypeError")
+    r.call("ffi.StructuralHash", arr(r, 1, r.call("ffi.FunctionListGlobalNamesFunctor")), False,
+           False, kind="TypeError")
+    r.call("ffi.StructuralHash", 1, False, kind="TypeError")
+    r.call("ffi.StructuralHash", 1, "x", False, kind="TypeError")
+
+
+def case_structural_equal(r):
+    a, b = values(r), values(r)
+    for x, y in zip(a, b):
+        r.call("ffi.StructuralEqual", x, y, False, False)
+    for x, y in zip(a, b[1:] + b[:1]):
+        r.call("ffi.StructuralEqual", x, y, False, False)
+    r.call("ffi.StructuralEqual", "ab", w.ObjStr("ab"), False, False)
+    r.call("ffi.StructuralEqual", "ab", b"ab", False, False)
+    r.call("ffi.StructuralEqual", b"ab", w.ByteArray(b"ab"), False, False)
+    r.call("ffi.StructuralEqual", 1, True, False, False)
+    r.call("ffi.StructuralEqual", 1, 1.0, False, False)
+    r.call("ffi.StructuralEqual", float("nan"), float("nan"), False, False)
+    r.call("ffi.StructuralEqual", 0.0, -0.0, False, False)
+    r.call("ffi.StructuralEqual", arr(r, 1, 2), r.call("ffi.List", 1, 2), False, False)
+    r.call("ffi.StructuralEqual", r.call("ffi.Map", "a", 1), r.call("ffi.Dict", "a", 1), False,
+           False)
+    r.call("ffi.StructuralEqual", r.call("ffi.Map", "a", 1, "b", 2),
+           r.call("ffi.Map", "b", 2, "a", 1), True, True)
+    r.call("ffi.StructuralEqual", r.call("ffi.Map", "a", 1), r.call("ffi.Map", "a", 2), False,
+           False)
+    r.call("ffi.StructuralEqual", r.call("ffi.Map", "a", 1), r.call("ffi.Map", "c", 1), False,
+           False)
+    f = r.call("ffi.FunctionListGlobalNamesFunctor")
+    r.call("ffi.StructuralEqual", f, f, False, False, kind="TypeError")
+    r.call("ffi.StructuralEqual", f, 1, False, False)
+    r.call("ffi.StructuralEqual", 1, 2, False, kind="TypeError")
+
+
+def case_recursive_hash(r):
+    for v in values(r):
+        r.call("ffi.RecursiveHash", v)
+    r.call("ffi.RecursiveHash", r.call("ffi.FunctionListGlobalNamesFunctor"))
+    lst = r.call("ffi.List", 1, "a")
+    r.call("ffi.ListAppend", lst, lst)
+    r.call("ffi.RecursiveHash", lst)
+    r.call("ffi.ReprPrint", lst)
+    r.call("ffi.RecursiveEq", lst, lst)
+    r.call("ffi.ListClear", lst)
+    r.call("ffi.RecursiveHash", kind="TypeError")
+    r.call("ffi.RecursiveHash", 1, 2, kind="TypeError")
+
+
+def case_recursive_compare(r):
+    rel = ("ffi.RecursiveEq", "ffi.RecursiveLt", "ffi.RecursiveLe", "ffi.RecursiveGt",
+           "ffi.RecursiveGe")
+    ordered = [
+        (1, 2), (2, 1), (3, 3), (True, False), (1.5, 2.5), (-0.0, 0.0), (None, 1), (1, None),
+        (None, None), ("abc", "abd"), ("ab", "abc"), ("b", "a"), (w.ObjStr("abc"), "abc"),
+        (b"ab", b"ac"), (w.ByteArray(b"x"), b"x"), (w.DataType(0, 32, 1), w.DataType(0, 64, 1)),
+        (w.Device(1, 0), w.Device(1, 1)), (w.Device(2, 0), w.Device(1, 5)),
+    ]
+    for x, y in ordered:
+        for name in rel:
+            r.call(name, x, y)
+    seqs = [(arr(r, 1, 2), arr(r, 1, 3)), (arr(r, 1, 2), arr(r, 1)), (arr(r), arr(r)),
+            (r.call("ffi.List", "a"), r.call("ffi.List", "a", "b")),
+            (r.call("ffi.Shape", 1, 2), r.call("ffi.Shape", 1, 3)),
+            (r.call("ffi.Shape", 1, 2), r.call("ffi.Shape", 1)),
+            (arr(r, arr(r, 1, 2), 5), arr(r, arr(r, 1, 2), 4))]
+    for x, y in seqs:
+        for name in rel:
+            r.call(name, x, y)
+    m1 = r.call("ffi.Map", "a", 1, "b", 2)
+    m2 = r.call("ffi.Map", "b", 2, "a", 1)
+    m3 = r.call("ffi.Map", "a", 1, "b", 3)
+    r.call("ffi.RecursiveEq", m1, m2)
+    r.call("ffi.RecursiveLe", m1, m2)
+    r.call("ffi.RecursiveEq", m1, m3)
+    r.call("ffi.RecursiveLt", m1, m3, kind="TypeError")
+    r.call("ffi.RecursiveEq", m1, r.call("ffi.Map", "a", 1))
+    r.call("ffi.RecursiveLt", m1, r.call("ffi.Map", "a", 1), kind="TypeError")
+    r.call("ffi.RecursiveEq", r.call("ffi.Dict", "a", 1), r.call("ffi.Dict", "a", 1))
+    r.call("ffi.RecursiveLt", arr(r, m1, 1), arr(r, m2, 2))
+    r.call("ffi.RecursiveEq", 1, "a")
+    r.call("ffi.RecursiveEq", 1, 1.0)
+    r.call("ffi.RecursiveLt", 1, "a", kind="TypeError")
+    r.call("ffi.RecursiveLt", 1, 1.0, kind="TypeError")
+    r.call("ffi.RecursiveEq", float("nan"), float("nan"))
+    r.call("ffi.RecursiveLt", float("nan"), 1.0, kind="TypeError")
+    r.call("ffi.RecursiveEq", arr(r, 1), r.call("ffi.List", 1))
+    f = r.call("ffi.FunctionListGlobalNamesFunctor")
+    g = r.call("ffi.FunctionListGlobalNamesFunctor")
+    r.call("ffi.RecursiveEq", f, g)
+    r.call("ffi.RecursiveLt", f, g)
+    r.call("ffi.RecursiveEq", 1, kind="TypeError")
+    r.call("ffi.RecursiveGe", 1, 2, 3, kind="TypeError")
+
+
+def case_deep_copy(r):
+    for v in values(r):
+        c = r.call("ffi.DeepCopy", v)
+        r.call("ffi.StructuralEqual", v, c, False, False)
+        r.call("ffi.RecursiveHash", c)
+    lst = r.call("ffi.List", 1, "a")
+    r.call("ffi.ListAppend", lst, lst)
+    c = r.call("ffi.DeepCopy", lst)
+    r.call("ffi.ReprPrint", c)
+    r.call("ffi.ListClear", lst)
+    r.call("ffi.ListSize", c)
+    inner = r.call("ffi.List", 1)
+    outer = arr(r, inner)
+    r.call("ffi.ListAppend", inner, outer)
+    c = r.call("ffi.DeepCopy", outer)
+    r.call("ffi.ReprPrint", c)
+    r.call("ffi.ListClear", inner)
+    d = r.call("ffi.Dict", "k", 1)
+    r.call("ffi.DictSetItem", d, "self", d)
+    c = r.call("ffi.DeepCopy", d)
+    r.call("ffi.ReprPrint", c)
+    r.call("ffi.DictClear", d)
+    r.call("ffi.DeepCopy", r.call("ffi.FunctionListGlobalNamesFunctor"), kind="InternalError")
+    r.call("ffi.DeepCopy", kind="TypeError")
+
+
+def case_repr_print(r):
+    for v in values(r):
+        r.call("ffi.ReprPrint", v)
+    for v in (1e20, 1.0 / 3, 123456789.0, 1e-5, 2.5e-300, -1.5, float("-inf"),
+              "q\"'\\\n\t\x01\x7f\u00e9", b"\x00\xff\"\\a", w.DataType(1, 1, 1),
+              w.DataType(2, 32, 4), w.DataType(3, 16, 1), w.Device(2, 1), w.Device(4, 0),
+              w.Device(99, 0)):
+        r.call("ffi.ReprPrint", v)
+    r.call("ffi.ReprPrint", arr(r, 1))
+    r.call("ffi.ReprPrint", r.call("ffi.FunctionListGlobalNamesFunctor"))
+    r.call("ffi.ReprPrint", kind="TypeError")
+
+
+def case_json_graph(r):
+    G = "ffi.ToJSONGraphString"
+    for v in values(r):
+        r.call(G, v, None)
+    shared = arr(r, 1, 2)
+    r.call(G, arr(r, shared, shared, "s", "s", 1, 1, 1.0, True), None)
+    r.call(G, arr(r, 1), parse(r, '{"meta": [1, "x"]}'))
+    r.call(G, arr(r, 1), 5)
+    g = r.call("ffi.ToJSONGraph", arr(r, "x", r.call("ffi.Map", "k", 2)), None)
+    r.call(S, g, None)
+    back = r.call("ffi.FromJSONGraph", g)
+    r.call("ffi.ReprPrint", back)
+    for v in values(r):
+        text = r.call(G, v, None)
+        back = r.call("ffi.FromJSONGraphString", text)
+        r.call("ffi.StructuralEqual", v, back, False, False)
+        r.call("ffi.ReprPrint", back)
+    lst = r.call("ffi.List", 1)
+    r.call("ffi.ListAppend", lst, lst)
+    r.call(G, lst, None, kind="ValueError")
+    r.call("ffi.ListClear", lst)
+    r.call(G, r.call("ffi.FunctionListGlobalNamesFunctor"), None, kind="TypeError")
+    r.call(G, kind="TypeError")
+
+
+def case_json_graph_read(r):
+    F = "ffi.FromJSONGraphString"
+    good = [
+        '{"root_index": 0, "nodes": [{"type": "int", "data": 5}]}',
+        '{"root_index": 1, "nodes": [{"type": "None"}, {"type": "ffi.Array", "data": [0, 0]}]}',
+        '{"root_index": 2, "nodes": [{"type": "ffi.String", "data": "k"},'
+        ' {"type": "float", "data": 2}, {"type": "ffi.Map", "data": [0, 1]}]}',
+        '{"root_index": 0, "nodes": [{"type": "ffi.Bytes", "data": "YWJjZA=="}]}',
+        '{"root_index": 0, "nodes": [{"type": "ffi.Shape", "data": [1, 2, 3]}]}',
+        '{"root_index": 0, "nodes": [{"type": "DataType", "data": "float16x4"}]}',
+        '{"root_index": 0, "nodes": [{"type": "Device", "data": [2, 1]}]}',
+        '{"root_index": 0, "nodes": [{"type": "bool", "data": true}]}',
+        '{"root_index": 1, "nodes": [{"type": "int", "data": 1},'
+        ' {"type": "ffi.Dict", "data": [0, 0]}], "metadata": {"x": 1}}',
+        '{"root_index": 0, "nodes": [{"type": "ffi.List", "data": []}], "extra": 1}',
+        '{"root_index": 0, "nodes": [{"type": "ffi.Bytes", "data": ""}]}',
+        '{"root_index": 0, "nodes": [{"type": "DataType", "data": "bool"}]}',
+        '{"root_index": 0, "nodes": [{"type": "ffi.Bytes", "data": "YW=j"}]}',
+        '{"root_index": 0, "nodes": [{"type": "ffi.Bytes", "data": "Y===YWJj"}]}',
+        '{"root_index": 0, "nodes": [{"type": "int", "data": true}]}',
+        '{"root_index": 0, "nodes": [{"type": "bool", "data": 2}]}',
+        '{"root_index": 0, "nodes": [{"type": "float", "data": true}]}',
+        '{"root_index": 0, "nodes": [{"type": "Device", "data": [4294967297, 2]}]}',
+        '{"root_index": 1, "nodes": [{"type": "int", "data": 7},'
+        ' {"type": "ffi.Array", "data": [true, false]}]}',
+        '{"root_index": 0, "nodes": [{"type": "None"}, {"type": "None"}]}',
+    ]
+    for text in good:
+        v = r.call(F, text)
+        r.call("ffi.ReprPrint", v)
+    bad = [
+        ("[]", "ValueError"), ("{}", "ValueError"), ('{"root_index": 0}', "ValueError"),
+        ('{"root_index": "0", "nodes": []}', "ValueError"),
+        ('{"root_index": 0, "nodes": {}}', "ValueError"),
+        ('{"root_index": 0, "nodes": []}', "ValueError"),
+        ('{"root_index": 3, "nodes": [{"type": "None"}]}', "ValueError"),
+        ('{"root_index": -1, "nodes": [{"type": "None"}]}', "ValueError"),
+        ('{"root_index": 0, "nodes": [{"type": "ffi.Array", "data": [5]}]}', "ValueError"),
+        ('{"root_index": 0, "nodes": [{"type": "ffi.Map", "data": [0]}]}', "ValueError"),
+        ('{"root_index": 0, "nodes": [{"type": "Device", "data": [1]}]}', "ValueError"),
+        ('{"root_index": 0, "nodes": [{"type": "int", "data": "5"}]}', "TypeError"),
+        ('{"root_index": 0, "nodes": [{"type": "ffi.Array", "data": ["x"]}]}', "TypeError"),
+        ('{"root_index": 0, "nodes": [{"type": "ffi.Array", "data": 3}]}', "TypeError"),
+        ('{"root_index": 0, "nodes": [{"type": "ffi.Shape", "data": [1.5]}]}', "TypeError"),
+        ('{"root_index": 0, "nodes": [{"type": 3}]}', "TypeError"),
+        ('{"root_index": 0, "nodes": [5]}', "TypeError"),
+        ('{"root_index": 0, "nodes": [{"data": 1}]}', "KeyError"),
+        ('{"root_index": 0, "nodes": [{"type": "int"}]}', "KeyError"),
+        ('{"root_index": 0, "nodes": [{"type": "no.SuchType", "data": 1}]}', "InternalError"),
+        ('{"root_index": 0, "nodes": [{"type": "ffi.Bytes", "data": "###"}]}', "InternalError"),
+        ('{"root_index": 0, "nodes": [{"type": "DataType", "data": "floaty"}]}', "ValueError"),
+        ("not json", "ValueError"),
+    ]
+    for text, kind in bad:
+        r.call(F, text, kind=kind)
+    r.call("ffi.FromJSONGraph", 5, kind="ValueError")
+    r.call("ffi.FromJSONGraph", arr(r), kind="ValueError")
+    r.call(F, 5, kind="TypeError")
+    r.call(F, kind="TypeError")
+
+
+def case_refused(r):
+    r.call("ffi.StructuralWalk", 1, arr(r), arr(r), 0, refused=True)
+    r.call("ffi.StructuralVisitorVisit", 1, 2, refused=True)
+    r.call("ffi.StructuralVisitorDefRegionKind", 1, refused=True)
+    r.call("ffi.VisitInterrupt", 1, refused=True)
+    r.call("ffi.VisitErrorContext.FindAccessPaths", 1, 2, True, refused=True)
+    # arguments TVM rejects before it touches type tables (real ones can crash its server)
+    r.call("ffi.MakeFieldGetter", "x", refused=True)
+    r.call("ffi.MakeFieldSetter", "x", 0, 0, refused=True)
+    r.call("ffi._PyClassRegisterTypeAttrColumns", "x", 8, refused=True)
+    r.call("ffi._RegisterFFIInit", "x", refused=True)
+    r.call("ffi.MakeObjectFromPackedArgs", "no.SuchType", refused=True)
+    r.call("ffi.GetFirstStructuralMismatch", arr(r, 1), arr(r, 2), False, False, refused=True)
+    r.call("ffi.StructuralKey", 1, refused=True)
+    r.call("ffi.StructuralKeyEqual", 1, 1, refused=True)
