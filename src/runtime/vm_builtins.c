@@ -95,6 +95,39 @@ static int arg_shape(const char *fn, const TVMFFIAny *args, int32_t i, const ffi
 	return -1;
 }
 
+/* The dims of a Shape argument, or of an Array of ints (tvm-ffi converts one to a Shape). */
+typedef struct dims {
+	const int64_t *data;
+	size_t size;
+	int64_t *owned; /* release with free() */
+} dims_t;
+
+static int arg_dims(const char *fn, const TVMFFIAny *args, int32_t i, dims_t *out)
+{
+	const TVMFFIAny *a = &args[i];
+	out->owned = NULL;
+	if (a->type_index == FFI_SHAPE && a->v_obj) {
+		out->data = ((const ffi_shape_t *)a->v_obj)->data;
+		out->size = ((const ffi_shape_t *)a->v_obj)->size;
+		return 0;
+	}
+	const ffi_array_t *arr = (const ffi_array_t *)a->v_obj;
+	for (size_t k = 0; a->type_index == FFI_ARRAY && arr && k < arr->size; k++)
+		if (arr->items[k].type_index != FFI_INT && arr->items[k].type_index != FFI_BOOL)
+			arr = NULL;
+	if (a->type_index != FFI_ARRAY || !arr) {
+		ffi_error_set("TypeError", "%s: argument %d must be a Shape, got %s", fn, i,
+			      type_name(a->type_index));
+		return -1;
+	}
+	out->owned = xcalloc(arr->size ? arr->size : 1, sizeof *out->owned);
+	for (size_t k = 0; k < arr->size; k++)
+		out->owned[k] = arr->items[k].v_int64;
+	out->data = out->owned;
+	out->size = arr->size;
+	return 0;
+}
+
 static int arg_dtype(const char *fn, const TVMFFIAny *args, int32_t i, DLDataType *out)
 {
 	size_t len;
@@ -375,30 +408,27 @@ static int builtin_match_shape(void *self, const TVMFFIAny *args, int32_t n, TVM
 			    (long long)count, n);
 	if (ctx_arg(fn, args, n, (int32_t)(3 + 2 * count), 0, &ctx))
 		return -1;
-	const int64_t *dims;
-	int64_t ndim;
+	dims_t dims = {0};
 	DLTensor *t = ffi_any_as_dltensor(&args[0]);
 	if (t) {
-		dims = t->shape;
-		ndim = t->ndim;
-	} else if (args[0].type_index == FFI_SHAPE && args[0].v_obj) {
-		dims = ((const ffi_shape_t *)args[0].v_obj)->data;
-		ndim = (int64_t)((const ffi_shape_t *)args[0].v_obj)->size;
-	} else {
-		return fail("TypeError", ctx, "match_shape expects a Tensor or Shape, got %s",
-			    type_name(args[0].type_index));
+		dims.data = t->shape;
+		dims.size = (size_t)t->ndim;
+	} else if (arg_dims(fn, args, 0, &dims)) {
+		return -1;
 	}
-	if (ndim != count)
-		return fail("RuntimeError", ctx, "match_shape: expect ndim %lld but get %lld",
-			    (long long)count, (long long)ndim);
-	for (int64_t i = 0; i < count; i++) {
+	int rc = 0;
+	if ((int64_t)dims.size != count)
+		rc = fail("RuntimeError", ctx, "match_shape: expect ndim %lld but get %zu",
+			  (long long)count, dims.size);
+	for (int64_t i = 0; rc == 0 && i < count; i++) {
 		int64_t code, v;
 		if (ffi_arg_int(fn, args, n, (int32_t)(3 + 2 * i), &code) ||
 		    ffi_arg_int(fn, args, n, (int32_t)(4 + 2 * i), &v) ||
-		    match_one(dims[i], &args[1], code, v, ctx, i))
-			return -1;
+		    match_one(dims.data[i], &args[1], code, v, ctx, i))
+			rc = -1;
 	}
-	return 0;
+	free(dims.owned);
+	return rc;
 }
 
 static int builtin_alloc_storage(void *self, const TVMFFIAny *args, int32_t n,
@@ -441,21 +471,11 @@ static int dtype_valid_for_tensor(DLDataType dt)
 	return dt.bits % 8 == 0 && (dt.bits & (dt.bits - 1)) == 0;
 }
 
-static int builtin_alloc_tensor(void *self, const TVMFFIAny *args, int32_t n, TVMFFIAny *result)
+/* A view of `shape` elements of dt at byte `offset` of storage s, checked to fit. */
+static int alloc_tensor_in(vm_storage_t *s, int64_t offset, const dims_t *shape, DLDataType dt,
+			   TVMFFIAny *result)
 {
-	(void)self;
 	const char *fn = "vm.builtin.alloc_tensor";
-	int64_t offset;
-	const ffi_shape_t *shape;
-	DLDataType dt;
-	if (need_args(fn, n, 4) || ffi_arg_int(fn, args, n, 1, &offset) ||
-	    arg_shape(fn, args, 2, &shape) || arg_dtype(fn, args, 3, &dt) ||
-	    scope_ok(fn, args, n, 4))
-		return -1;
-	if (args[0].type_index != FFI_VM_STORAGE || !args[0].v_obj)
-		return fail("TypeError", "", "%s: argument 0 must be a Storage, got %s", fn,
-			    type_name(args[0].type_index));
-	vm_storage_t *s = (vm_storage_t *)args[0].v_obj;
 	if (!dtype_valid_for_tensor(dt))
 		return fail("ValueError", "", "%s: unsupported dtype (code %u, bits %u, lanes %u)",
 			    fn, dt.code, dt.bits, dt.lanes);
@@ -473,6 +493,26 @@ static int builtin_alloc_tensor(void *self, const TVMFFIAny *args, int32_t n, TV
 					  (int32_t)shape->size, dt, s->device, &s->header);
 	*result = ffi_any_object(&t->header);
 	return 0;
+}
+
+static int builtin_alloc_tensor(void *self, const TVMFFIAny *args, int32_t n, TVMFFIAny *result)
+{
+	(void)self;
+	const char *fn = "vm.builtin.alloc_tensor";
+	int64_t offset;
+	dims_t shape;
+	DLDataType dt;
+	if (need_args(fn, n, 4))
+		return -1;
+	if (args[0].type_index != FFI_VM_STORAGE || !args[0].v_obj)
+		return fail("TypeError", "", "%s: argument 0 must be a Storage, got %s", fn,
+			    type_name(args[0].type_index));
+	if (ffi_arg_int(fn, args, n, 1, &offset) || arg_dtype(fn, args, 3, &dt) ||
+	    scope_ok(fn, args, n, 4) || arg_dims(fn, args, 2, &shape))
+		return -1;
+	int rc = alloc_tensor_in((vm_storage_t *)args[0].v_obj, offset, &shape, dt, result);
+	free(shape.owned);
+	return rc;
 }
 
 static int builtin_null_value(void *self, const TVMFFIAny *args, int32_t n, TVMFFIAny *result)
@@ -795,20 +835,27 @@ static int builtin_call_tir_dyn(void *self, const TVMFFIAny *args, int32_t n, TV
 {
 	(void)self;
 	const char *fn = "vm.builtin.call_tir_dyn";
-	const ffi_shape_t *extra;
-	if (need_args(fn, n, 2) || arg_shape(fn, args, n - 1, &extra))
+	dims_t extra;
+	if (need_args(fn, n, 2))
 		return -1;
 	if (args[0].type_index != FFI_FUNCTION || !args[0].v_obj)
 		return fail("TypeError", "", "%s: argument 0 must be a function", fn);
-	if (extra->size > 4096)
-		return fail("ValueError", "", "%s: too many shape arguments", fn);
-	size_t total = (size_t)(n - 2) + extra->size;
-	TVMFFIAny *all = xcalloc(total, sizeof *all);
-	memcpy(all, args + 1, (size_t)(n - 2) * sizeof *all);
-	for (size_t i = 0; i < extra->size; i++)
-		all[(size_t)(n - 2) + i] = ffi_any_int(extra->data[i]);
-	int rc = ffi_function_call((ffi_function_t *)args[0].v_obj, all, (int32_t)total, result);
-	free(all);
+	if (arg_dims(fn, args, n - 1, &extra))
+		return -1;
+	int rc = -1;
+	if (extra.size > 4096) {
+		fail("ValueError", "", "%s: too many shape arguments", fn);
+	} else {
+		size_t total = (size_t)(n - 2) + extra.size;
+		TVMFFIAny *all = xcalloc(total ? total : 1, sizeof *all);
+		memcpy(all, args + 1, (size_t)(n - 2) * sizeof *all);
+		for (size_t i = 0; i < extra.size; i++)
+			all[(size_t)(n - 2) + i] = ffi_any_int(extra.data[i]);
+		rc = ffi_function_call((ffi_function_t *)args[0].v_obj, all, (int32_t)total,
+				       result);
+		free(all);
+	}
+	free(extra.owned);
 	return rc;
 }
 

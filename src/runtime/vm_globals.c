@@ -167,19 +167,30 @@ static int sig_check(const vm_builtin_entry_t *e, const TVMFFIAny *args, int32_t
 	return 0;
 }
 
+/* A result goes back to the client as a handle that outlives this call: a view of a
+ * borrowed argument (reshape of a DLTensor*, ...) becomes a copy, so freeing the argument's
+ * memory later can never leave the client a dangling tensor. */
+static int global_result_keep(TVMFFIAny *result)
+{
+	if (vm_value_keep(result) == 0)
+		return 0;
+	ffi_any_release(result);
+	return -1;
+}
+
 static int global_call(void *self, const TVMFFIAny *args, int32_t n, TVMFFIAny *result)
 {
 	const vm_builtin_entry_t *e = ((ffi_function_t *)self)->data;
 	if (!e->sig)
-		return e->call(self, args, n, result);
+		return e->call(self, args, n, result) || global_result_keep(result);
 	TVMFFIAny conv[SIG_MAX_ARGS];
 	TVMFFIObject *temps[SIG_MAX_ARGS] = {0};
 	int rc = sig_check(e, args, n, conv, temps);
 	if (rc == 0)
-		rc = e->call(self, conv, n, result);
+		rc = e->call(self, conv, n, result) || global_result_keep(result);
 	for (int32_t i = 0; i < SIG_MAX_ARGS; i++)
 		ffi_object_release(temps[i]);
-	return rc;
+	return rc ? -1 : 0;
 }
 
 /* vm.builtin.memory_manager.clear: frees what pooled allocators keep. This runtime pools
