@@ -18,7 +18,8 @@ struct type_key {
 };
 
 /* tvm-ffi's names (StaticTypeKey, and TVM's keys for the runtime objects we have), in index
- * order: ffi.GetRegisteredTypeKeys lists them in this order. */
+ * order: ffi.GetRegisteredTypeKeys lists them in this order. A new object type of ours gets its
+ * row here. */
 static const struct type_key type_keys[] = {
 	{FFI_NONE, "None"},
 	{FFI_INT, "int"},
@@ -45,6 +46,9 @@ static const struct type_key type_keys[] = {
 	{FFI_MODULE, "ffi.Module"},
 	{FFI_LIST, "ffi.List"},
 	{FFI_DICT, "ffi.Dict"},
+	{FFI_RPC_OBJECT_REF, "runtime.RPCObjectRef"}, /* rpc_globals.c */
+	{137, "runtime.FunctionInfo"},                /* runtime_globals.h */
+	{141, "runtime.CPUTimerNode"},                /* runtime_globals.h */
 	{FFI_VM_STORAGE, "vm.Storage"},
 	{FFI_VM_CLOSURE, "relax.vm.Closure"},
 	{FFI_OPAQUE_OBJECT, "tvmrpc.OpaqueObject"},
