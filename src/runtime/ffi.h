@@ -139,9 +139,11 @@ ffi_array_t *ffi_list_new(void);
  * global that "changes" one returns a new map); Dict is changed in place. */
 typedef struct ffi_map ffi_map_t;
 ffi_map_t *ffi_map_new(int32_t type_index); /* FFI_MAP or FFI_DICT; new reference */
-/* Insert or replace; takes ownership of key and value. Strings and bytes are stored as
- * SmallStr/Str and SmallBytes/Bytes objects, never as borrowed raw pointers. 0, or -1 (error
- * set) for a key that cannot be stored. */
+/* Insert or replace; takes ownership of key and value (both released on failure). Strings and
+ * bytes are stored as SmallStr/Str and SmallBytes/Bytes objects, never as borrowed raw
+ * pointers. A replaced value keeps its entry's place while the map is in tvm-ffi's small
+ * layout (it never held 4 entries when set), else the entry moves to the end, as in tvm-ffi.
+ * 0, or -1 (error set) for a key or value that cannot be stored (a borrowed DLTensor*). */
 int ffi_map_set(ffi_map_t *m, TVMFFIAny key, TVMFFIAny value);
 /* Borrowed value for key, or NULL when absent. */
 const TVMFFIAny *ffi_map_get(const ffi_map_t *m, const TVMFFIAny *key);
