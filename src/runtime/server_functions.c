@@ -479,7 +479,8 @@ static int server_import_module(void *self, const TVMFFIAny *args, int32_t n, TV
 	    ffi_arg_module("tvm.rpc.server.ImportModule", args, n, 1, &child))
 		return -1;
 	if (module_reaches(child, parent, 0)) {
-		ffi_error_set("ValueError", "importing this module would create an import cycle");
+		ffi_error_set("RuntimeError",
+			      "Cyclic dependency detected during import (an import cycle)");
 		return -1;
 	}
 	ffi_module_import(parent, child);

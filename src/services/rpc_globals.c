@@ -760,9 +760,13 @@ static int global_tensor_from_remote(void *self, const TVMFFIAny *args, int32_t 
 	static const char name[] = "tvm.rpc.TensorFromRemoteOpaqueHandle";
 	ffi_module_t *mod;
 	DLTensor *tmpl;
-	if (arg_count(name, n, 5, 5) || arg_rpc_module(name, args, n, 0, &mod) ||
+	if (arg_count(name, n, 5, 5) || ffi_arg_module(name, args, n, 0, &mod) ||
 	    ffi_arg_tensor(name, args, n, 2, &tmpl))
 		return -1;
+	if (mod->vtable != &rpc_module_vtable) {
+		ffi_error_set("ValueError", "Cannot pass a non-RPC module to remote");
+		return -1;
+	}
 	if (args[1].type_index != FFI_OPAQUE_PTR || args[3].type_index != FFI_DEVICE ||
 	    (args[4].type_index != FFI_OPAQUE_PTR && args[4].type_index != FFI_NONE)) {
 		ffi_error_set("TypeError", "%s expects (Module, void*, DLTensor*, Device, void*)",

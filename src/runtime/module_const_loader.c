@@ -1,0 +1,399 @@
+/* TVM's `const_loader` module: constant tensors by name, and for each function symbol the
+ * constants it needs. The first lookup of such a symbol hands them to the `__init_<symbol>`
+ * function of the first import that has one (BYOC runtimes); every other lookup goes to the
+ * imports. Built by ffi.Module.create.const_loader (two maps) or loaded from its serialised
+ * form (ffi.Module.load_from_bytes.const_loader, as export_library embeds it). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime/ffi.h"
+#include "runtime/xalloc.h"
+
+#define TENSOR_MAGIC 0xDD5E40F096B4A13FULL
+
+struct const_loader {
+	ffi_map_t *tensors;  /* Str -> Tensor */
+	ffi_map_t *symbols;  /* Str -> Array<Str>: the constants each symbol needs */
+	ffi_map_t *initialized; /* Str -> Bool, symbols already handed their constants */
+};
+
+static int fail_internal(const char *fmt, const char *a, const char *b)
+{
+	ffi_error_set("InternalError", fmt, a, b);
+	return -1;
+}
+
+/* Hand `symbol` its constants through the first import with `__init_<symbol>`. */
+static int const_loader_init_symbol(ffi_module_t *mod, const char *symbol, const TVMFFIAny *vars)
+{
+	const struct const_loader *cl = mod->impl;
+	char name[1100];
+	snprintf(name, sizeof name, "__init_%.1024s", symbol);
+	for (size_t i = 0; i < mod->num_imports; i++) {
+		ffi_function_t *init = ffi_module_get_function(mod->imports[i], name, 0);
+		if (!init) {
+			if (ffi_error_kind()[0])
+				return -1;
+			continue;
+		}
+		const ffi_array_t *names = (const ffi_array_t *)vars->v_obj;
+		ffi_array_t *arg = ffi_array_new();
+		for (size_t k = 0; k < names->size; k++) {
+			const TVMFFIAny *t = ffi_map_get(cl->tensors, &names->items[k]);
+			TVMFFIAny copy = *t;
+			ffi_any_retain(&copy);
+			ffi_array_push(arg, copy);
+		}
+		TVMFFIAny a = ffi_any_object(&arg->header), ret;
+		int rc = ffi_function_call(init, &a, 1, &ret);
+		ffi_object_release(&arg->header);
+		ffi_object_release(&init->header);
+		if (rc)
+			return -1;
+		int64_t code = -1;
+		int ok = ret.type_index == FFI_INT && (code = ret.v_int64) == 0;
+		ffi_any_release(&ret);
+		if (!ok) {
+			ffi_error_set("InternalError", "Check failed: ret == 0 (%lld vs. 0) while "
+				      "initialising %s", (long long)code, symbol);
+			return -1;
+		}
+		return 0;
+	}
+	return 0;
+}
+
+static int tensors_getter(void *self, const TVMFFIAny *args, int32_t n, TVMFFIAny *result)
+{
+	(void)args;
+	(void)n;
+	const ffi_module_t *mod = (const ffi_module_t *)((ffi_function_t *)self)->owner;
+	const struct const_loader *cl = mod->impl;
+	ffi_map_t *out = ffi_map_new(FFI_MAP);
+	size_t pos = 0;
+	const TVMFFIAny *k, *v;
+	while (ffi_map_next(cl->tensors, &pos, &k, &v)) {
+		TVMFFIAny key = *k, value = *v;
+		ffi_any_retain(&key);
+		ffi_any_retain(&value);
+		ffi_map_set(out, key, value);
+	}
+	*result = ffi_any_object(ffi_map_object(out));
+	return 0;
+}
+
+static ffi_function_t *const_loader_get_function(ffi_module_t *self, const char *name)
+{
+	struct const_loader *cl = self->impl;
+	TVMFFIAny key = {.type_index = FFI_RAW_STR};
+	key.v_c_str = name;
+	const TVMFFIAny *vars = ffi_map_get(cl->symbols, &key);
+	if (vars && !ffi_map_get(cl->initialized, &key)) {
+		if (const_loader_init_symbol(self, name, vars))
+			return NULL;
+		TVMFFIAny owned;
+		ffi_any_to_owned(&key, &owned);
+		ffi_map_set(cl->initialized, owned, ffi_any_bool(1));
+	}
+	if (strcmp(name, "get_const_var_tensor") == 0)
+		return ffi_function_new(tensors_getter, NULL, NULL, &self->header);
+	if (self->num_imports == 0) {
+		ffi_error_set("InternalError", "Check failed: (!this->imports_.empty()) is false: "
+			      "the const_loader module has no imports to look up %.200s in", name);
+		return NULL;
+	}
+	for (size_t i = 0; i < self->num_imports; i++) {
+		ffi_function_t *fn = ffi_module_get_function(self->imports[i], name, 0);
+		if (fn || ffi_error_kind()[0])
+			return fn;
+	}
+	return NULL;
+}
+
+static void const_loader_destroy(ffi_module_t *self)
+{
+	struct const_loader *cl = self->impl;
+	ffi_object_release(ffi_map_object(cl->tensors));
+	ffi_object_release(ffi_map_object(cl->symbols));
+	ffi_object_release(ffi_map_object(cl->initialized));
+	free(cl);
+}
+
+static const ffi_module_vtable_t const_loader_vtable = {
+	.kind = "const_loader",
+	.get_function = const_loader_get_function,
+	.destroy = const_loader_destroy,
+};
+
+/* Every constant a symbol names must exist. Takes both map references (even on failure). */
+static ffi_module_t *const_loader_new(ffi_map_t *tensors, ffi_map_t *symbols)
+{
+	size_t pos = 0;
+	const TVMFFIAny *sym, *vars;
+	int ok = 1;
+	while (ok && ffi_map_next(symbols, &pos, &sym, &vars)) {
+		const ffi_array_t *names = (const ffi_array_t *)vars->v_obj;
+		for (size_t k = 0; ok && k < names->size; k++) {
+			if (!ffi_map_get(tensors, &names->items[k])) {
+				fail_internal("ConstLoaderModuleNode is missing entry for constant "
+					      "'%.200s' for function '%.200s'",
+					      ffi_any_as_str(&names->items[k], NULL),
+					      ffi_any_as_str(sym, NULL));
+				ok = 0;
+			}
+		}
+	}
+	if (!ok) {
+		ffi_object_release(ffi_map_object(tensors));
+		ffi_object_release(ffi_map_object(symbols));
+		return NULL;
+	}
+	struct const_loader *cl = xmalloc(sizeof *cl);
+	cl->tensors = tensors;
+	cl->symbols = symbols;
+	cl->initialized = ffi_map_new(FFI_MAP);
+	return ffi_module_new(&const_loader_vtable, cl);
+}
+
+/* ---- ffi.Module.create.const_loader(Map<str, Tensor>, Map<str, Array<str>>) ---- */
+
+static const char create_sig[] = "ffi.Module.create.const_loader(0: Map<str, ffi.Tensor>, "
+				 "1: Map<str, Array<str>>) -> ffi.Module";
+
+static int mismatch(int index, const char *expected)
+{
+	ffi_error_set("TypeError", "Mismatched type on argument #%d when calling: `%s`. Expected "
+		      "`%s`", index, create_sig, expected);
+	return -1;
+}
+
+static int is_string_array(const TVMFFIAny *v)
+{
+	if (v->type_index != FFI_ARRAY || !v->v_obj)
+		return 0;
+	const ffi_array_t *a = (const ffi_array_t *)v->v_obj;
+	for (size_t i = 0; i < a->size; i++)
+		if (!ffi_any_as_str(&a->items[i], NULL))
+			return 0;
+	return 1;
+}
+
+/* A private copy of a client map whose keys are strings and values pass `check`. */
+static ffi_map_t *map_checked(const TVMFFIAny *arg, int index, const char *expected,
+			      int (*check)(const TVMFFIAny *))
+{
+	if (arg->type_index != FFI_MAP || !arg->v_obj) {
+		mismatch(index, expected);
+		return NULL;
+	}
+	ffi_map_t *in = (ffi_map_t *)arg->v_obj, *out = ffi_map_new(FFI_MAP);
+	size_t pos = 0;
+	const TVMFFIAny *k, *v;
+	while (ffi_map_next(in, &pos, &k, &v)) {
+		if (!ffi_any_as_str(k, NULL) || !check(v)) {
+			ffi_object_release(ffi_map_object(out));
+			mismatch(index, expected);
+			return NULL;
+		}
+		TVMFFIAny key = *k, value = *v;
+		ffi_any_retain(&key);
+		ffi_any_retain(&value);
+		ffi_map_set(out, key, value);
+	}
+	return out;
+}
+
+static int is_tensor(const TVMFFIAny *v)
+{
+	return v->type_index == FFI_TENSOR && v->v_obj;
+}
+
+static int global_create(void *self, const TVMFFIAny *args, int32_t n, TVMFFIAny *result)
+{
+	(void)self;
+	if (n != 2) {
+		ffi_error_set("TypeError", "Mismatched number of arguments when calling: `%s`. "
+			      "Expected 2 but got %d arguments", create_sig, n);
+		return -1;
+	}
+	ffi_map_t *tensors = map_checked(&args[0], 0, "Map<str, ffi.Tensor>", is_tensor);
+	ffi_map_t *symbols = tensors ? map_checked(&args[1], 1, "Map<str, Array<str>>",
+						   is_string_array)
+				     : NULL;
+	if (!symbols) {
+		ffi_object_release(tensors ? ffi_map_object(tensors) : NULL);
+		return -1;
+	}
+	ffi_module_t *mod = const_loader_new(tensors, symbols);
+	if (!mod)
+		return -1;
+	*result = ffi_any_object(&mod->header);
+	return 0;
+}
+FFI_REGISTER_GLOBAL("ffi.Module.create.const_loader", global_create)
+
+/* ---- ffi.Module.load_from_bytes.const_loader(bytes) ---- */
+
+struct reader {
+	const uint8_t *p;
+	size_t left;
+};
+
+static int read_bytes(struct reader *r, void *out, size_t n)
+{
+	if (r->left < n)
+		return -1;
+	memcpy(out, r->p, n);
+	r->p += n;
+	r->left -= n;
+	return 0;
+}
+
+/* vector<string>: u64 count, then u64 length + bytes each, into a new Array of Str. */
+static ffi_array_t *read_strings(struct reader *r)
+{
+	uint64_t count;
+	if (read_bytes(r, &count, 8) || count > r->left / 8)
+		return NULL;
+	ffi_array_t *out = ffi_array_new();
+	for (uint64_t i = 0; i < count; i++) {
+		uint64_t len;
+		if (read_bytes(r, &len, 8) || len > r->left) {
+			ffi_object_release(&out->header);
+			return NULL;
+		}
+		ffi_array_push(out, ffi_any_object(&ffi_str_new((const char *)r->p, len)->header));
+		r->p += len;
+		r->left -= len;
+	}
+	return out;
+}
+
+/* One tensor as tvm's Tensor::Save writes it, into a CPU tensor. */
+static ffi_tensor_t *read_tensor(struct reader *r)
+{
+	uint64_t magic, reserved;
+	int32_t dev[2], ndim;
+	uint8_t dt[4];
+	if (read_bytes(r, &magic, 8) || magic != TENSOR_MAGIC || read_bytes(r, &reserved, 8) ||
+	    read_bytes(r, dev, 8) || read_bytes(r, &ndim, 4) || read_bytes(r, dt, 4) ||
+	    ndim < 0 || ndim > 64 || (size_t)ndim > r->left / 8) {
+		ffi_error_set("InternalError", "Invalid DLTensor file format");
+		return NULL;
+	}
+	int64_t shape[64];
+	int64_t stated;
+	if (read_bytes(r, shape, 8 * (size_t)ndim) || read_bytes(r, &stated, 8)) {
+		ffi_error_set("InternalError", "Invalid DLTensor file format");
+		return NULL;
+	}
+	if (dev[0] != kDLCPU) {
+		ffi_error_set("ValueError", "a constant stored for device type %d cannot be loaded "
+			      "on this CPU server", dev[0]);
+		return NULL;
+	}
+	DLDataType dtype = {dt[0], dt[1], (uint16_t)(dt[2] | (dt[3] << 8))};
+	DLDevice cpu = {kDLCPU, 0};
+	ffi_tensor_t *t = ffi_tensor_alloc(shape, ndim, dtype, cpu);
+	uint64_t nbytes;
+	if (!t)
+		return NULL;
+	if (ffi_dltensor_nbytes(&t->dl, &nbytes) || stated < 0 || (uint64_t)stated != nbytes ||
+	    read_bytes(r, t->dl.data, nbytes)) {
+		ffi_object_release(&t->header);
+		ffi_error_set("InternalError", "Invalid DLTensor file format: data size");
+		return NULL;
+	}
+	return t;
+}
+
+/* Variables, their tensors (same count, no duplicate names), then symbols and their lists. */
+static ffi_map_t *read_tensor_map(struct reader *r)
+{
+	ffi_array_t *names = read_strings(r);
+	uint64_t count;
+	if (!names || read_bytes(r, &count, 8) || count != names->size) {
+		ffi_object_release(names ? &names->header : NULL);
+		ffi_error_set("InternalError", "Loading variable names failed");
+		return NULL;
+	}
+	ffi_map_t *map = ffi_map_new(FFI_MAP);
+	for (size_t i = 0; i < names->size; i++) {
+		ffi_tensor_t *t = read_tensor(r);
+		int dup = t && ffi_map_get(map, &names->items[i]);
+		if (!t || dup) {
+			if (dup) {
+				ffi_object_release(&t->header);
+				ffi_error_set("InternalError", "duplicate constant name");
+			}
+			ffi_object_release(ffi_map_object(map));
+			ffi_object_release(&names->header);
+			return NULL;
+		}
+		TVMFFIAny key = names->items[i];
+		ffi_any_retain(&key);
+		ffi_map_set(map, key, ffi_any_object(&t->header));
+	}
+	ffi_object_release(&names->header);
+	return map;
+}
+
+static ffi_map_t *read_symbol_map(struct reader *r)
+{
+	ffi_array_t *symbols = read_strings(r);
+	uint64_t count;
+	if (!symbols || read_bytes(r, &count, 8) || count != symbols->size) {
+		ffi_object_release(symbols ? &symbols->header : NULL);
+		ffi_error_set("InternalError", "Loading symbols failed");
+		return NULL;
+	}
+	ffi_map_t *map = ffi_map_new(FFI_MAP);
+	for (size_t i = 0; i < symbols->size; i++) {
+		ffi_array_t *vars = read_strings(r);
+		if (!vars) {
+			ffi_object_release(ffi_map_object(map));
+			ffi_object_release(&symbols->header);
+			ffi_error_set("InternalError", "Loading const variables failed");
+			return NULL;
+		}
+		TVMFFIAny key = symbols->items[i];
+		ffi_any_retain(&key);
+		ffi_map_set(map, key, ffi_any_object(&vars->header));
+	}
+	ffi_object_release(&symbols->header);
+	return map;
+}
+
+static int global_load_from_bytes(void *self, const TVMFFIAny *args, int32_t n,
+				  TVMFFIAny *result)
+{
+	(void)self;
+	struct reader r;
+	if (n == 1 && args[0].type_index == FFI_BYTES && args[0].v_obj) {
+		r.p = (const uint8_t *)((const ffi_bytes_t *)args[0].v_obj)->data;
+		r.left = ((const ffi_bytes_t *)args[0].v_obj)->size;
+	} else if (n == 1 && args[0].type_index == FFI_BYTE_ARRAY_PTR && args[0].v_ptr) {
+		r.p = (const uint8_t *)((const TVMFFIByteArray *)args[0].v_ptr)->data;
+		r.left = ((const TVMFFIByteArray *)args[0].v_ptr)->size;
+	} else if (n == 1 && args[0].type_index == FFI_SMALL_BYTES) {
+		r.p = (const uint8_t *)args[0].v_bytes;
+		r.left = args[0].zero_padding & 7;
+	} else {
+		ffi_error_set("TypeError", "ffi.Module.load_from_bytes.const_loader takes one Bytes "
+			      "argument");
+		return -1;
+	}
+	ffi_map_t *tensors = read_tensor_map(&r);
+	ffi_map_t *symbols = tensors ? read_symbol_map(&r) : NULL;
+	if (!symbols) {
+		ffi_object_release(tensors ? ffi_map_object(tensors) : NULL);
+		return -1;
+	}
+	ffi_module_t *mod = const_loader_new(tensors, symbols);
+	if (!mod)
+		return -1;
+	*result = ffi_any_object(&mod->header);
+	return 0;
+}
+FFI_REGISTER_GLOBAL("ffi.Module.load_from_bytes.const_loader", global_load_from_bytes)
