@@ -996,9 +996,12 @@ static int builtin_invoke_debug_func(void *self, const TVMFFIAny *args, int32_t 
 	(void)self;
 	const char *fn = "vm.builtin.invoke_debug_func", *name, *line;
 	size_t len;
-	if (need_args(fn, n, 3))
-		return -1;
-	if (args[0].type_index != FFI_NONE && !ffi_any_is_object(&args[0]))
+	if (n < 3)
+		return fail("InternalError", "", "%s expects (effect, name, line_info, args...), "
+			    "got %d arguments", fn, n);
+	/* The effect is an object (a string counts: it converts to one), lowered to None. */
+	if (args[0].type_index != FFI_NONE && !ffi_any_is_object(&args[0]) &&
+	    !ffi_any_as_str(&args[0], NULL))
 		return fail("TypeError", "", "%s: the IO effect must be an object, got %s", fn,
 			    type_name(args[0].type_index));
 	if (args[0].type_index != FFI_NONE)

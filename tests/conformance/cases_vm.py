@@ -238,7 +238,9 @@ def case_calls(r):
     r.call("vm.builtin.invoke_debug_func", None, "no.such.global", "line", kind="ValueError")
     r.call("vm.builtin.invoke_debug_func", shape(r, 1), "ffi.String", "line",
            kind="ValueError")
+    r.call("vm.builtin.invoke_debug_func", "effect", "ffi.String", "line", kind="ValueError")
     r.call("vm.builtin.invoke_debug_func", 1, "ffi.String", "line", kind="TypeError")
+    r.call("vm.builtin.invoke_debug_func", None, "ffi.String", kind="InternalError")
     r.call("vm.builtin.invoke_debug_func", None, 5, "line", kind="TypeError")
     r.call("vm.builtin.invoke_debug_func", None, "ffi.ArraySize", "line", kind="TypeError")
 
