@@ -374,7 +374,8 @@ int module_link_shared(const char *path, char *out, size_t out_size)
 		return -1;
 	}
 	if (access(path, R_OK) != 0) {
-		ffi_error_set("RuntimeError", "cannot link '%s': %s", path, strerror(errno));
+		ffi_error_set(errno == ENOENT ? "FileNotFoundError" : "RuntimeError",
+			      "cannot link '%s': %s", path, strerror(errno));
 		return -1;
 	}
 	int len = snprintf(out, out_size, "%s.so", path);
