@@ -47,6 +47,29 @@ static char *resolve_for_write(const char *candidate)
 	return out;
 }
 
+/* Is `path` inside `base` once "." and ".." are applied as text? Refuses escapes before
+ * anything outside is looked at (so existence outside is never revealed). */
+static int lexically_inside(const char *base, const char *path)
+{
+	size_t n = strlen(base);
+	if (strncmp(base, path, n) != 0 || (path[n] != '/' && path[n] != '\0'))
+		return 0;
+	int depth = 0;
+	for (const char *p = path + n; *p;) {
+		while (*p == '/')
+			p++;
+		size_t len = strcspn(p, "/");
+		if (len == 2 && p[0] == '.' && p[1] == '.')
+			depth--;
+		else if (len && !(len == 1 && p[0] == '.'))
+			depth++;
+		if (depth < 0)
+			return 0;
+		p += len;
+	}
+	return 1;
+}
+
 char *module_file_path(const char *path, int for_write)
 {
 	const session_options_t *opt = session_current();
@@ -70,6 +93,13 @@ char *module_file_path(const char *path, int for_write)
 		size_t len = strlen(base) + strlen(path) + 2;
 		candidate = xmalloc(len);
 		snprintf(candidate, len, "%s/%s", base, path);
+	}
+	if (!lexically_inside(base, candidate)) {
+		ffi_error_set("PermissionError", "'%.200s' is outside the session work directory",
+			      path);
+		free(candidate);
+		free(base);
+		return NULL;
 	}
 	char *full = for_write ? resolve_for_write(candidate) : realpath(candidate, NULL);
 	if (!full && !for_write)
