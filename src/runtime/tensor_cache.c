@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "runtime/module_file.h"
+#include "runtime/session.h"
 #include "runtime/tensor_cache.h"
 #include "runtime/xalloc.h"
 
@@ -22,6 +23,28 @@ struct cache_entry {
 
 static struct cache_entry *entries;
 static size_t num_entries, cap_entries;
+static uint64_t cache_bytes; /* data bytes of the cached tensors */
+
+static uint64_t tensor_bytes(const ffi_tensor_t *t)
+{
+	uint64_t n;
+	return ffi_dltensor_nbytes(&t->dl, &n) ? 0 : n;
+}
+
+/* The cache lives as long as the session's process: in a session with a memory cap
+ * (session_memory) its tensors count against that cap, so a client cannot grow the server
+ * past it by copying allocations into the cache and freeing them. */
+static int cache_room(uint64_t adding, uint64_t removing)
+{
+	const session_options_t *opt = session_current();
+	uint64_t total = cache_bytes - removing + adding;
+	if (!opt || !opt->memory_cap || total <= opt->memory_cap)
+		return 0;
+	ffi_error_set("MemoryError", "the tensor cache would hold %llu bytes, more than the "
+		      "session memory cap (%llu)", (unsigned long long)total,
+		      (unsigned long long)opt->memory_cap);
+	return -1;
+}
 
 static size_t cache_find(const char *name)
 {
@@ -40,11 +63,17 @@ ffi_tensor_t *tensor_cache_lookup(const char *name)
 int tensor_cache_put(const char *name, ffi_tensor_t *tensor, int override)
 {
 	size_t i = cache_find(name);
+	uint64_t old = i < num_entries ? tensor_bytes(entries[i].tensor) : 0;
 	if (i < num_entries && !override) {
 		ffi_object_release(&tensor->header);
 		ffi_error_set("InternalError", "Name %.200s already exists in the cache", name);
 		return -1;
 	}
+	if (cache_room(tensor_bytes(tensor), old)) {
+		ffi_object_release(&tensor->header);
+		return -1;
+	}
+	cache_bytes = cache_bytes - old + tensor_bytes(tensor);
 	if (i < num_entries) {
 		ffi_object_release(&entries[i].tensor->header);
 		entries[i].tensor = tensor;
@@ -64,6 +93,7 @@ void tensor_cache_remove(const char *name)
 	if (i == num_entries)
 		return;
 	free(entries[i].name);
+	cache_bytes -= tensor_bytes(entries[i].tensor);
 	ffi_object_release(&entries[i].tensor->header);
 	memmove(entries + i, entries + i + 1, (num_entries - i - 1) * sizeof *entries);
 	num_entries--;
@@ -78,6 +108,7 @@ __attribute__((destructor)) void tensor_cache_clear(void)
 	free(entries);
 	entries = NULL;
 	num_entries = cap_entries = 0;
+	cache_bytes = 0;
 }
 
 size_t tensor_cache_size(void)
@@ -321,7 +352,7 @@ static int shard_load(const char *dir, const cache_shard_t *s, DLDevice device)
 	i = 0;
 	cJSON_ArrayForEach(rec, s->records) {
 		if (rc == 0 && param_read(rec, &p) == 0)
-			tensor_cache_put(p.name, loaded[i], 1);
+			rc = tensor_cache_put(p.name, loaded[i], 1);
 		else
 			ffi_object_release(loaded[i] ? &loaded[i]->header : NULL);
 		i++;
@@ -497,6 +528,12 @@ static int global_update(void *self, const TVMFFIAny *args, int32_t n, TVMFFIAny
 		ffi_error_set("InternalError", "Name %.200s already exists in the cache", name);
 		return -1;
 	}
+	/* Refuse before copying when the copy would not fit under the cap. */
+	uint64_t nbytes = 0;
+	ffi_tensor_t *old = tensor_cache_lookup(name);
+	ffi_dltensor_nbytes(ffi_any_as_dltensor(&args[1]), &nbytes);
+	if (cache_room(nbytes, old ? tensor_bytes(old) : 0))
+		return -1;
 	ffi_tensor_t *t = tensor_to_keep(&args[1]);
 	return t ? tensor_cache_put(name, t, 1) : -1;
 }
