@@ -295,16 +295,18 @@ static ffi_tensor_t *read_tensor(struct reader *r)
 	}
 	DLDataType dtype = {dt[0], dt[1], (uint16_t)(dt[2] | (dt[3] << 8))};
 	DLDevice cpu = {kDLCPU, 0};
-	ffi_tensor_t *t = ffi_tensor_alloc(shape, ndim, dtype, cpu);
+	/* The size the header promises must be what follows, before anything is allocated. */
+	DLTensor probe = {.ndim = ndim, .dtype = dtype, .shape = shape};
 	uint64_t nbytes;
-	if (!t)
-		return NULL;
-	if (ffi_dltensor_nbytes(&t->dl, &nbytes) || stated < 0 || (uint64_t)stated != nbytes ||
-	    read_bytes(r, t->dl.data, nbytes)) {
-		ffi_object_release(&t->header);
+	if (ffi_dltensor_nbytes(&probe, &nbytes) || stated < 0 || (uint64_t)stated != nbytes ||
+	    nbytes > r->left) {
 		ffi_error_set("InternalError", "Invalid DLTensor file format: data size");
 		return NULL;
 	}
+	ffi_tensor_t *t = ffi_tensor_alloc(shape, ndim, dtype, cpu);
+	if (!t)
+		return NULL;
+	read_bytes(r, t->dl.data, nbytes);
 	return t;
 }
 
