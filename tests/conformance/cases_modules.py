@@ -281,6 +281,25 @@ def case_relax_executable_files(r):
     r.call("relax.ExecutableLoadFromFile", 1, kind="TypeError")
 
 
+def case_relax_library_module_tree(r):
+    r.upload("mlp.so", fixture("mlp_digits.so"))
+    exe = r.load_module("mlp.so")
+    r.call("ffi.ModuleGetKind", exe)
+    r.call("ffi.ModuleGetPropertyMask", exe)
+    r.call("ffi.ModuleImplementsFunction", exe, "add", True)  # a kernel of the imported _lib
+    r.call("ffi.ModuleImplementsFunction", exe, "add", False)
+    r.call("ffi.ModuleGetFunction", exe, "relu", True)
+    r.call("ffi.ModuleGetFunctionMetadata", exe, "relu", True)
+    load = r.call("ffi.ModuleGetFunction", exe, "vm_load_executable", False)
+    vm = r.call_ref(load)
+    r.call("ffi.ModuleGetKind", vm)
+    r.call("ffi.ModuleGetPropertyMask", vm)
+    formats = r.call("ffi.ModuleGetWriteFormats", vm)
+    r.call("ffi.ArraySize", formats)
+    r.call("ffi.ModuleInspectSource", vm, "")
+    r.call("ffi.ModuleWriteToFile", vm, workpath(r, "vm.bin"), "bin", kind="RuntimeError")
+
+
 def case_const_loader(r):
     empty = r.call("ffi.Map")
     syms = r.call("ffi.Map", "fn_a", r.call("ffi.Array"))
