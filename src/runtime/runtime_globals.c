@@ -498,12 +498,20 @@ FFI_REGISTER_GLOBAL("runtime.RuntimeEnabled", global_runtime_enabled)
 
 /* ---- tensors ---- */
 
-/* Largest tensor TVMTensorAllocWithScope gives a client: the session's memory cap, if any. */
+/* Largest tensor TVMTensorAllocWithScope gives a client: the session's memory cap if one is
+ * set, and never more than the machine's memory (the zeroing would touch every page). */
 static int tensor_size_allowed(uint64_t nbytes)
 {
 	const session_options_t *opt = session_current();
+	long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+	uint64_t ram = pages > 0 && page > 0 ? (uint64_t)pages * (uint64_t)page : UINT64_MAX;
 	if (opt && opt->memory_cap && nbytes > opt->memory_cap) {
 		ffi_error_set("MemoryError", "a tensor of %llu bytes exceeds the session memory cap",
+			      (unsigned long long)nbytes);
+		return -1;
+	}
+	if (nbytes > ram) {
+		ffi_error_set("MemoryError", "a tensor of %llu bytes exceeds this machine's memory",
 			      (unsigned long long)nbytes);
 		return -1;
 	}
