@@ -683,30 +683,71 @@ static int vm_convert_inputs(vm_t *vm, const TVMFFIAny *in, int32_t n, TVMFFIAny
 	return 0;
 }
 
-static int method_set_input(void *self, const TVMFFIAny *args, int32_t n, TVMFFIAny *result)
+/* set_input_with_param_module: the last input is a module (a param_module of the tensor
+ * cache) whose get_params() gives the value passed, as in the reference. */
+static int vm_input_from_param_module(TVMFFIAny *last)
 {
-	(void)result;
-	vm_t *vm = method_vm(self);
+	if (last->type_index != FFI_MODULE || !last->v_obj) {
+		ffi_error_set("TypeError", "set_input_with_param_module: the last input must be a "
+					   "module (type index %d given)",
+			      last->type_index);
+		return -1;
+	}
+	ffi_function_t *get = ffi_module_get_function((ffi_module_t *)last->v_obj, "get_params", 1);
+	if (!get) {
+		if (!ffi_error_kind()[0])
+			ffi_error_set("InternalError", "set_input_with_param_module: the module has "
+						       "no get_params");
+		return -1;
+	}
+	TVMFFIAny params;
+	int rc = ffi_function_call(get, NULL, 0, &params);
+	ffi_object_release(&get->header);
+	if (rc == 0) {
+		ffi_any_release(last);
+		*last = params;
+	}
+	return rc;
+}
+
+static void vm_inputs_free(TVMFFIAny *inputs, int32_t n)
+{
+	for (int32_t k = 0; k < n; k++)
+		ffi_any_release(&inputs[k]);
+	free(inputs);
+}
+
+static int vm_set_input(vm_t *vm, const TVMFFIAny *args, int32_t n, const char *method,
+			int with_param_module)
+{
 	int64_t fidx;
-	if (vm_require_init(vm, "set_input") || vm_func_by_name(vm, args, n, "set_input", &fidx))
+	if (vm_require_init(vm, method) || vm_func_by_name(vm, args, n, method, &fidx))
 		return -1;
 	const vm_func_info_t *f = &vm->exec->funcs[fidx];
 	if (n - 1 != f->num_args) {
-		ffi_error_set("ValueError", "set_input: function %s expects %lld inputs, got %d",
+		ffi_error_set("ValueError", "%s: function %s expects %lld inputs, got %d", method,
 			      f->name, (long long)f->num_args, n - 1);
 		return -1;
 	}
 	TVMFFIAny *inputs;
 	if (vm_convert_inputs(vm, args + 1, n - 1, &inputs))
 		return -1;
+	if (with_param_module && n > 1 && vm_input_from_param_module(&inputs[n - 2])) {
+		vm_inputs_free(inputs, n - 1);
+		return -1;
+	}
 	vm_state_t *s = &vm->states[fidx];
-	for (size_t k = 0; k < s->num_inputs; k++)
-		ffi_any_release(&s->inputs[k]);
-	free(s->inputs);
+	vm_inputs_free(s->inputs, (int32_t)s->num_inputs);
 	s->inputs = inputs;
 	s->num_inputs = (size_t)(n - 1);
 	s->has_inputs = 1;
 	return 0;
+}
+
+static int method_set_input(void *self, const TVMFFIAny *args, int32_t n, TVMFFIAny *result)
+{
+	(void)result;
+	return vm_set_input(method_vm(self), args, n, "set_input", 0);
 }
 
 static int method_invoke_stateful(void *self, const TVMFFIAny *args, int32_t n,
@@ -890,10 +931,8 @@ static int method_set_instrument(void *self, const TVMFFIAny *args, int32_t n,
 static int method_set_input_with_param_module(void *self, const TVMFFIAny *args, int32_t n,
 					      TVMFFIAny *result)
 {
-	(void)self, (void)args, (void)n, (void)result;
-	ffi_error_set("RuntimeError",
-		      "set_input_with_param_module is not supported by this runtime");
-	return -1;
+	(void)result;
+	return vm_set_input(method_vm(self), args, n, "set_input_with_param_module", 1);
 }
 
 static const struct {

@@ -15,6 +15,8 @@
 #include "runtime/ffi.h"
 #include "runtime/tensor_cache.h"
 #include "runtime/vm.h"
+#include "runtime/vm_executable.h"
+#include "vm_test_util.h"
 
 static int call(const char *name, const TVMFFIAny *args, int32_t n, TVMFFIAny *r)
 {
@@ -46,9 +48,7 @@ static void expect_none(const char *name, const TVMFFIAny *args, int32_t n)
 
 static TVMFFIAny str(const char *s)
 {
-	TVMFFIAny v = {.type_index = FFI_RAW_STR};
-	v.v_c_str = s;
-	return v;
+	return test_str(s);
 }
 
 static TVMFFIAny dtype(uint8_t code, uint8_t bits)
@@ -495,6 +495,78 @@ static void test_tensor_cache_globals(void **state)
 	assert_int_equal(tensor_cache_size(), 0);
 }
 
+/* Bytecode reaches the cache globals through the registry, and set_input_with_param_module
+ * passes a param_module's get_params() as the last input. */
+enum { P_MAIN, P_LOAD, P_GETITEM, P_FROM_CACHE, NUM_P };
+
+static ffi_module_t *param_vm(test_buf_t *b)
+{
+	test_func_t f[NUM_P] = {
+		[P_MAIN] = {1, "main", 0, 2, 2, 3, {"x", "params"}, 2},
+		[P_LOAD] = {1, "load", 2, 4, 0, 1, {0}, 0},
+		[P_GETITEM] = {0, "vm.builtin.tuple_getitem", 0, 0, 0, 0, {0}, 0},
+		[P_FROM_CACHE] = {0, "vm.builtin.param_array_from_cache", 0, 0, 0, 0, {0}, 0},
+	};
+	test_buf_t c = {0};
+	tb_i32(&c, FFI_STR), tb_str(&c, "w");
+	static test_prog_t p;
+	memset(&p, 0, sizeof p);
+	/* main(x, params) = params[1]; load() = param_array_from_cache("w", -1) */
+	tp_call(&p, 2, P_GETITEM, 2, REG(1), IMM(1));
+	tp_op(&p, VM_OP_RET, 2, 0);
+	tp_call(&p, 0, P_FROM_CACHE, 2, CONST(0), IMM(-1));
+	tp_op(&p, VM_OP_RET, 0, 0);
+	*b = test_exec_encode(1, f, NUM_P, &c, 1, &p);
+	free(c.data);
+	vm_executable_t *exec;
+	assert_int_equal(vm_executable_parse(b->data, b->len, &exec), 0);
+	ffi_module_t *em = vm_executable_module_new(exec);
+	ffi_module_t *vm = vm_module_new(em);
+	ffi_object_release(&em->header);
+	TVMFFIAny dev[3] = {ffi_any_int(1), ffi_any_int(0), ffi_any_int(2)}, r;
+	assert_int_equal(test_call(vm, "vm_initialization", dev, 3, &r), 0);
+	return vm;
+}
+
+static void test_vm_with_cached_params(void **state)
+{
+	(void)state;
+	tensor_cache_clear();
+	for (int i = 0; i < 2; i++) {
+		char name[8];
+		snprintf(name, sizeof name, "w_%d", i);
+		assert_int_equal(tensor_cache_put(name, int64_tensor((int64_t[]){10 + i}, 1), 0), 0);
+	}
+	test_buf_t b;
+	ffi_module_t *vm = param_vm(&b);
+	TVMFFIAny r, a[3];
+	assert_int_equal(test_call(vm, "load", NULL, 0, &r), 0);
+	assert_int_equal(r.type_index, FFI_ARRAY);
+	assert_int_equal(((ffi_array_t *)r.v_obj)->size, 2);
+	ffi_any_release(&r);
+	a[0] = str("w"), a[1] = ffi_any_int(2);
+	assert_int_equal(call("vm.builtin.param_module_from_cache", a, 2, &r), 0);
+	TVMFFIAny mod = r;
+	a[0] = str("main"), a[1] = ffi_any_int(0), a[2] = mod;
+	assert_int_equal(test_call(vm, "set_input_with_param_module", a, 3, &r), 0);
+	assert_int_equal(test_call(vm, "invoke_stateful", a, 1, &r), 0);
+	assert_int_equal(test_call(vm, "get_output", a, 1, &r), 0);
+	assert_int_equal(*(int64_t *)ffi_any_as_dltensor(&r)->data, 11);
+	ffi_any_release(&r);
+	/* the last input must be a module with get_params */
+	a[2] = ffi_any_int(3);
+	assert_int_equal(test_call(vm, "set_input_with_param_module", a, 3, &r), -1);
+	assert_string_equal(ffi_error_kind(), "TypeError");
+	a[2] = ffi_any_object(&vm->header);
+	assert_int_equal(test_call(vm, "set_input_with_param_module", a, 3, &r), -1);
+	assert_int_equal(test_call(vm, "set_input_with_param_module", a, 2, &r), -1);
+	assert_string_equal(ffi_error_kind(), "ValueError");
+	ffi_any_release(&mod);
+	ffi_object_release(&vm->header);
+	free(b.data);
+	tensor_cache_clear();
+}
+
 /* ---- the loader ---- */
 
 static char cache_dir[64];
@@ -643,6 +715,7 @@ int main(void)
 		cmocka_unit_test(test_tuples_and_checks),
 		cmocka_unit_test(test_calls_and_values),
 		cmocka_unit_test(test_tensor_cache_globals),
+		cmocka_unit_test(test_vm_with_cached_params),
 		cmocka_unit_test(test_tensor_cache_load),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
