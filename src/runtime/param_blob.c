@@ -8,6 +8,7 @@
 #include "runtime/ffi.h"
 #include "runtime/module_file.h"
 #include "runtime/param_blob.h"
+#include "runtime/runtime_globals.h"
 #include "runtime/xalloc.h"
 
 /* A tensor may take more memory than its record (vector lanes are not counted in TVM's size):
@@ -329,6 +330,8 @@ static ffi_bytes_t *params_encode(const char *sig, const TVMFFIAny *args, int32_
 static int global_save_params(void *self, const TVMFFIAny *args, int32_t n, TVMFFIAny *result)
 {
 	(void)self;
+	if (runtime_arity("runtime.SaveParams(0: Map<str, ffi.Tensor>) -> bytes", n, 1))
+		return -1;
 	ffi_bytes_t *b = params_encode("runtime.SaveParams(0: Map<str, ffi.Tensor>) -> bytes", args, n);
 	if (!b)
 		return -1;
@@ -341,6 +344,9 @@ static int global_save_params_file(void *self, const TVMFFIAny *args, int32_t n,
 				   TVMFFIAny *result)
 {
 	(void)self;
+	if (runtime_arity("runtime.SaveParamsToFile(0: Map<str, ffi.Tensor>, 1: str) "
+			  "-> void", n, 2))
+		return -1;
 	(void)result;
 	const char *path;
 	size_t len;
@@ -378,6 +384,8 @@ static int params_to_map(const char *data, size_t size, TVMFFIAny *result)
 static int global_load_params(void *self, const TVMFFIAny *args, int32_t n, TVMFFIAny *result)
 {
 	(void)self;
+	if (runtime_arity("runtime.LoadParams(0: bytes) -> Map<str, ffi.Tensor>", n, 1))
+		return -1;
 	const char *data = NULL;
 	size_t size = 0;
 	const TVMFFIAny *a = n > 0 ? &args[0] : NULL;
@@ -403,6 +411,8 @@ static int global_load_params_file(void *self, const TVMFFIAny *args, int32_t n,
 				   TVMFFIAny *result)
 {
 	(void)self;
+	if (runtime_arity("runtime.LoadParamsFromFile(0: str) -> Map<str, ffi.Tensor>", n, 1))
+		return -1;
 	const char *path;
 	size_t len;
 	if (ffi_arg_str("runtime.LoadParamsFromFile", args, n, 0, &path, &len))

@@ -42,6 +42,15 @@ int runtime_tensor_host(const char *fn, const DLTensor *t, uint64_t *count, uint
 	return 0;
 }
 
+int runtime_arity(const char *sig, int32_t n, int32_t want)
+{
+	if (n == want)
+		return 0;
+	ffi_error_set("TypeError", "Mismatched number of arguments when calling: `%s`. Expected %d "
+		      "but got %d arguments", sig, want, n);
+	return -1;
+}
+
 int runtime_arg_float(const char *fn, const TVMFFIAny *args, int32_t n, int32_t i, double *out)
 {
 	if (i < n && args[i].type_index == FFI_FLOAT) {
@@ -140,8 +149,13 @@ static int arg_shape(const char *fn, const TVMFFIAny *args, int32_t n, int32_t i
 	return -1;
 }
 
+/* A DataType, or a string naming one ("float32"), which tvm-ffi parses (ValueError if bad). */
 static int arg_dtype(const char *fn, const TVMFFIAny *args, int32_t n, int32_t i, DLDataType *out)
 {
+	size_t len;
+	const char *s = i < n ? ffi_any_as_str(&args[i], &len) : NULL;
+	if (s)
+		return vm_dtype_parse(s, len, out);
 	if (i < n && args[i].type_index == FFI_DATATYPE) {
 		*out = args[i].v_dtype;
 		return 0;
@@ -216,12 +230,7 @@ static int stream_args(const char *sig, const TVMFFIAny *args, int32_t n, int32_
 		       uint64_t *streams)
 {
 	DLDevice dev;
-	if (n != want + 1) {
-		ffi_error_set("TypeError", "Mismatched number of arguments when calling: `%s`. "
-			      "Expected %d but got %d arguments", sig, want + 1, n);
-		return -1;
-	}
-	if (arg_device(sig, args, n, 0, &dev))
+	if (runtime_arity(sig, n, want + 1) || arg_device(sig, args, n, 0, &dev))
 		return -1;
 	for (int32_t i = 0; i < want; i++) {
 		int64_t v;
@@ -295,12 +304,8 @@ static int global_tvm_set_stream(void *self, const TVMFFIAny *args, int32_t n, T
 	static const char sig[] = "runtime.TVMSetStream(0: int, 1: int, 2: void*) -> void";
 	int64_t type, id;
 	uint64_t stream;
-	if (n != 3) {
-		ffi_error_set("TypeError", "Mismatched number of arguments when calling: `%s`. "
-			      "Expected 3 but got %d arguments", sig, n);
-		return -1;
-	}
-	if (ffi_arg_int(sig, args, n, 0, &type) || ffi_arg_int(sig, args, n, 1, &id) ||
+	if (runtime_arity(sig, n, 3) || ffi_arg_int(sig, args, n, 0, &type) ||
+	    ffi_arg_int(sig, args, n, 1, &id) ||
 	    arg_pointer(sig, args, n, 2, &stream) || device_api_check((int)type))
 		return -1;
 	cpu_current_stream = stream;
@@ -349,6 +354,8 @@ static void threads_count_big_little(int *big, int *little)
 static int global_num_threads(void *self, const TVMFFIAny *args, int32_t n, TVMFFIAny *result)
 {
 	(void)self;
+	if (runtime_arity("runtime.NumThreads() -> int", n, 0))
+		return -1;
 	(void)args;
 	(void)n;
 	*result = ffi_any_int(threads_configured ? threads_used : backend_thread_count());
@@ -433,6 +440,8 @@ static void timer_deleter(void *self, int flags)
 static int global_timer_cpu(void *self, const TVMFFIAny *args, int32_t n, TVMFFIAny *result)
 {
 	(void)self;
+	if (runtime_arity("runtime.timer.cpu(0: Device) -> runtime.TimerNode", n, 1))
+		return -1;
 	DLDevice dev;
 	if (arg_device("runtime.timer.cpu(0: Device) -> runtime.TimerNode", args, n, 0, &dev))
 		return -1;
@@ -477,6 +486,8 @@ static int global_runtime_enabled(void *self, const TVMFFIAny *args, int32_t n,
 				  TVMFFIAny *result)
 {
 	(void)self;
+	if (runtime_arity("runtime.RuntimeEnabled(0: str) -> bool", n, 1))
+		return -1;
 	const char *target;
 	size_t len;
 	if (ffi_arg_str("runtime.RuntimeEnabled", args, n, 0, &target, &len))
@@ -545,12 +556,9 @@ static int global_tensor_alloc(void *self, const TVMFFIAny *args, int32_t n, TVM
 	int32_t ndim;
 	DLDataType dtype;
 	DLDevice dev;
-	if (n != 4) {
-		ffi_error_set("TypeError", "Mismatched number of arguments when calling: `%s`. "
-			      "Expected 4 but got %d arguments", fn, n);
-		return -1;
-	}
-	if (arg_dtype(fn, args, n, 1, &dtype) || arg_device(fn, args, n, 2, &dev) ||
+	if (runtime_arity("runtime.TVMTensorAllocWithScope(0: ffi.Shape, 1: DataType, 2: Device, "
+			  "3: Optional<str>) -> ffi.Tensor", n, 4) ||
+	    arg_dtype(fn, args, n, 1, &dtype) || arg_device(fn, args, n, 2, &dev) ||
 	    scope_check(&args[3]) || arg_shape(fn, args, n, 0, &dims, &ndim, &owned))
 		return -1;
 	DLTensor probe = {.ndim = ndim, .dtype = dtype, .shape = (int64_t *)dims};
@@ -575,6 +583,9 @@ FFI_REGISTER_GLOBAL("runtime.TVMTensorAllocWithScope", global_tensor_alloc)
 static int global_tensor_view(void *self, const TVMFFIAny *args, int32_t n, TVMFFIAny *result)
 {
 	(void)self;
+	if (runtime_arity("runtime.TVMTensorCreateView(0: ffi.Tensor, 1: ffi.Shape, 2: DataType, "
+			  "3: int) -> ffi.Tensor", n, 4))
+		return -1;
 	static const char fn[] = "runtime.TVMTensorCreateView(0: ffi.Tensor, 1: ffi.Shape, "
 				 "2: DataType, 3: int) -> ffi.Tensor";
 	ffi_tensor_t *src;
@@ -642,6 +653,9 @@ static int global_copy_from_bytes(void *self, const TVMFFIAny *args, int32_t n,
 				  TVMFFIAny *result)
 {
 	(void)self;
+	if (runtime_arity("runtime.TVMTensorCopyFromBytes(0: DLTensor*, 1: void*, 2: int) "
+			  "-> void", n, 3))
+		return -1;
 	(void)result;
 	char *data;
 	void *host;
@@ -657,6 +671,9 @@ FFI_REGISTER_GLOBAL("runtime.TVMTensorCopyFromBytes", global_copy_from_bytes)
 static int global_copy_to_bytes(void *self, const TVMFFIAny *args, int32_t n, TVMFFIAny *result)
 {
 	(void)self;
+	if (runtime_arity("runtime.TVMTensorCopyToBytes(0: DLTensor*, 1: void*, 2: int) -> "
+			  "void", n, 3))
+		return -1;
 	(void)result;
 	char *data;
 	void *host;
@@ -672,6 +689,8 @@ FFI_REGISTER_GLOBAL("runtime.TVMTensorCopyToBytes", global_copy_to_bytes)
 static int global_copy_from_to(void *self, const TVMFFIAny *args, int32_t n, TVMFFIAny *result)
 {
 	(void)self;
+	if (runtime_arity("runtime.TVMTensorCopyFromTo(0: DLTensor*, 1: DLTensor*) -> void", n, 2))
+		return -1;
 	(void)result;
 	static const char fn[] = "runtime.TVMTensorCopyFromTo";
 	DLTensor *from, *to;
@@ -706,6 +725,9 @@ FFI_REGISTER_GLOBAL("runtime.TVMTensorCopyFromTo", global_copy_from_to)
 static int global_storage_shared(void *self, const TVMFFIAny *args, int32_t n, TVMFFIAny *result)
 {
 	(void)self;
+	if (runtime_arity("runtime.TVMTensorIsStorageShared(0: ffi.Tensor, 1: ffi.Tensor) "
+			  "-> bool", n, 2))
+		return -1;
 	static const char fn[] = "runtime.TVMTensorIsStorageShared(0: ffi.Tensor, 1: ffi.Tensor) "
 				 "-> bool";
 	ffi_tensor_t *a, *b;
@@ -861,6 +883,9 @@ static function_info_t *info_from_json(const TVMFFIAny *v)
 static int global_load_metadata(void *self, const TVMFFIAny *args, int32_t n, TVMFFIAny *result)
 {
 	(void)self;
+	if (runtime_arity("runtime.LoadMetaDataFromJSON(0: str) -> Map<str, "
+			  "runtime.FunctionInfo>", n, 1))
+		return -1;
 	const char *text;
 	size_t len;
 	TVMFFIAny root;

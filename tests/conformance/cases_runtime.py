@@ -37,6 +37,8 @@ def case_tensor_alloc(r):
     alloc(r, (0, 5), U8, "")
     arr = r.call("ffi.Array", 4)
     r.call("runtime.TVMTensorAllocWithScope", arr, F32, CPU, None)  # an Array converts to Shape
+    r.call("runtime.TVMTensorAllocWithScope", arr, "int8", CPU, None)  # so does a dtype string
+    r.call("runtime.TVMTensorAllocWithScope", arr, "floatx", CPU, None, kind="ValueError")
     shp = r.call("ffi.Shape", 2)
     r.call("runtime.TVMTensorAllocWithScope", shp, F32, CPU, "texture", kind="InternalError")
     r.call("runtime.TVMTensorAllocWithScope", shp, F32, CUDA, None, kind="InternalError")
@@ -44,6 +46,8 @@ def case_tensor_alloc(r):
     r.call("runtime.TVMTensorAllocWithScope", shp, 7, CPU, None, kind="TypeError")
     r.call("runtime.TVMTensorAllocWithScope", 3, F32, CPU, None, kind="TypeError")
     r.call("runtime.TVMTensorAllocWithScope", shp, F32, CPU, kind="TypeError")
+    r.call("runtime.TVMTensorAllocWithScope", shp, F32, CPU, None, 1, kind="TypeError")
+    r.call("runtime.TVMTensorAllocWithScope", shp, F32, CPU, 5, kind="TypeError")
 
 
 def case_tensor_copies(r):
@@ -98,6 +102,8 @@ def case_tensor_views(r):
            kind="ValueError")
     # A DLTensor* is not a Tensor: TVM's typed signatures refuse it.
     r.call("runtime.TVMTensorCreateView", a, r.call("ffi.Shape", 3), F32, 0, kind="TypeError")
+    r.call("runtime.TVMTensorCreateView", obj(t), r.call("ffi.Array", 2), "int32", 4)
+    r.call("runtime.TVMTensorCreateView", obj(t), r.call("ffi.Shape", 2), F32, kind="TypeError")
     r.call("runtime.TVMTensorIsStorageShared", a, a, kind="TypeError")
     r.call("runtime.TVMTensorIsStorageShared", obj(t), 1, kind="TypeError")
 
@@ -240,6 +246,26 @@ def case_threads(r):
     r.call("runtime.NumThreads")
     r.call("runtime.config_threadpool", -2, 0, r.call("ffi.Array", "a"), kind="InternalError")
     r.call("runtime.config_threadpool", "big", 0, kind="TypeError")
+
+
+def case_typed_arity(r):
+    """Typed globals check their argument count before anything else (TypeError)."""
+    a = r.tensor(np.zeros(2, "float32"))
+    r.call("runtime.NumThreads", 5, kind="TypeError")
+    r.call("runtime.RuntimeEnabled", "cpu", 1, kind="TypeError")
+    r.call("runtime.timer.cpu", CPU, 1, kind="TypeError")
+    r.call("runtime.TVMTensorCopyFromTo", a, a, 1, kind="TypeError")
+    r.call("runtime.TVMTensorCopyFromBytes", a, W.OpaquePtr(a.header.data), kind="TypeError")
+    r.call("runtime.TVMTensorCopyToBytes", a, kind="TypeError")
+    r.call("runtime.TVMTensorIsStorageShared", kind="TypeError")
+    r.call("runtime.SaveParams", r.call("ffi.Map"), 1, kind="TypeError")
+    r.call("runtime.SaveParamsToFile", r.call("ffi.Map"), "x.params", 1, kind="TypeError")
+    r.call("runtime.LoadParams", b"x", 1, kind="TypeError")
+    r.call("runtime.LoadParamsFromFile", kind="TypeError")
+    r.call("runtime.LoadMetaDataFromJSON", "{}", 1, kind="TypeError")
+    r.call("runtime.Device_StreamCreate", CPU, 5, kind="TypeError")
+    r.call("runtime.TVMSetStream", 1, 0, kind="TypeError")
+    r.call("device_api.cpu", 1)  # untyped: extra arguments are ignored
 
 
 def case_timer_and_runtimes(r):

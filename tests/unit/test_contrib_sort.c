@@ -102,7 +102,8 @@ static void test_argsort_axis(void **state)
 {
 	(void)state;
 	const int64_t shape[2] = {3, 4};
-	ffi_tensor_t *in = ffi_tensor_alloc(shape, 2, i32, cpu), *out = ffi_tensor_alloc(shape, 2, i32, cpu);
+	ffi_tensor_t *in = ffi_tensor_alloc(shape, 2, i32, cpu);
+	ffi_tensor_t *out = ffi_tensor_alloc(shape, 2, i32, cpu);
 	const int32_t v[12] = {5, 1, 9, 0, 3, 1, 2, 8, 4, 0, 2, 7};
 	memcpy(in->dl.data, v, sizeof v);
 	TVMFFIAny a[4] = {tensor_arg(in), tensor_arg(out), ffi_any_int(-2), ffi_any_bool(1)};
