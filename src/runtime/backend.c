@@ -206,13 +206,6 @@ void backend_thread_limit_set(int tasks)
 	__atomic_store_n(&pool_task_limit, tasks > 0 ? tasks : 0, __ATOMIC_RELAXED);
 }
 
-int backend_thread_limit(void)
-{
-	int limit = __atomic_load_n(&pool_task_limit, __ATOMIC_RELAXED);
-	int total = backend_thread_count();
-	return limit > 0 && limit < total ? limit : total;
-}
-
 /* Record a task's failure so that the launching thread can report it. */
 static void pool_record_failure(int rc)
 {

@@ -29,9 +29,8 @@ int backend_parallel_barrier(int task_id, TVMParallelGroupEnv *env);
 int backend_thread_count(void);
 
 /* runtime.config_threadpool: later launches run at most `tasks` tasks (0 or less: the whole
- * pool). backend_thread_limit() is what a launch with num_task <= 0 then uses. */
+ * pool), also those asking for one task per pool thread (num_task <= 0). */
 void backend_thread_limit_set(int tasks);
-int backend_thread_limit(void);
 
 /* Calls a function object handle (an ffi_function_t*) as tvm-ffi's TVMFFIFunctionCall. */
 int backend_function_call(void *func, TVMFFIAny *args, int32_t num_args, TVMFFIAny *result);
