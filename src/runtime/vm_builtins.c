@@ -69,6 +69,7 @@ static const char *type_name(int32_t type_index)
 	case FFI_SHAPE: return "Shape";
 	case FFI_TENSOR: return "Tensor";
 	case FFI_ARRAY: return "Array";
+	case FFI_LIST: return "List";
 	case FFI_MODULE: return "Module";
 	case FFI_VM_STORAGE: return "Storage";
 	case FFI_VM_CLOSURE: return "Closure";
@@ -95,7 +96,7 @@ static int arg_shape(const char *fn, const TVMFFIAny *args, int32_t i, const ffi
 	return -1;
 }
 
-/* The dims of a Shape argument, or of an Array of ints (tvm-ffi converts one to a Shape). */
+/* The dims of a Shape argument, or of an Array or List of ints (tvm-ffi converts those). */
 typedef struct dims {
 	const int64_t *data;
 	size_t size;
@@ -111,11 +112,12 @@ static int arg_dims(const char *fn, const TVMFFIAny *args, int32_t i, dims_t *ou
 		out->size = ((const ffi_shape_t *)a->v_obj)->size;
 		return 0;
 	}
+	int seq = a->type_index == FFI_ARRAY || a->type_index == FFI_LIST;
 	const ffi_array_t *arr = (const ffi_array_t *)a->v_obj;
-	for (size_t k = 0; a->type_index == FFI_ARRAY && arr && k < arr->size; k++)
+	for (size_t k = 0; seq && arr && k < arr->size; k++)
 		if (arr->items[k].type_index != FFI_INT && arr->items[k].type_index != FFI_BOOL)
 			arr = NULL;
-	if (a->type_index != FFI_ARRAY || !arr) {
+	if (!seq || !arr) {
 		ffi_error_set("TypeError", "%s: argument %d must be a Shape, got %s", fn, i,
 			      type_name(a->type_index));
 		return -1;
@@ -145,7 +147,8 @@ static int arg_dtype(const char *fn, const TVMFFIAny *args, int32_t i, DLDataTyp
 
 static int arg_array(const char *fn, const TVMFFIAny *args, int32_t i, ffi_array_t **out)
 {
-	if (args[i].type_index == FFI_ARRAY && args[i].v_obj) {
+	/* A List has the Array layout; tvm-ffi converts one where an Array<Any> is declared. */
+	if ((args[i].type_index == FFI_ARRAY || args[i].type_index == FFI_LIST) && args[i].v_obj) {
 		*out = (ffi_array_t *)args[i].v_obj;
 		return 0;
 	}
@@ -1046,7 +1049,7 @@ static const vm_builtin_entry_t builtins[] = {
 	{"vm.builtin.call_tir_dyn", builtin_call_tir_dyn, NULL},
 	{"vm.builtin.tensor_to_shape", builtin_tensor_to_shape, "t"},
 	{"vm.builtin.ensure_zero_offset", builtin_ensure_zero_offset, "t"},
-	{"vm.builtin.tuple_reset_item", builtin_tuple_reset_item, "ai"},
+	{"vm.builtin.tuple_reset_item", builtin_tuple_reset_item, "ri"},
 	{"runtime.TVMTensorCreateView", builtin_create_view, NULL},
 	{"vm.builtin.make_closure", builtin_make_closure, NULL},
 	{"vm.builtin.invoke_closure", builtin_invoke_closure, NULL},

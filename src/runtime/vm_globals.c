@@ -28,6 +28,8 @@ static const char *value_type_name(const TVMFFIAny *v)
 	case FFI_TENSOR: return "ffi.Tensor";
 	case FFI_ARRAY: return "ffi.Array";
 	case FFI_MAP: return "ffi.Map";
+	case FFI_LIST: return "ffi.List";
+	case FFI_DICT: return "ffi.Dict";
 	case FFI_MODULE: return "ffi.Module";
 	case FFI_VM_STORAGE: return "vm.Storage";
 	case FFI_VM_CLOSURE: return "relax.vm.Closure";
@@ -48,7 +50,8 @@ static const char *letter_type_name(char letter)
 	case 'd': return "DataType";
 	case 't': case 'c': return "ffi.Tensor";
 	case 'T': return "DLTensor*";
-	case 'a': return "ffi.Array";
+	case 'a': return "Array<Any>";
+	case 'r': return "ffi.Array";
 	case 'L': return "Array<str>";
 	default: return "Any";
 	}
@@ -62,6 +65,12 @@ static int is_str(const TVMFFIAny *v)
 static int is_object(const TVMFFIAny *v, int32_t type_index)
 {
 	return v->type_index == type_index && v->v_obj;
+}
+
+/* An Array, or a List (same layout), where tvm-ffi converts a List to an Array. */
+static int is_sequence(const TVMFFIAny *v)
+{
+	return is_object(v, FFI_ARRAY) || is_object(v, FFI_LIST);
 }
 
 static int all_items(const TVMFFIAny *v, int (*ok)(const TVMFFIAny *))
@@ -93,8 +102,9 @@ static int letter_accepts(char letter, const TVMFFIAny *v)
 	case 't': return is_object(v, FFI_TENSOR);
 	case 'T': return ffi_any_as_dltensor(v) != NULL;
 	case 'c': return is_int(v) || is_object(v, FFI_TENSOR);
-	case 'a': return is_object(v, FFI_ARRAY);
-	case 'L': return is_object(v, FFI_ARRAY) && all_items(v, is_str);
+	case 'a': return is_sequence(v);
+	case 'r': return is_object(v, FFI_ARRAY);
+	case 'L': return is_sequence(v) && all_items(v, is_str);
 	default: return 1;
 	}
 }
@@ -112,7 +122,7 @@ static int letter_convert(char letter, TVMFFIAny *v, TVMFFIObject **temp)
 		*v = (TVMFFIAny){.type_index = FFI_DATATYPE, .v_dtype = dt};
 		return 1;
 	}
-	if (letter == 'h' && is_object(v, FFI_ARRAY) && all_items(v, is_int)) {
+	if (letter == 'h' && is_sequence(v) && all_items(v, is_int)) {
 		const ffi_array_t *a = (const ffi_array_t *)v->v_obj;
 		int64_t dims[64];
 		if (a->size > 64)

@@ -399,3 +399,28 @@ def case_python_functions_refused(r):
     r.call("vm.builtin.get_py_func", "f", refused=True)
     r.call("vm.builtin.clear_py_func_registry", refused=True)
     r.call("vm.builtin.register_py_func", "f", function(r, "ffi.Array"), refused=True)
+
+
+def case_lists_where_arrays_are_declared(r):
+    """tvm-ffi converts a List where an Array<Any>, Array<str> or Shape is declared, but not
+    where the builtin takes the Array object itself."""
+    lst = r.call("ffi.List", 1, 2)
+    r.call("vm.builtin.tuple_getitem", lst, 1)
+    r.call("vm.builtin.tuple_getitem", lst, 2, kind="IndexError")
+    r.call("vm.builtin.tuple_reset_item", lst, 0, kind="TypeError")
+    r.call("vm.builtin.check_tuple_info", lst, 2, None, kind="TypeError")
+    t = r.tensor(np.arange(4, dtype="float32"))
+    r.numpy(r.call("vm.builtin.reshape", t, r.call("ffi.List", 2, 2)))
+    r.call("vm.builtin.reshape", t, r.call("ffi.List", 2, "x"), kind="TypeError")
+    out = r.call("vm.builtin.call_tir_dyn", function(r, "ffi.Array"), 0, r.call("ffi.List", 2))
+    r.call("ffi.ArraySize", out)
+    r.call("vm.builtin.match_shape", r.call("ffi.List", 3, 4), None, 2, 0, 3, 0, 4, "ctx")
+    r.call("vm.builtin.match_shape", r.call("ffi.Array", 3, 4), None, 2, 0, 3, 0, 5, "ctx",
+           kind="RuntimeError")
+    r.call("vm.builtin.tensor_cache.update", "l_0", t)
+    names = r.call("ffi.List", "l_0")
+    r.numpy(r.call("ffi.ArrayGetItem", r.call("vm.builtin.param_array_from_cache_by_name",
+                                              names), 0))
+    r.call("vm.builtin.param_array_from_cache_by_name", r.call("ffi.List", "l_0", 3),
+           kind="TypeError")
+    r.call("vm.builtin.tensor_cache.clear")
