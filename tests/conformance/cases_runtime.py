@@ -188,6 +188,32 @@ def case_params_malformed(r):
     r.call("runtime.SaveParams", r.call("ffi.Map", 1, obj(alloc(r, (1,)))), kind="TypeError")
 
 
+def _blob(names, tensors):
+    """A parameter blob built by hand: (name, float32 values) pairs, TVM's layout."""
+    import struct
+    out = struct.pack("<QQQ", 0xF7E58D4F05049CB7, 0, len(names))
+    for n in names:
+        out += struct.pack("<Q", len(n)) + n.encode()
+    out += struct.pack("<Q", len(tensors))
+    for v in tensors:
+        data = np.asarray(v, "float32").tobytes()
+        out += struct.pack("<QQiiiBBHq", 0xDD5E40F096B4A13F, 0, 1, 0, 1, 2, 32, 1, len(v))
+        out += struct.pack("<q", len(data)) + data
+    return out
+
+
+def case_params_duplicates(r):
+    """A name given twice: the later tensor wins, and the map keeps TVM's order."""
+    for names in (["a", "b", "a"], ["p1", "p2", "p3", "p4", "p5", "p2"]):
+        blob = _blob(names, [[float(i)] * (i + 1) for i in range(len(names))])
+        m = r.call("runtime.LoadParams", blob)
+        r.call("ffi.MapSize", m)
+        r.numpy(r.call("ffi.MapGetItem", m, names[1]))
+        r.call("runtime.SaveParams", m)
+    # Trailing bytes after the last tensor are ignored by both readers.
+    r.call("ffi.MapSize", r.call("runtime.LoadParams", _blob(["x"], [[1.0]]) + b"tail"))
+
+
 def case_metadata_json(r):
     doc = {"tvm_version": "0.1.0", "func_info": {
         "add": {"name": "add", "arg_types": ["float32", "float32", "int64x4", "bool"],
