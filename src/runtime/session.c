@@ -21,6 +21,7 @@
 #include "runtime/session_codec.h"
 #include "runtime/session_handles.h"
 #include "runtime/session_memory.h"
+#include "runtime/session_relay.h"
 #include "runtime/xalloc.h"
 
 #define DEFAULT_MAX_PACKET (4ull << 30)
@@ -91,6 +92,7 @@ typedef struct session {
 	session_buf_t out;
 	struct stream_slot streams[MAX_STREAM_SLOTS];
 	size_t num_streams;
+	ffi_module_t *relay; /* set by a session constructor: relay to its far server */
 } session_t;
 
 /* Per thread: the globals a session calls run on the thread that serves it. */
@@ -1013,16 +1015,19 @@ static int handle_init_server(session_t *s, session_reader_t *r)
 	char name[128] = "";
 	if (num > 0 && (seq.values[0].type_index == FFI_RAW_STR || seq.values[0].inner == FFI_STR))
 		snprintf(name, sizeof name, "%.100s", seq.values[0].str.data);
+	/* ["rpc.LocalSession"] asks for what this server does anyway: serve locally. Any other
+	 * constructor (["rpc.Connect", host, port, key, ...]) makes the session a relay. */
+	int rc = 0;
+	if (num > 0 && !(num == 1 && strcmp(name, "rpc.LocalSession") == 0)) {
+		ffi_error_clear();
+		rc = session_relay_construct(&seq, &s->relay);
+	}
 	session_seq_free(&seq);
-	/* ["rpc.LocalSession"] asks for what this server does anyway: serve locally. */
-	if (num == 1 && strcmp(name, "rpc.LocalSession") == 0)
-		num = 0;
-	if (num > 0)
-		return send_errorf(s, "RPCError",
-				   "session constructors are not supported by this server "
-				   "(requested \"%s\")",
-				   name);
+	if (rc)
+		return send_ffi_error(s);
 	s->initialized = 1;
+	if (s->relay)
+		log_info("session %s: relaying to a far server (constructor %s)", peer_name(s), name);
 	return send_none(s);
 }
 
@@ -1225,6 +1230,8 @@ static int session_loop(session_t *s)
 		}
 		if (rc == IO_OK)
 			rc = session_dispatch(s, len - 4, code);
+		if (rc == IO_OK && s->relay)
+			return session_relay_run(s->relay, s->rfd, s->wfd, s->deadline);
 		if (rc == IO_OK)
 			continue;
 		if (rc == IO_EOF)
@@ -1276,6 +1283,7 @@ int session_serve_fds(int read_fd, int write_fd, const session_options_t *opt)
 	int rc = session_loop(&s);
 	current_options = saved;
 	current_session = saved_session;
+	ffi_object_release(s.relay ? &s.relay->header : NULL);
 	session_handles_free(s.handles);
 	session_memory_free(s.memory);
 	session_buf_free(&s.out);

@@ -6,7 +6,9 @@
  *
  * Behaviour a client (or a test) can rely on:
  * - Only InitServer "0.8.0" opens the session; anything else first gets an Exception.
- *   Constructor arguments are refused, except ["rpc.LocalSession"] (what we do anyway).
+ *   ["rpc.LocalSession"] (or no constructor) serves here; another constructor such as
+ *   ["rpc.Connect", host, port, key, ...] turns the session into a relay to that far
+ *   server (session_relay.h), as TVM's server does.
  * - Handles are table entries (0x10000 + 16k), never pointers; the same object handed out
  *   twice keeps its handle and counts two references (FreeHandle once per reference).
  * - Data pointers are the real addresses of DevAllocData* blocks (64-byte aligned) or of

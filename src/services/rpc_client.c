@@ -1124,6 +1124,11 @@ const char *rpc_client_error(const rpc_client_t *c)
 	return c->err;
 }
 
+int rpc_client_fd(const rpc_client_t *c)
+{
+	return c->fd;
+}
+
 const char *rpc_client_server_key(const rpc_client_t *c)
 {
 	return c->server_key;

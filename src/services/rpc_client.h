@@ -92,6 +92,9 @@ void rpc_client_close(rpc_client_t *c);
 
 /* Text of the last error on this client ("" if none). Remote errors are the server's text. */
 const char *rpc_client_error(const rpc_client_t *c);
+/* The connected socket (for a relay that takes the session over after InitServer; the
+ * client must not be used for calls while someone else reads or writes it). */
+int rpc_client_fd(const rpc_client_t *c);
 /* "server:<key>" as the server announced itself. */
 const char *rpc_client_server_key(const rpc_client_t *c);
 /* Host and port actually connected to (through a tracker: the assigned server). */

@@ -10,6 +10,7 @@
 
 #include "runtime/ffi.h"
 #include "runtime/log.h"
+#include "runtime/session_relay.h"
 #include "runtime/xalloc.h"
 #include "services/rpc_client.h"
 #include "services/rpc_globals.h"
@@ -817,3 +818,25 @@ FFI_REGISTER_REFUSED("rpc.ServerCreate", server_create, "RuntimeError",
 FFI_REGISTER_REFUSED("device_api.rpc", device_api_rpc, "RuntimeError",
 		     "it returns the address of a C++ DeviceAPI object, which this runtime does "
 		     "not have; far devices are reached through rpc.Connect")
+
+/* ---- session constructors: InitServer ["rpc.Connect", ...] relays to the far server ---- */
+
+static int rpc_far_fd(ffi_module_t *mod)
+{
+	rpc_module_t *m = mod->vtable == &rpc_module_vtable ? mod->impl : NULL;
+	if (!m) {
+		ffi_error_set("RPCError", "the session constructor returned a %s module, not an RPC "
+			      "session", mod->vtable->kind);
+		return -1;
+	}
+	if (!m->far.conn->client || m->far.conn->dead || m->far.handle) {
+		ffi_error_set("RPCError", "the session constructor returned no open far session");
+		return -1;
+	}
+	return rpc_client_fd(m->far.conn->client);
+}
+
+__attribute__((constructor)) static void rpc_relay_install(void)
+{
+	session_relay_set_far_fd(rpc_far_fd);
+}

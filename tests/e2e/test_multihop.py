@@ -168,3 +168,39 @@ def test_module_files_stay_in_the_work_directory(services):  # noqa: F811
         os.symlink("/tmp", link)
         with pytest.raises(w.RPCError, match="PermissionError"):
             s.call(write, lib, "escape/escaped.o", "o")
+
+
+def test_session_constructor_makes_a_relay(services):  # noqa: F811
+    """InitServer ["rpc.Connect", host, port, key, ...]: every later packet goes to B."""
+    a, b = services.server(), services.server()
+    s = w.Session.connect("127.0.0.1", a.port, key="k", init=False, sock_timeout=30)
+    with s:
+        s.init_server(ctor_args=["rpc.Connect", "127.0.0.1", b.port, "k", False])
+        assert s.call(s.get_global_func("tvm.rpc.server.workpath"), "x").startswith(str(b.work))
+        s.upload("add_one.so", fixture_bytes(ADD_ONE))
+        add_one = s.module_get_function(s.load_module("add_one.so"), "add_one")
+        x = np.arange(1024, dtype="float32")
+        tx, ty = s.tensor(x), s.empty((1024,), "float32")  # allocated on B
+        add_one(tx.header, ty.header)
+        np.testing.assert_array_equal(ty.numpy(), x + 1)
+        s.shutdown()
+    assert "relaying to a far server" in a.text()
+    # A's next client is served by A itself again.
+    with connect(a) as s2:
+        assert s2.call(s2.get_global_func("tvm.rpc.server.workpath"), "x").startswith(str(a.work))
+
+
+def test_bad_session_constructors(services):  # noqa: F811
+    a = services.server()
+    s = w.Session.connect("127.0.0.1", a.port, key="k", init=False, sock_timeout=30)
+    with s:
+        for args, text in ((["no.such.constructor"], "Cannot find session constructor"),
+                           (["ffi.String", "x"], "need to return an RPCModule"),
+                           (["rpc.Connect", "127.0.0.1", 1, "k", False],
+                            "Error caught from session constructor"),
+                           (["rpc.Connect", "127.0.0.1", w.Device(1, 0)], "type index")):
+            with pytest.raises(w.RPCError, match=text):
+                s.init_server(ctor_args=args)
+        s.init_server(ctor_args=["rpc.LocalSession"])  # still possible: serves locally
+        assert s.call(s.get_global_func("ffi.String"), "local") == "local"
+        s.shutdown()
