@@ -186,16 +186,29 @@ static _Thread_local int in_parallel_task;
 static int pool_task_limit; /* runtime.config_threadpool's cap on tasks per launch, 0 = none */
 static pthread_once_t pool_atfork_once = PTHREAD_ONCE_INIT;
 
+static int env_threads(const char *name)
+{
+	const char *env = getenv(name);
+	if (!env || !*env)
+		return 0;
+	char *end;
+	long n = strtol(env, &end, 10);
+	return *end == '\0' && n >= 1 && n <= 1024 ? (int)n : 0;
+}
+
+/* TVM's rule for its pool: TVM_NUM_THREADS, else OMP_NUM_THREADS, else the online CPUs,
+ * halved on x86-64 (TVM assumes two hyper-threads per core there), and at least 1. */
 int backend_thread_count(void)
 {
-	const char *env = getenv("TVM_NUM_THREADS");
-	if (env && *env) {
-		char *end;
-		long n = strtol(env, &end, 10);
-		if (*end == '\0' && n >= 1 && n <= 1024)
-			return (int)n;
-	}
+	int n = env_threads("TVM_NUM_THREADS");
+	if (!n)
+		n = env_threads("OMP_NUM_THREADS");
+	if (n)
+		return n;
 	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+#if defined(__x86_64__)
+	cores /= 2;
+#endif
 	if (cores < 1)
 		return 1;
 	return cores > 1024 ? 1024 : (int)cores;

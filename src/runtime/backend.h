@@ -25,7 +25,8 @@ int backend_workspace_live(void);
 int backend_parallel_launch(FTVMParallelLambda f, void *cdata, int num_task);
 /* Block until every task of the current launch reached the barrier; returns 0. */
 int backend_parallel_barrier(int task_id, TVMParallelGroupEnv *env);
-/* Threads in the pool (the caller counts as one): TVM_NUM_THREADS if set, else online cores. */
+/* Threads in the pool (the caller counts as one), by TVM's rule: TVM_NUM_THREADS, else
+ * OMP_NUM_THREADS, else the online CPUs (halved on x86-64). */
 int backend_thread_count(void);
 
 /* runtime.config_threadpool: later launches run at most `tasks` tasks (0 or less: the whole
