@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "runtime/ffi_json.h"
+#include "runtime/ffi_record.h"
 #include "runtime/ffi_structural.h"
 #include "runtime/runtime_globals.h"
 #include "runtime/xalloc.h"
@@ -180,7 +181,8 @@ static int repr_leaf(const TVMFFIAny *v, ffi_text_t *out)
 		repr_tensor(out, &((const ffi_tensor_t *)v->v_obj)->dl);
 	else if (ti == FFI_SHAPE)
 		repr_shape(out, (const ffi_shape_t *)v->v_obj);
-	else if (ti != FFI_ARRAY && ti != FFI_LIST && ti != FFI_MAP && ti != FFI_DICT)
+	else if (ti != FFI_ARRAY && ti != FFI_LIST && ti != FFI_MAP && ti != FFI_DICT &&
+		 !ffi_record_type(ti))
 		ffi_text_puts(out, ffi_type_key(ti)); /* no reflected fields: the type key alone */
 	else
 		return 0;
@@ -189,9 +191,82 @@ static int repr_leaf(const TVMFFIAny *v, ffi_text_t *out)
 
 static int repr_value(struct repr *r, const TVMFFIAny *v, ffi_text_t *out);
 
+/* One AccessStep as tvm-ffi's __ffi_repr__ writes it: .name, [i], [key], [<missing:...>]. */
+static int repr_access_step(struct repr *r, const ffi_record_t *step, ffi_text_t *out)
+{
+	int64_t kind = step->fields[0].v_int64;
+	const TVMFFIAny *key = &step->fields[1];
+	const char *s;
+	size_t n;
+	if (kind == FFI_ACCESS_ATTR && ffi_value_text(key, &s, &n) == FFI_TEXT_STR) {
+		ffi_text_putc(out, '.');
+		ffi_text_append(out, s, n);
+		return 0;
+	}
+	if ((kind == FFI_ACCESS_ARRAY_ITEM || kind == FFI_ACCESS_ARRAY_ITEM_MISSING) &&
+	    key->type_index == FFI_INT) {
+		ffi_text_printf(out, kind == FFI_ACCESS_ARRAY_ITEM ? "[%lld]" : "[<missing:%lld>]",
+				(long long)key->v_int64);
+		return 0;
+	}
+	if (kind == FFI_ACCESS_ATTR || kind < 0 || kind > FFI_ACCESS_MAP_ITEM_MISSING) {
+		ffi_error_set("TypeError", "AccessStep of kind %lld with a `%s` key cannot be "
+			      "printed", (long long)kind, ffi_value_type_key(key->type_index));
+		return -1;
+	}
+	ffi_text_puts(out, kind == FFI_ACCESS_MAP_ITEM ? "[" : "[<missing:");
+	if (repr_value(r, key, out))
+		return -1;
+	ffi_text_puts(out, kind == FFI_ACCESS_MAP_ITEM ? "]" : ">]");
+	return 0;
+}
+
+/* <root> followed by the steps from the root down to this path. */
+static int repr_access_path(struct repr *r, const ffi_record_t *path, ffi_text_t *out)
+{
+	const ffi_record_t *chain[FFI_NEST_MAX];
+	int depth = 0;
+	for (const ffi_record_t *p = path; p && p->fields[1].type_index == FFI_ACCESS_STEP;) {
+		if (depth == FFI_NEST_MAX) {
+			ffi_error_set("ValueError", "the access path is deeper than %d steps",
+				      FFI_NEST_MAX);
+			return -1;
+		}
+		chain[depth++] = (const ffi_record_t *)p->fields[1].v_obj;
+		p = p->fields[0].type_index == FFI_ACCESS_PATH
+			    ? (const ffi_record_t *)p->fields[0].v_obj : NULL;
+	}
+	ffi_text_puts(out, "<root>");
+	while (depth > 0)
+		if (repr_access_step(r, chain[--depth], out))
+			return -1;
+	return 0;
+}
+
+/* Records: access paths and steps have their own form, others type_key(field=value, ...). */
+static int repr_record(struct repr *r, const TVMFFIAny *v, ffi_text_t *out)
+{
+	const ffi_record_type_t *t = ffi_record_type(v->type_index);
+	const ffi_record_t *rec = (const ffi_record_t *)v->v_obj;
+	if (v->type_index == FFI_ACCESS_PATH)
+		return repr_access_path(r, rec, out);
+	if (v->type_index == FFI_ACCESS_STEP)
+		return repr_access_step(r, rec, out);
+	ffi_text_printf(out, "%s(", t->type_key);
+	for (int i = 0; i < t->num_fields; i++) {
+		ffi_text_printf(out, "%s%s=", i ? ", " : "", t->fields[i].name);
+		if (repr_value(r, &rec->fields[i], out))
+			return -1;
+	}
+	ffi_text_putc(out, ')');
+	return 0;
+}
+
 static int repr_container(struct repr *r, const TVMFFIAny *v, ffi_text_t *out)
 {
 	int32_t ti = v->type_index;
+	if (ffi_record_type(ti))
+		return repr_record(r, v, out);
 	if (ti == FFI_ARRAY || ti == FFI_LIST) {
 		const ffi_array_t *a = (const ffi_array_t *)v->v_obj;
 		ffi_text_putc(out, ti == FFI_ARRAY ? '(' : '[');

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "runtime/ffi_json.h"
+#include "runtime/ffi_record.h"
 #include "runtime/ffi_serialization.h"
 #include "runtime/ffi_structural.h"
 #include "runtime/runtime_globals.h"
@@ -126,9 +127,31 @@ static int graph_enter_mutable(struct graph_writer *g, const TVMFFIAny *v)
 	return 0;
 }
 
+/* A record's data: an object of its fields, ints inline and everything else as node indices. */
+static int graph_record_data(struct graph_writer *g, const TVMFFIAny *v, TVMFFIAny *out)
+{
+	const ffi_record_type_t *t = ffi_record_type(v->type_index);
+	const ffi_record_t *r = (const ffi_record_t *)v->v_obj;
+	ffi_map_t *data = ffi_map_new(FFI_MAP);
+	*out = ffi_any_object(ffi_map_object(data));
+	for (int i = 0; i < t->num_fields; i++) {
+		int64_t child;
+		if (t->fields[i].is_int) {
+			node_put(data, t->fields[i].name, ffi_any_int(r->fields[i].v_int64));
+			continue;
+		}
+		if (graph_node(g, &r->fields[i], &child))
+			return -1;
+		node_put(data, t->fields[i].name, ffi_any_int(child));
+	}
+	return 0;
+}
+
 static int graph_container_data(struct graph_writer *g, const TVMFFIAny *v, TVMFFIAny *data)
 {
 	int rc;
+	if (ffi_record_type(v->type_index))
+		return graph_record_data(g, v, data);
 	switch (v->type_index) {
 	case FFI_ARRAY:
 		return graph_sequence_data(g, (const ffi_array_t *)v->v_obj, data);
@@ -206,10 +229,10 @@ static int graph_node_data(struct graph_writer *g, const TVMFFIAny *v, const cha
 	int32_t ti = ffi_value_type_index(v);
 	if (ti < FFI_STATIC_OBJECT_BEGIN || ti == FFI_STR || ti == FFI_BYTES)
 		return graph_leaf_data(v, ti, key, data);
-	*key = ffi_type_key(ti);
+	*key = ffi_value_type_key(ti);
 	*data = ffi_any_none();
 	if (ti != FFI_ARRAY && ti != FFI_LIST && ti != FFI_MAP && ti != FFI_DICT &&
-	    ti != FFI_SHAPE) {
+	    ti != FFI_SHAPE && !ffi_record_type(ti)) {
 		ffi_error_set("TypeError", "Type `%s` does not support ToJSONGraph (no native "
 			      "creator or __ffi_new__ type attr)", *key);
 		return -1;
@@ -289,7 +312,7 @@ struct graph_reader {
 static int cast_mismatch(const TVMFFIAny *v, const char *want)
 {
 	ffi_error_set("TypeError", "Cannot convert from type `%s` to `%s`",
-		      ffi_type_key(ffi_value_type_index(v)), want);
+		      ffi_value_type_key(ffi_value_type_index(v)), want);
 	return -1;
 }
 
@@ -325,7 +348,7 @@ static int cast_int_array(const TVMFFIAny *v, const ffi_array_t **out, const cha
 	for (size_t i = 0; i < a->size; i++) {
 		if (a->items[i].type_index != FFI_INT && a->items[i].type_index != FFI_BOOL) {
 			ffi_error_set("TypeError", "Cannot convert from type `Array[index %zu: %s]` to "
-				      "`%s`", i, ffi_type_key(a->items[i].type_index), want);
+				      "`%s`", i, ffi_value_type_key(a->items[i].type_index), want);
 			return -1;
 		}
 	}
@@ -449,9 +472,40 @@ static int graph_decode_text(const TVMFFIAny *data, int32_t ti, TVMFFIAny *out)
 	return rc;
 }
 
+/* A record from its data object: every field must be there (none has a default). */
+static int graph_decode_record(struct graph_reader *r, const TVMFFIAny *data, int32_t ti,
+			       TVMFFIAny *out)
+{
+	const ffi_record_type_t *t = ffi_record_type(ti);
+	if (data->type_index != FFI_MAP)
+		return cast_mismatch(data, "Map<Any, Any>");
+	ffi_record_t *rec = ffi_record_new(ti);
+	*out = ffi_any_object(&rec->header);
+	for (int i = 0; i < t->num_fields; i++) {
+		const TVMFFIAny *field;
+		int64_t x;
+		if (node_field((const ffi_map_t *)data->v_obj, t->fields[i].name, &field)) {
+			ffi_error_set("TypeError", "Required field `%s` not set in type `%s`",
+				      t->fields[i].name, t->type_key);
+			return -1;
+		}
+		if (cast_int(field, &x))
+			return -1;
+		ffi_any_release(&rec->fields[i]);
+		if (t->fields[i].is_int)
+			rec->fields[i] = ffi_any_int(x);
+		else if (graph_decode(r, x, &rec->fields[i]))
+			return -1;
+	}
+	return 0;
+}
+
 /* Type index of a type key this server knows, or -1. */
 static int32_t type_index_of_key(const char *key, size_t n)
 {
+	const ffi_record_type_t *record = ffi_record_type_by_key(key, n);
+	if (record)
+		return record->type_index;
 	for (int32_t ti = 0; ti < 256; ti++) {
 		const char *k = ffi_type_key(ti);
 		if (strlen(k) == n && memcmp(k, key, n) == 0 && strcmp(k, "unknown") != 0)
@@ -514,6 +568,8 @@ static int graph_decode_node(struct graph_reader *r, const TVMFFIAny *node_value
 	case FFI_DICT:
 		return graph_decode_map(r, data, ti, out);
 	default:
+		if (ffi_record_type(ti))
+			return graph_decode_record(r, data, ti, out);
 		ffi_error_set("TypeError", "Type `%s` does not support FromJSONGraph (no native "
 			      "creator or __ffi_new__ type attr)", ffi_type_key(ti));
 		return -1;

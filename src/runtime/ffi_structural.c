@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "runtime/ffi_json.h"
+#include "runtime/ffi_record.h"
 #include "runtime/ffi_structural.h"
 #include "runtime/xalloc.h"
 
@@ -66,7 +67,7 @@ uint64_t ffi_hash_type_key(const char *type_key)
 
 static uint64_t type_hash(int32_t type_index)
 {
-	return ffi_hash_type_key(ffi_type_key(type_index));
+	return ffi_hash_type_key(ffi_value_type_key(type_index));
 }
 
 /* ---- value views ---- */
@@ -334,6 +335,37 @@ static int shash_tensor(struct shash *h, const DLTensor *t, uint64_t *out)
 	return 0;
 }
 
+/* Objects StructuralHash cannot walk: no reflection at all, or a record type whose structural
+ * kind tvm-ffi leaves unset. */
+static int structural_unsupported(int32_t type_index)
+{
+	const ffi_record_type_t *t = ffi_record_type(type_index);
+	if (t)
+		ffi_error_set("TypeError", "_type_s_eq_hash_kind is not set for type `%s`, so "
+			      "StructuralHash is not supported for this type", t->type_key);
+	else
+		ffi_error_set("TypeError", "Type metadata is not set for type `%s`, so StructuralHash "
+			      "is not supported for this type", ffi_value_type_key(type_index));
+	return -1;
+}
+
+/* Reflected records: the type key hash folded with every field's hash. */
+static int shash_record(struct shash *h, const TVMFFIAny *v, uint64_t *out)
+{
+	const ffi_record_type_t *t = ffi_record_type(v->type_index);
+	if (!t || !t->structural)
+		return structural_unsupported(v->type_index);
+	const ffi_record_t *r = (const ffi_record_t *)v->v_obj;
+	uint64_t hash = type_hash(v->type_index), field;
+	for (int i = 0; i < t->num_fields; i++) {
+		if (shash_any(h, &r->fields[i], &field))
+			return -1;
+		hash = ffi_hash_combine(hash, field);
+	}
+	*out = hash;
+	return 0;
+}
+
 static int shash_object(struct shash *h, const TVMFFIAny *v, uint64_t *out)
 {
 	switch (v->type_index) {
@@ -363,10 +395,7 @@ static int shash_object(struct shash *h, const TVMFFIAny *v, uint64_t *out)
 	case FFI_TENSOR:
 		return shash_tensor(h, &((const ffi_tensor_t *)v->v_obj)->dl, out);
 	default:
-		ffi_error_set("TypeError",
-			      "Type metadata is not set for type `%s`, so StructuralHash is not "
-			      "supported for this type", ffi_type_key(v->type_index));
-		return -1;
+		return shash_record(h, v, out);
 	}
 }
 
@@ -404,40 +433,108 @@ int ffi_structural_hash(const TVMFFIAny *v, int skip_tensor_content, uint64_t *o
 
 /* ---- StructuralEqual and the first mismatch ---- */
 
+struct access_step {
+	int kind;
+	TVMFFIAny key; /* owned */
+};
+
+/* The steps from a mismatch up to the root, innermost first. */
+struct access_trail {
+	struct access_step *steps;
+	size_t size;
+	size_t cap;
+};
+
 struct sequal {
 	struct walk walk;
 	int skip_tensor_content;
+	struct access_trail *lhs; /* NULL unless the first mismatch is wanted */
+	struct access_trail *rhs;
 };
+
+static void trail_push(struct access_trail *t, int kind, const TVMFFIAny *key)
+{
+	if (t->size == t->cap) {
+		t->cap = t->cap ? t->cap * 2 : 8;
+		t->steps = xrealloc(t->steps, t->cap * sizeof *t->steps);
+	}
+	t->steps[t->size].kind = kind;
+	if (ffi_any_to_owned(key, &t->steps[t->size].key))
+		t->steps[t->size].key = ffi_any_none();
+	t->size++;
+}
+
+static void trail_free(struct access_trail *t)
+{
+	for (size_t i = 0; i < t->size; i++)
+		ffi_any_release(&t->steps[i].key);
+	free(t->steps);
+}
+
+/* Record one step on both sides when the first mismatch is wanted. */
+static void sequal_note(struct sequal *q, int lhs_kind, const TVMFFIAny *lhs_key, int rhs_kind,
+			const TVMFFIAny *rhs_key)
+{
+	if (!q->lhs)
+		return;
+	trail_push(q->lhs, lhs_kind, lhs_key);
+	trail_push(q->rhs, rhs_kind, rhs_key);
+}
 
 static int sequal_any(struct sequal *q, const TVMFFIAny *a, const TVMFFIAny *b);
 
 static int sequal_sequence(struct sequal *q, const ffi_array_t *a, const ffi_array_t *b)
 {
-	if (a->size != b->size)
+	if (a->size != b->size && !q->lhs)
 		return 0;
-	for (size_t i = 0; i < a->size; i++) {
+	size_t n = a->size < b->size ? a->size : b->size;
+	for (size_t i = 0; i < n; i++) {
 		int eq = sequal_any(q, &a->items[i], &b->items[i]);
+		if (eq == 0) {
+			TVMFFIAny at = ffi_any_int((int64_t)i);
+			sequal_note(q, FFI_ACCESS_ARRAY_ITEM, &at, FFI_ACCESS_ARRAY_ITEM, &at);
+		}
 		if (eq <= 0)
 			return eq;
 	}
-	return 1;
+	if (a->size == b->size)
+		return 1;
+	TVMFFIAny at = ffi_any_int((int64_t)n);
+	if (a->size > b->size)
+		sequal_note(q, FFI_ACCESS_ARRAY_ITEM, &at, FFI_ACCESS_ARRAY_ITEM_MISSING, &at);
+	else
+		sequal_note(q, FFI_ACCESS_ARRAY_ITEM_MISSING, &at, FFI_ACCESS_ARRAY_ITEM, &at);
+	return 0;
 }
 
 static int sequal_map(struct sequal *q, const ffi_map_t *a, const ffi_map_t *b)
 {
-	if (ffi_map_size(a) != ffi_map_size(b))
+	if (ffi_map_size(a) != ffi_map_size(b) && !q->lhs)
 		return 0;
 	size_t pos = 0;
 	const TVMFFIAny *key, *value;
 	while (ffi_map_next(a, &pos, &key, &value)) {
 		const TVMFFIAny *other = ffi_map_get(b, key);
-		if (!other)
+		if (!other) {
+			sequal_note(q, FFI_ACCESS_MAP_ITEM, key, FFI_ACCESS_MAP_ITEM_MISSING, key);
 			return 0;
+		}
 		int eq = sequal_any(q, value, other);
+		if (eq == 0)
+			sequal_note(q, FFI_ACCESS_MAP_ITEM, key, FFI_ACCESS_MAP_ITEM, key);
 		if (eq <= 0)
 			return eq;
 	}
-	return 1;
+	if (ffi_map_size(a) == ffi_map_size(b))
+		return 1;
+	pos = 0;
+	while (ffi_map_next(b, &pos, &key, &value)) {
+		if (!ffi_map_get(a, key)) {
+			sequal_note(q, FFI_ACCESS_MAP_ITEM_MISSING, key, FFI_ACCESS_MAP_ITEM, key);
+			return 0;
+		}
+	}
+	return 0;
 }
 
 static int sequal_tensor(struct sequal *q, const DLTensor *a, const DLTensor *b)
@@ -456,6 +553,27 @@ static int sequal_tensor(struct sequal *q, const DLTensor *a, const DLTensor *b)
 	if (tensor_data_check(a, "compare") || tensor_data_check(b, "compare"))
 		return -1;
 	return memcmp(tensor_data(a), tensor_data(b), tensor_data_size(a)) == 0;
+}
+
+/* Records of one type: field by field, a mismatch noted as an attribute step. */
+static int sequal_record(struct sequal *q, const TVMFFIAny *a, const TVMFFIAny *b)
+{
+	const ffi_record_type_t *t = ffi_record_type(a->type_index);
+	if (!t || !t->structural)
+		return structural_unsupported(a->type_index);
+	const ffi_record_t *x = (const ffi_record_t *)a->v_obj, *y = (const ffi_record_t *)b->v_obj;
+	for (int i = 0; i < t->num_fields; i++) {
+		int eq = sequal_any(q, &x->fields[i], &y->fields[i]);
+		if (eq == 0) {
+			TVMFFIAny name = ffi_json_str_value(t->fields[i].name,
+							    strlen(t->fields[i].name));
+			sequal_note(q, FFI_ACCESS_ATTR, &name, FFI_ACCESS_ATTR, &name);
+			ffi_any_release(&name);
+		}
+		if (eq <= 0)
+			return eq;
+	}
+	return 1;
 }
 
 static int sequal_object(struct sequal *q, const TVMFFIAny *a, const TVMFFIAny *b)
@@ -478,10 +596,7 @@ static int sequal_object(struct sequal *q, const TVMFFIAny *a, const TVMFFIAny *
 		return sequal_tensor(q, &((const ffi_tensor_t *)a->v_obj)->dl,
 				     &((const ffi_tensor_t *)b->v_obj)->dl);
 	default:
-		ffi_error_set("TypeError",
-			      "Type metadata is not set for type `%s`, so StructuralHash is not "
-			      "supported for this type", ffi_type_key(a->type_index));
-		return -1;
+		return sequal_record(q, a, b);
 	}
 }
 
@@ -512,6 +627,38 @@ int ffi_structural_equal(const TVMFFIAny *a, const TVMFFIAny *b, int skip_tensor
 {
 	struct sequal q = {.skip_tensor_content = skip_tensor_content};
 	return sequal_any(&q, a, b);
+}
+
+/* The AccessPath of a trail, root first. */
+static TVMFFIAny trail_path(const struct access_trail *t)
+{
+	ffi_record_t *path = ffi_access_path_root();
+	for (size_t i = t->size; i > 0; i--) {
+		ffi_record_t *next = ffi_access_path_extend(path, t->steps[i - 1].kind,
+							    &t->steps[i - 1].key);
+		ffi_object_release(&path->header);
+		path = next;
+	}
+	return ffi_any_object(&path->header);
+}
+
+/* None when equal, else the Array (lhs path, rhs path) of the first difference. */
+int ffi_structural_first_mismatch(const TVMFFIAny *a, const TVMFFIAny *b,
+				  int skip_tensor_content, TVMFFIAny *out)
+{
+	struct access_trail lhs = {0}, rhs = {0};
+	struct sequal q = {.skip_tensor_content = skip_tensor_content, .lhs = &lhs, .rhs = &rhs};
+	int eq = sequal_any(&q, a, b);
+	*out = ffi_any_none();
+	if (eq == 0) {
+		ffi_array_t *pair = ffi_array_new();
+		ffi_array_push(pair, trail_path(&lhs));
+		ffi_array_push(pair, trail_path(&rhs));
+		*out = ffi_any_object(&pair->header);
+	}
+	trail_free(&lhs);
+	trail_free(&rhs);
+	return eq < 0 ? -1 : 0;
 }
 
 /* ---- RecursiveHash ---- */
@@ -581,8 +728,15 @@ static int rhash_children(struct rhash *h, const TVMFFIAny *v, uint64_t *out)
 		for (size_t i = 0; i < num; i++)
 			hash = ffi_hash_combine(hash, entries[i]);
 		free(entries);
+	} else if (ffi_record_type(v->type_index)) {
+		const ffi_record_t *r = (const ffi_record_t *)v->v_obj;
+		for (int i = 0; i < ffi_record_type(v->type_index)->num_fields; i++) {
+			if (rhash_any(h, &r->fields[i], &item))
+				return -1;
+			hash = ffi_hash_combine(hash, item);
+		}
 	}
-	*out = hash; /* other objects have no reflected fields here: the type alone */
+	*out = hash; /* functions, modules, tensors: no reflected fields, the type alone */
 	return 0;
 }
 
@@ -707,7 +861,7 @@ static int rcmp_pod(struct rcmp *c, const TVMFFIAny *a, const TVMFFIAny *b, int3
 			*out = 0;
 			return 0;
 		}
-		return rcmp_unordered(c, out, "Cannot order values of type %s", ffi_type_key(ti));
+		return rcmp_unordered(c, out, "Cannot order values of type %s", ffi_value_type_key(ti));
 	}
 }
 
@@ -767,6 +921,22 @@ static int rcmp_maps(struct rcmp *c, const ffi_map_t *a, const ffi_map_t *b, int
 	return 0;
 }
 
+/* Records of one type compare field by field; other objects have no fields and are equal. */
+static int rcmp_records(struct rcmp *c, const TVMFFIAny *a, const TVMFFIAny *b, int *out)
+{
+	const ffi_record_type_t *t = ffi_record_type(a->type_index);
+	*out = 0;
+	for (int i = 0; t && i < t->num_fields; i++) {
+		const ffi_record_t *x = (const ffi_record_t *)a->v_obj;
+		const ffi_record_t *y = (const ffi_record_t *)b->v_obj;
+		if (rcmp_any(c, &x->fields[i], &y->fields[i], out) || rcmp_child_result(c, *out))
+			return -1;
+		if (*out != 0)
+			return 0;
+	}
+	return 0;
+}
+
 static int rcmp_objects(struct rcmp *c, const TVMFFIAny *a, const TVMFFIAny *b, int *out)
 {
 	for (int i = 0; i < c->walk.depth; i++) {
@@ -792,7 +962,7 @@ static int rcmp_objects(struct rcmp *c, const TVMFFIAny *a, const TVMFFIAny *b, 
 	else if (a->type_index == FFI_MAP || a->type_index == FFI_DICT)
 		rc = rcmp_maps(c, (const ffi_map_t *)a->v_obj, (const ffi_map_t *)b->v_obj, out);
 	else
-		rc = 0;
+		rc = rcmp_records(c, a, b, out);
 	c->walk.depth--;
 	return rc;
 }
@@ -817,7 +987,7 @@ static int rcmp_any(struct rcmp *c, const TVMFFIAny *a, const TVMFFIAny *b, int 
 			return 0;
 		}
 		ffi_error_set("TypeError", "Cannot compare values of different types: %s vs %s",
-			      ffi_type_key(ta), ffi_type_key(tb));
+			      ffi_value_type_key(ta), ffi_value_type_key(tb));
 		return -1;
 	}
 	if (ta < FFI_STATIC_OBJECT_BEGIN)
@@ -933,6 +1103,29 @@ static int copy_map(struct deep_copy *d, const TVMFFIAny *v, TVMFFIAny *out)
 	return 0;
 }
 
+/* Records are copied like Lists: registered first, so a field pointing back finds the copy. */
+static int copy_record(struct deep_copy *d, const TVMFFIAny *v, TVMFFIAny *out)
+{
+	const ffi_record_t *src = (const ffi_record_t *)v->v_obj;
+	ffi_record_t *dst = ffi_record_new(v->type_index);
+	TVMFFIAny result = ffi_any_object(&dst->header);
+	copy_register(d, v->v_obj, result);
+	if (walk_enter(&d->walk)) {
+		ffi_any_release(&result);
+		return -1;
+	}
+	for (int i = 0; i < ffi_record_type(v->type_index)->num_fields; i++) {
+		ffi_any_release(&dst->fields[i]);
+		if (copy_any(d, &src->fields[i], &dst->fields[i])) {
+			ffi_any_release(&result);
+			return -1;
+		}
+	}
+	d->walk.depth--;
+	*out = result;
+	return 0;
+}
+
 static int copy_any(struct deep_copy *d, const TVMFFIAny *v, TVMFFIAny *out)
 {
 	uint64_t found;
@@ -947,11 +1140,13 @@ static int copy_any(struct deep_copy *d, const TVMFFIAny *v, TVMFFIAny *out)
 		d->deferred = 1;
 		return ffi_any_to_owned(v, out);
 	}
+	if (ffi_record_type(ti))
+		return copy_record(d, v, out);
 	if (ti != FFI_ARRAY && ti != FFI_LIST && ti != FFI_MAP && ti != FFI_DICT) {
 		ffi_error_set("InternalError",
 			      "Check failed: ((*column_)[ti] != nullptr) is false: Cannot deep copy "
 			      "object of type \"%s\" because it is not "
-			      "copy-constructible", ffi_type_key(ti));
+			      "copy-constructible", ffi_value_type_key(ti));
 		return -1;
 	}
 	if (walk_enter(&d->walk))
@@ -1009,6 +1204,17 @@ static void copy_fix_dict(struct deep_copy *d, ffi_map_t *dict)
 	free(fixes);
 }
 
+static void copy_fix_record(struct deep_copy *d, ffi_record_t *r)
+{
+	for (int i = 0; i < FFI_RECORD_MAX_FIELDS; i++) {
+		const TVMFFIObject *copy = copy_lookup(d, &r->fields[i]);
+		if (copy) {
+			ffi_any_release(&r->fields[i]);
+			r->fields[i] = copy_known(copy);
+		}
+	}
+}
+
 static void copy_fix_deferred(struct deep_copy *d)
 {
 	for (size_t i = 0; i < d->copies.cap; i++) {
@@ -1017,6 +1223,8 @@ static void copy_fix_deferred(struct deep_copy *d)
 		TVMFFIObject *copy = (TVMFFIObject *)(uintptr_t)d->copies.values[i];
 		if (copy->type_index == FFI_LIST)
 			copy_fix_list(d, (ffi_array_t *)copy);
+		else if (ffi_record_type(copy->type_index))
+			copy_fix_record(d, (ffi_record_t *)copy);
 		else if (copy->type_index == FFI_DICT)
 			copy_fix_dict(d, (ffi_map_t *)copy);
 	}
@@ -1145,6 +1353,84 @@ static int global_deep_copy(void *self, const TVMFFIAny *args, int32_t n, TVMFFI
 }
 FFI_REGISTER_GLOBAL("ffi.DeepCopy", global_deep_copy)
 
+static int global_first_mismatch(void *self, const TVMFFIAny *args, int32_t n,
+				 TVMFFIAny *result)
+{
+	(void)self;
+	const char *sig = "ffi.GetFirstStructuralMismatch(0: Any, 1: Any, 2: bool, 3: bool) -> "
+			  "Optional<Tuple<ffi.reflection.AccessPath, ffi.reflection.AccessPath>>";
+	int map_free_vars, skip_tensor_content;
+	if (ffi_json_check_arity(sig, n, 4) || ffi_json_arg_bool(sig, args, 2, &map_free_vars) ||
+	    ffi_json_arg_bool(sig, args, 3, &skip_tensor_content))
+		return -1;
+	return ffi_structural_first_mismatch(&args[0], &args[1], skip_tensor_content, result);
+}
+FFI_REGISTER_GLOBAL("ffi.GetFirstStructuralMismatch", global_first_mismatch)
+
+/* ffi.StructuralKey(key): the key with its structural hash, compared structurally. */
+static int global_structural_key(void *self, const TVMFFIAny *args, int32_t n,
+				 TVMFFIAny *result)
+{
+	(void)self;
+	uint64_t hash;
+	if (ffi_json_check_arity("ffi.StructuralKey(0: Any) -> ffi.StructuralKey", n, 1) ||
+	    ffi_structural_hash(&args[0], 0, &hash))
+		return -1;
+	ffi_record_t *key = ffi_record_new(FFI_STRUCTURAL_KEY);
+	if (ffi_any_to_owned(&args[0], &key->fields[0])) {
+		key->fields[0] = ffi_any_none();
+		ffi_object_release(&key->header);
+		return -1;
+	}
+	key->fields[1] = ffi_any_int((int64_t)hash);
+	*result = ffi_any_object(&key->header);
+	return 0;
+}
+FFI_REGISTER_GLOBAL("ffi.StructuralKey", global_structural_key)
+
+/* tvm-ffi's Any::same_as: the same object, or the same POD bits. */
+static int same_as(const TVMFFIAny *a, const TVMFFIAny *b)
+{
+	int32_t ta = ffi_value_type_index(a), tb = ffi_value_type_index(b);
+	if (ta != tb)
+		return 0;
+	if (ta >= FFI_STATIC_OBJECT_BEGIN)
+		return a->v_obj == b->v_obj;
+	const char *s, *t;
+	size_t n, m;
+	if (ffi_value_text(a, &s, &n)) /* small strings and bytes: their inline bytes */
+		return ffi_value_text(b, &t, &m) && n == m && memcmp(s, t, n) == 0;
+	return ta == FFI_NONE || pod_bits(a) == pod_bits(b);
+}
+
+static int global_structural_key_equal(void *self, const TVMFFIAny *args, int32_t n,
+				       TVMFFIAny *result)
+{
+	(void)self;
+	if (ffi_json_check_arity("ffi.StructuralKeyEqual(0: Any, 1: Any) -> bool", n, 2))
+		return -1;
+	if (same_as(&args[0], &args[1])) {
+		*result = ffi_any_bool(1);
+		return 0;
+	}
+	for (int i = 0; i < 2; i++) {
+		if (args[i].type_index != FFI_STRUCTURAL_KEY) {
+			ffi_error_set("InternalError", "Check not null: %s_obj ", i ? "rhs" : "lhs");
+			return -1;
+		}
+	}
+	const ffi_record_t *x = (const ffi_record_t *)args[0].v_obj;
+	const ffi_record_t *y = (const ffi_record_t *)args[1].v_obj;
+	int eq = x->fields[1].v_int64 == y->fields[1].v_int64
+			 ? ffi_structural_equal(&x->fields[0], &y->fields[0], 0)
+			 : 0;
+	if (eq < 0)
+		return -1;
+	*result = ffi_any_bool(eq);
+	return 0;
+}
+FFI_REGISTER_GLOBAL("ffi.StructuralKeyEqual", global_structural_key_equal)
+
 /* Globals that only make sense with the caller's Python classes or reflected object types. */
 FFI_REGISTER_REFUSED("ffi.StructuralWalk", structural_walk, "RuntimeError",
 		     "it calls back visitor functions of the caller (Python) for every node")
@@ -1170,17 +1456,6 @@ FFI_REGISTER_REFUSED("ffi._PyClassRegisterTypeAttrColumns", py_class_register, "
 		     "it registers constructors of Python-defined classes by type index")
 FFI_REGISTER_REFUSED("ffi._RegisterFFIInit", register_ffi_init, "RuntimeError",
 		     "it registers an __ffi_init__ for a reflected (Python-defined) type")
-/* These need object types of tvm-ffi's reflection layer (ffi.reflection.AccessPath,
- * ffi.StructuralKey) that this server's object model does not have. */
-FFI_REGISTER_REFUSED("ffi.GetFirstStructuralMismatch", first_structural_mismatch,
-		     "RuntimeError",
-		     "its answer is a pair of ffi.reflection.AccessPath objects, a reflected type "
-		     "this server does not have")
-FFI_REGISTER_REFUSED("ffi.StructuralKey", structural_key, "RuntimeError",
-		     "ffi.StructuralKey is a reflected object type this server does not have")
-FFI_REGISTER_REFUSED("ffi.StructuralKeyEqual", structural_key_equal, "RuntimeError",
-		     "it compares ffi.StructuralKey objects, a reflected type this server does not "
-		     "have")
 FFI_REGISTER_REFUSED("ffi.MakeObjectFromPackedArgs", make_object_from_args, "RuntimeError",
 		     "it builds reflected objects by type key; this server has no reflected types "
 		     "(TVM's own server crashes on its containers)")

@@ -30,6 +30,9 @@ int32_t ffi_value_type_index(const TVMFFIAny *v);
 /* ffi.StructuralHash / ffi.StructuralEqual (1 equal, 0 not, -1 error set). */
 int ffi_structural_hash(const TVMFFIAny *v, int skip_tensor_content, uint64_t *out);
 int ffi_structural_equal(const TVMFFIAny *a, const TVMFFIAny *b, int skip_tensor_content);
+/* ffi.GetFirstStructuralMismatch: *out None when equal, else an Array of two AccessPaths. */
+int ffi_structural_first_mismatch(const TVMFFIAny *a, const TVMFFIAny *b,
+				  int skip_tensor_content, TVMFFIAny *out);
 /* ffi.RecursiveHash, the three-way compare behind ffi.RecursiveEq/Lt/Le/Gt/Ge (eq_only: never
  * raise for unordered values, answer 1 for "different"), and ffi.DeepCopy. 0 or -1. */
 int ffi_recursive_hash(const TVMFFIAny *v, uint64_t *out);

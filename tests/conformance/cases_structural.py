@@ -288,7 +288,7 @@ def case_json_graph_read(r):
         '{"root_index": 0, "nodes": [{"type": "bool", "data": 2}]}',
         '{"root_index": 0, "nodes": [{"type": "float", "data": true}]}',
         '{"root_index": 0, "nodes": [{"type": "Device", "data": [4294967297, 2]}]}',
-        '{"root_index": 1, "nodes": [{"type": "int", "data": 7},'
+        '{"root_index": 2, "nodes": [{"type": "int", "data": 7}, {"type": "int", "data": 8},'
         ' {"type": "ffi.Array", "data": [true, false]}]}',
         '{"root_index": 0, "nodes": [{"type": "None"}, {"type": "None"}]}',
     ]
@@ -338,6 +338,105 @@ def case_refused(r):
     r.call("ffi._PyClassRegisterTypeAttrColumns", "x", 8, refused=True)
     r.call("ffi._RegisterFFIInit", "x", refused=True)
     r.call("ffi.MakeObjectFromPackedArgs", "no.SuchType", refused=True)
-    r.call("ffi.GetFirstStructuralMismatch", arr(r, 1), arr(r, 2), False, False, refused=True)
-    r.call("ffi.StructuralKey", 1, refused=True)
-    r.call("ffi.StructuralKeyEqual", 1, 1, refused=True)
+
+
+def case_tensor_arguments(r):
+    import numpy as np
+    x = r.tensor(np.arange(4, dtype="float32"))
+    r.call("ffi.StructuralHash", x, False, False, volatile=True)  # a DLTensor* hashes its address
+    r.call("ffi.RecursiveHash", x, volatile=True)
+    r.call("ffi.ReprPrint", x)
+    r.call("ffi.json.Stringify", x, None, kind="ValueError")
+    r.call("ffi.ToJSONGraphString", x, None, kind="RuntimeError")
+    r.call("ffi.RecursiveLt", x, x, kind="TypeError")
+    r.call("ffi.RecursiveLt", 1, x, kind="TypeError")
+    r.call("ffi.ToJSONGraphString", w.DataType(2, 32, 1), None)
+    r.call("ffi.ToJSONGraphString", w.Device(1, 0), None)
+    r.call("ffi.RecursiveHash", w.DataType(2, 32, 1))
+    r.call("ffi.StructuralHash", w.Device(2, 1), False, False)
+
+
+def case_first_mismatch(r):
+    M = "ffi.GetFirstStructuralMismatch"
+    m = lambda *a: r.call("ffi.Map", *a)
+    pairs = [
+        (arr(r, 1, 2), arr(r, 1, 3)), (arr(r, 1, 2), arr(r, 1, 2)), (arr(r, 1, 2), arr(r, 1)),
+        (arr(r, 1), arr(r, 1, 2)), (m("a", 1, "b", arr(r, 1, "x")), m("a", 1, "b", arr(r, 1, "y"))),
+        (m("a", 1), m("b", 1)), (m("a", 1, "c", 2), m("a", 1)), (m("a", 1), m("a", 1, "c", 2)),
+        (m(1, 1), m(2, 1)), (m(w.ObjStr("a\nb"), 1), m("q", 1)), (1, 2), ("x", "x"),
+        (arr(r, arr(r, arr(r, 1))), arr(r, arr(r, arr(r, 2)))),
+        (r.call("ffi.Shape", 1, 2), r.call("ffi.Shape", 1, 3)),
+        (arr(r, 1.5, "s"), r.call("ffi.List", 1.5, "s")),
+        (r.call("ffi.Dict", "k", r.call("ffi.List", 1)), r.call("ffi.Dict", "k", r.call("ffi.List", 2))),
+        (m(arr(r, 1), 1), m(arr(r, 1), 1)),
+    ]
+    for a, b in pairs:
+        p = r.call(M, a, b, False, False)
+        if p is not None:
+            r.call("ffi.ReprPrint", p)
+            r.call("ffi.ToJSONGraphString", p, None)
+            lhs = r.call("ffi.ArrayGetItem", p, 0)
+            r.call("ffi.ReprPrint", lhs)
+    p = r.call(M, arr(r, 1, 2), arr(r, 1, 3), True, True)
+    lhs = r.call("ffi.ArrayGetItem", p, 0)
+    rhs = r.call("ffi.ArrayGetItem", p, 1)
+    r.call("ffi.StructuralHash", lhs, False, False)
+    r.call("ffi.RecursiveHash", lhs)
+    r.call("ffi.StructuralEqual", lhs, rhs, False, False)
+    r.call(M, lhs, rhs, False, False)
+    r.call("ffi.RecursiveEq", lhs, rhs)
+    r.call("ffi.RecursiveLt", lhs, rhs)
+    c = r.call("ffi.DeepCopy", lhs)
+    r.call("ffi.ReprPrint", c)
+    r.call("ffi.RecursiveEq", lhs, c)
+    g = r.call("ffi.ToJSONGraph", lhs, None)
+    r.call(S, g, None)
+    back = r.call("ffi.FromJSONGraph", g)
+    r.call("ffi.ReprPrint", back)
+    r.call("ffi.StructuralEqual", back, lhs, False, False)
+    r.call(M, 1, 2, False, kind="TypeError")
+    r.call(M, 1, 2, "x", False, kind="TypeError")
+
+
+def case_structural_key(r):
+    K = "ffi.StructuralKey"
+    E = "ffi.StructuralKeyEqual"
+    k = r.call(K, arr(r, 1, "x"))
+    r.call("ffi.ReprPrint", k)
+    r.call("ffi.RecursiveHash", k)
+    r.call("ffi.RecursiveEq", k, r.call(K, arr(r, 1, "x")))
+    r.call("ffi.RecursiveLt", k, r.call(K, arr(r, 1, "y")))
+    r.call("ffi.ReprPrint", r.call("ffi.DeepCopy", k))
+    r.call("ffi.ToJSONGraphString", k, None)
+    r.call("ffi.StructuralHash", k, False, False, kind="TypeError")
+    r.call("ffi.StructuralEqual", k, k, False, False, kind="TypeError")
+    for key in ("abc", None, 1.5, b"by", r.call("ffi.Map", "a", arr(r, 1))):
+        r.call("ffi.ReprPrint", r.call(K, key))
+    r.call(E, k, k)
+    r.call(E, 1, 1)
+    r.call(E, "a", "a")
+    r.call(E, None, None)
+    r.call(E, k, r.call(K, arr(r, 1, "x")))
+    r.call(E, k, r.call(K, arr(r, 1, "y")))
+    r.call(E, r.call(K, "abc"), r.call(K, w.ObjStr("abc")))
+    r.call(E, 1, 2, kind="InternalError")
+    r.call(E, k, 2, kind="InternalError")
+    r.call(E, arr(r), arr(r), kind="InternalError")
+    r.call(K, r.call("ffi.FunctionListGlobalNamesFunctor"), kind="TypeError")
+    r.call(K, kind="TypeError")
+    r.call(E, 1, kind="TypeError")
+    F = "ffi.FromJSONGraphString"
+    v = r.call(F, '{"root_index":1,"nodes":[{"type":"ffi.String","data":"abc"},'
+               '{"type":"ffi.StructuralKey","data":{"key":0,"hash_i64":5}}]}')
+    r.call("ffi.ReprPrint", v)
+    r.call(F, '{"root_index":1,"nodes":[{"type":"ffi.String","data":"abc"},'
+           '{"type":"ffi.StructuralKey","data":{"key":0}}]}', kind="TypeError")
+    r.call(F, '{"root_index":1,"nodes":[{"type":"ffi.String","data":"abc"},'
+           '{"type":"ffi.StructuralKey","data":[0, 1]}]}', kind="TypeError")
+    r.call(F, '{"root_index":1,"nodes":[{"type":"ffi.String","data":"abc"},'
+           '{"type":"ffi.StructuralKey","data":{"key":7,"hash_i64":5}}]}', kind="ValueError")
+    v = r.call(F, '{"root_index":3,"nodes":[{"type":"None"},{"type":"ffi.String","data":"f"},'
+               '{"type":"ffi.reflection.AccessStep","data":{"kind":0,"key":1}},'
+               '{"type":"ffi.reflection.AccessPath","data":{"parent":4,"step":2,"depth":1}},'
+               '{"type":"ffi.reflection.AccessPath","data":{"parent":0,"step":0,"depth":0}}]}')
+    r.call("ffi.ReprPrint", v)

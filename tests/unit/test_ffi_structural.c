@@ -8,10 +8,12 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "runtime/ffi.h"
 #include "runtime/ffi_json.h"
+#include "runtime/ffi_record.h"
 #include "runtime/ffi_structural.h"
 
 static int call(const char *name, const TVMFFIAny *args, int32_t n, TVMFFIAny *rv)
@@ -328,6 +330,96 @@ static void test_bounds(void **state)
 	ffi_any_release(&v);
 }
 
+static char *repr_text(TVMFFIAny v)
+{
+	TVMFFIAny rv = ok("ffi.ReprPrint", &v, 1);
+	size_t n;
+	const char *s = ffi_any_as_str(&rv, &n);
+	char *copy = strndup(s, n);
+	ffi_any_release(&rv);
+	return copy;
+}
+
+static void assert_mismatch(const char *lhs, const char *rhs, const char *want)
+{
+	TVMFFIAny a = parse(lhs), b = parse(rhs);
+	TVMFFIAny args[4] = {a, b, ffi_any_bool(0), ffi_any_bool(0)};
+	TVMFFIAny pair = ok("ffi.GetFirstStructuralMismatch", args, 4);
+	if (!want) {
+		assert_int_equal(pair.type_index, FFI_NONE);
+	} else {
+		char *got = repr_text(pair);
+		assert_string_equal(got, want);
+		free(got);
+	}
+	ffi_any_release(&pair);
+	ffi_any_release(&a);
+	ffi_any_release(&b);
+}
+
+static void test_first_mismatch(void **state)
+{
+	(void)state;
+	assert_mismatch("[1, 2]", "[1, 2]", NULL);
+	assert_mismatch("[1, 2]", "[1, 3]", "(<root>[1], <root>[1])");
+	assert_mismatch("[1, 2]", "[1]", "(<root>[1], <root>[<missing:1>])");
+	assert_mismatch("{\"a\": 1, \"b\": [1, \"x\"]}", "{\"a\": 1, \"b\": [1, \"y\"]}",
+			"(<root>[\"b\"][1], <root>[\"b\"][1])");
+	assert_mismatch("{\"a\": 1}", "{\"a\": 1, \"c\": 2}",
+			"(<root>[<missing:\"c\">], <root>[\"c\"])");
+	assert_mismatch("1", "2", "(<root>, <root>)");
+	/* the paths are AccessPath records: they hash, compare, copy and serialise */
+	TVMFFIAny a = parse("[[1]]"), b = parse("[[2]]");
+	TVMFFIAny args[4] = {a, b, ffi_any_bool(0), ffi_any_bool(0)};
+	TVMFFIAny pair = ok("ffi.GetFirstStructuralMismatch", args, 4);
+	ffi_array_t *p = (ffi_array_t *)pair.v_obj;
+	assert_int_equal(p->items[0].type_index, FFI_ACCESS_PATH);
+	assert_true(sequal(p->items[0], p->items[1]));
+	assert_true(shash(p->items[0]) == shash(p->items[1]));
+	TVMFFIAny copy = ok("ffi.DeepCopy", &p->items[0], 1);
+	assert_true(copy.v_obj != p->items[0].v_obj);
+	char *text = repr_text(copy);
+	assert_string_equal(text, "<root>[0][0]");
+	free(text);
+	TVMFFIAny g[2] = {copy, ffi_any_none()};
+	TVMFFIAny graph = ok("ffi.ToJSONGraph", g, 2);
+	TVMFFIAny back = ok("ffi.FromJSONGraph", &graph, 1);
+	assert_true(sequal(back, copy));
+	ffi_any_release(&back);
+	ffi_any_release(&graph);
+	ffi_any_release(&copy);
+	ffi_any_release(&pair);
+	ffi_any_release(&a);
+	ffi_any_release(&b);
+}
+
+static void test_structural_key(void **state)
+{
+	(void)state;
+	TVMFFIAny x = parse("[1, \"x\"]"), y = parse("[1, \"x\"]"), z = parse("[1, \"y\"]");
+	TVMFFIAny kx = ok("ffi.StructuralKey", &x, 1), ky = ok("ffi.StructuralKey", &y, 1);
+	TVMFFIAny kz = ok("ffi.StructuralKey", &z, 1);
+	assert_int_equal(kx.type_index, FFI_STRUCTURAL_KEY);
+	char *text = repr_text(kx);
+	assert_string_equal(text, "ffi.StructuralKey(key=(1, \"x\"), hash_i64=2823322240268048947)");
+	free(text);
+	assert_true(relation("ffi.StructuralKeyEqual", kx, ky));
+	assert_false(relation("ffi.StructuralKeyEqual", kx, kz));
+	assert_true(relation("ffi.StructuralKeyEqual", ffi_any_int(1), ffi_any_int(1)));
+	TVMFFIAny args[2] = {kx, ffi_any_int(2)};
+	fails("ffi.StructuralKeyEqual", args, 2, "InternalError");
+	TVMFFIAny sargs[3] = {kx, ffi_any_bool(0), ffi_any_bool(0)};
+	fails("ffi.StructuralHash", sargs, 3, "TypeError");
+	TVMFFIAny h = ok("ffi.RecursiveHash", &kx, 1);
+	assert_true(h.v_int64 == 2048272220724243412LL);
+	ffi_any_release(&kx);
+	ffi_any_release(&ky);
+	ffi_any_release(&kz);
+	ffi_any_release(&x);
+	ffi_any_release(&y);
+	ffi_any_release(&z);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -339,6 +431,8 @@ int main(void)
 		cmocka_unit_test(test_cycles),
 		cmocka_unit_test(test_deep_copy),
 		cmocka_unit_test(test_bounds),
+		cmocka_unit_test(test_first_mismatch),
+		cmocka_unit_test(test_structural_key),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
