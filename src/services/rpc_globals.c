@@ -27,6 +27,9 @@ typedef struct rpc_conn {
 
 /* Session table indices, as TVM numbers the sessions a process opens (the first is 1). */
 static int64_t next_table_index = 1;
+/* Far sessions open in this process: each holds a socket, so a client may not open more. */
+#define MAX_FAR_SESSIONS 32
+static int open_far_sessions;
 
 static rpc_conn_t *conn_new(rpc_client_t *client, const char *peer)
 {
@@ -47,8 +50,10 @@ static void conn_release(rpc_conn_t *conn)
 {
 	if (!conn || __atomic_sub_fetch(&conn->refs, 1, __ATOMIC_ACQ_REL) != 0)
 		return;
-	if (conn->client)
+	if (conn->client) {
 		log_debug("rpc: closing the session to %s", conn->peer);
+		open_far_sessions--;
+	}
 	rpc_client_close(conn->client);
 	free(conn);
 }
@@ -58,6 +63,7 @@ static void conn_close(rpc_conn_t *conn)
 	if (conn->client && !conn->dead) {
 		rpc_client_close(conn->client);
 		conn->client = NULL;
+		open_far_sessions--;
 	}
 	conn->dead = 1;
 }
@@ -625,6 +631,11 @@ static int global_connect(void *self, const TVMFFIAny *args, int32_t n, TVMFFIAn
 	session_value_t init[64];
 	if (init_args_build(args + 4, n - 4, init))
 		return -1;
+	if (open_far_sessions >= MAX_FAR_SESSIONS) {
+		ffi_error_set("RuntimeError", "rpc.Connect: this session already has %d far sessions "
+			      "open; free some first", open_far_sessions);
+		return -1;
+	}
 	rpc_client_options_t opt;
 	rpc_client_options_default(&opt);
 	opt.init_args = init;
@@ -638,6 +649,7 @@ static int global_connect(void *self, const TVMFFIAny *args, int32_t n, TVMFFIAn
 		return -1;
 	}
 	log_info("rpc: session opened to %s for a client", rpc_client_peer(client));
+	open_far_sessions++;
 	rpc_conn_t *conn = conn_new(client, rpc_client_peer(client));
 	*result = ffi_any_object(&rpc_module_new(conn, 0, NULL)->header);
 	return 0;
@@ -781,9 +793,10 @@ static int global_tensor_from_remote(void *self, const TVMFFIAny *args, int32_t 
 			      "session");
 		return -1;
 	}
-	if (!conn->client || conn_usable(conn)) {
-		if (!conn->client)
-			ffi_error_set("ValueError", "a local session has no far tensors");
+	if (conn_usable(conn))
+		return -1;
+	if (!conn->client) {
+		ffi_error_set("ValueError", "a local session has no far tensors");
 		return -1;
 	}
 	rpc_value_t rv = {.type_index = FFI_TENSOR, .handle = args[4].v_uint64};
