@@ -113,7 +113,8 @@ static int arg_mismatch(const char *sig, const TVMFFIAny *args, int32_t i, const
 {
 	int32_t ti = args[i].type_index;
 	ffi_error_set("TypeError",
-		      "Mismatched type on argument #%d when calling: `%s`. Expected `%s` but got `%s`",
+		      "Mismatched type on argument #%d when calling: `%s`. Expected `%s` but got "
+		      "`%s`",
 		      i, sig, want, ffi_value_type_key(ti));
 	return -1;
 }

@@ -1,4 +1,5 @@
-/* The reflected record types of the structural globals (AccessStep, AccessPath, StructuralKey):
+/* The reflected record types of the structural globals (AccessStep, AccessPath, StructuralKey,
+ * VisitInterrupt):
  * their field lists, construction and release, and access paths built one step at a time. */
 #include <stdlib.h>
 #include <string.h>
@@ -7,10 +8,11 @@
 #include "runtime/xalloc.h"
 
 static const ffi_record_type_t record_types[] = {
-	{FFI_ACCESS_STEP, "ffi.reflection.AccessStep", 2, {{"kind", 1}, {"key", 0}}, 1},
+	{FFI_VISIT_INTERRUPT, "ffi.VisitInterrupt", 1, {{"value", 0, 1}}, 0},
+	{FFI_ACCESS_STEP, "ffi.reflection.AccessStep", 2, {{"kind", 1, 0}, {"key", 0, 0}}, 1},
 	{FFI_ACCESS_PATH, "ffi.reflection.AccessPath", 3,
-	 {{"parent", 0}, {"step", 0}, {"depth", 1}}, 1},
-	{FFI_STRUCTURAL_KEY, "ffi.StructuralKey", 2, {{"key", 0}, {"hash_i64", 1}}, 0},
+	 {{"parent", 0, 0}, {"step", 0, 0}, {"depth", 1, 0}}, 1},
+	{FFI_STRUCTURAL_KEY, "ffi.StructuralKey", 2, {{"key", 0, 0}, {"hash_i64", 1, 0}}, 0},
 };
 
 #define NUM_RECORD_TYPES (sizeof record_types / sizeof record_types[0])

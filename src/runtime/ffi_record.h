@@ -1,7 +1,8 @@
 /* Reflected record objects of tvm-ffi that the structural globals produce: AccessPath and
- * AccessStep (ffi.GetFirstStructuralMismatch) and StructuralKey. Each is a fixed list of named
- * fields; the JSON graph, repr, recursive hash/compare and deep copy walk them by that list,
- * as tvm-ffi walks reflected fields. Type indices are the ones TVM's tvm_rpc assigns. */
+ * AccessStep (ffi.GetFirstStructuralMismatch), StructuralKey and VisitInterrupt. Each is a
+ * fixed list of named fields; the JSON graph, repr, recursive hash/compare and deep copy walk
+ * them by that list, as tvm-ffi walks reflected fields. Type indices are those of TVM's
+ * tvm_rpc. */
 #ifndef TVMRPC_FFI_RECORD_H
 #define TVMRPC_FFI_RECORD_H
 
@@ -10,6 +11,7 @@
 
 #include "runtime/ffi.h"
 
+#define FFI_VISIT_INTERRUPT 77
 #define FFI_ACCESS_STEP 132
 #define FFI_ACCESS_PATH 133
 #define FFI_STRUCTURAL_KEY 136
@@ -18,7 +20,8 @@
 
 typedef struct ffi_record_field {
 	const char *name;
-	int is_int; /* an int64 field (written inline in the JSON graph), else Any/object */
+	int is_int;      /* an int64 field (written inline in the JSON graph), else Any/object */
+	int has_default; /* may be left out of a JSON graph (None) */
 } ffi_record_field_t;
 
 typedef struct ffi_record_type {

@@ -38,7 +38,8 @@ static size_t repr_utf8(ffi_text_t *out, const unsigned char *s, size_t i, size_
 		unsigned char e = s[i + 2];
 		if ((d & 0xC0) != 0x80 || (e & 0xC0) != 0x80)
 			return 0;
-		ffi_text_printf(out, "\\u%04x", ((c & 0x0F) << 12) | ((d & 0x3F) << 6) | (e & 0x3F));
+		ffi_text_printf(out, "\\u%04x",
+				((c & 0x0F) << 12) | ((d & 0x3F) << 6) | (e & 0x3F));
 		return 3;
 	}
 	if ((c & 0xF8) == 0xF0 && i + 3 < n) {

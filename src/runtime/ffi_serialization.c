@@ -28,7 +28,8 @@ static void base64_encode(ffi_text_t *out, const unsigned char *p, size_t n)
 		ffi_text_append(out, quad, 4);
 	}
 	if (n - i == 1) {
-		char quad[4] = {base64_digits[p[i] >> 2], base64_digits[(p[i] << 4) & 63], '=', '='};
+		char quad[4] = {base64_digits[p[i] >> 2], base64_digits[(p[i] << 4) & 63], '=',
+				'='};
 		ffi_text_append(out, quad, 4);
 	} else if (n - i == 2) {
 		uint32_t v = (uint32_t)p[i] << 8 | p[i + 1];
@@ -55,7 +56,8 @@ static int base64_decode(const char *s, size_t n, ffi_text_t *out)
 	}
 	for (size_t i = 0; i < n; i += 4) {
 		const unsigned char *q = (const unsigned char *)s + i;
-		uint32_t v = (uint32_t)base64_digit(q[0]) << 18 | (uint32_t)base64_digit(q[1]) << 12 |
+		uint32_t v = (uint32_t)base64_digit(q[0]) << 18 |
+			     (uint32_t)base64_digit(q[1]) << 12 |
 			     (uint32_t)base64_digit(q[2]) << 6 | (uint32_t)base64_digit(q[3]);
 		ffi_text_putc(out, (char)(v >> 16));
 		if (q[2] != '=')
@@ -347,8 +349,9 @@ static int cast_int_array(const TVMFFIAny *v, const ffi_array_t **out, const cha
 	const ffi_array_t *a = (const ffi_array_t *)v->v_obj;
 	for (size_t i = 0; i < a->size; i++) {
 		if (a->items[i].type_index != FFI_INT && a->items[i].type_index != FFI_BOOL) {
-			ffi_error_set("TypeError", "Cannot convert from type `Array[index %zu: %s]` to "
-				      "`%s`", i, ffi_value_type_key(a->items[i].type_index), want);
+			ffi_error_set("TypeError",
+				      "Cannot convert from type `Array[index %zu: %s]` to `%s`", i,
+				      ffi_value_type_key(a->items[i].type_index), want);
 			return -1;
 		}
 	}
@@ -422,8 +425,8 @@ static int graph_decode_device(const TVMFFIAny *data, TVMFFIAny *out)
 	if (cast_int_array(data, &a, "Array<int>"))
 		return -1;
 	if (a->size != 2) {
-		ffi_error_set("ValueError", "Invalid JSON Object Graph: Device data must be an array "
-			      "of [device_type, device_id], got %zu element(s)", a->size);
+		ffi_error_set("ValueError", "Invalid JSON Object Graph: Device data must be an "
+			      "array of [device_type, device_id], got %zu element(s)", a->size);
 		return -1;
 	}
 	out->type_index = FFI_DEVICE;
@@ -472,7 +475,7 @@ static int graph_decode_text(const TVMFFIAny *data, int32_t ti, TVMFFIAny *out)
 	return rc;
 }
 
-/* A record from its data object: every field must be there (none has a default). */
+/* A record from its data object: every field without a default must be there. */
 static int graph_decode_record(struct graph_reader *r, const TVMFFIAny *data, int32_t ti,
 			       TVMFFIAny *out)
 {
@@ -485,6 +488,8 @@ static int graph_decode_record(struct graph_reader *r, const TVMFFIAny *data, in
 		const TVMFFIAny *field;
 		int64_t x;
 		if (node_field((const ffi_map_t *)data->v_obj, t->fields[i].name, &field)) {
+			if (t->fields[i].has_default)
+				continue; /* None */
 			ffi_error_set("TypeError", "Required field `%s` not set in type `%s`",
 				      t->fields[i].name, t->type_key);
 			return -1;
@@ -528,8 +533,8 @@ static int graph_decode_node(struct graph_reader *r, const TVMFFIAny *node_value
 		return -1;
 	int32_t ti = type_index_of_key(key, n);
 	if (ti < 0) {
-		ffi_error_set("InternalError", "Check failed: (it != type_key2index_.end()) is false: "
-			      "Cannot find type `%.*s`", (int)(n > 200 ? 200 : n), key);
+		ffi_error_set("InternalError", "Check failed: (it != type_key2index_.end()) is "
+			      "false: Cannot find type `%.*s`", (int)(n > 200 ? 200 : n), key);
 		return -1;
 	}
 	if (ti == FFI_NONE)
@@ -590,8 +595,8 @@ static int graph_decode(struct graph_reader *r, int64_t index, TVMFFIAny *out)
 		return 0;
 	}
 	if (++r->depth > FFI_NEST_MAX) {
-		ffi_error_set("ValueError", "Invalid JSON Object Graph: nodes nested deeper than %d "
-			      "levels (or a node that contains itself)", FFI_NEST_MAX);
+		ffi_error_set("ValueError", "Invalid JSON Object Graph: nodes nested deeper than "
+			      "%d levels (or a node that contains itself)", FFI_NEST_MAX);
 		return -1;
 	}
 	int rc = graph_decode_node(r, &r->nodes->items[index], out);

@@ -344,8 +344,9 @@ static int structural_unsupported(int32_t type_index)
 		ffi_error_set("TypeError", "_type_s_eq_hash_kind is not set for type `%s`, so "
 			      "StructuralHash is not supported for this type", t->type_key);
 	else
-		ffi_error_set("TypeError", "Type metadata is not set for type `%s`, so StructuralHash "
-			      "is not supported for this type", ffi_value_type_key(type_index));
+		ffi_error_set("TypeError", "Type metadata is not set for type `%s`, so "
+			      "StructuralHash is not supported for this type",
+			      ffi_value_type_key(type_index));
 	return -1;
 }
 
@@ -861,7 +862,8 @@ static int rcmp_pod(struct rcmp *c, const TVMFFIAny *a, const TVMFFIAny *b, int3
 			*out = 0;
 			return 0;
 		}
-		return rcmp_unordered(c, out, "Cannot order values of type %s", ffi_value_type_key(ti));
+		return rcmp_unordered(c, out, "Cannot order values of type %s",
+				      ffi_value_type_key(ti));
 	}
 }
 
@@ -1144,9 +1146,9 @@ static int copy_any(struct deep_copy *d, const TVMFFIAny *v, TVMFFIAny *out)
 		return copy_record(d, v, out);
 	if (ti != FFI_ARRAY && ti != FFI_LIST && ti != FFI_MAP && ti != FFI_DICT) {
 		ffi_error_set("InternalError",
-			      "Check failed: ((*column_)[ti] != nullptr) is false: Cannot deep copy "
-			      "object of type \"%s\" because it is not "
-			      "copy-constructible", ffi_value_type_key(ti));
+			      "Check failed: ((*column_)[ti] != nullptr) is false: Cannot deep "
+			      "copy object of type \"%s\" because it is not copy-constructible",
+			      ffi_value_type_key(ti));
 		return -1;
 	}
 	if (walk_enter(&d->walk))
@@ -1183,7 +1185,8 @@ static void copy_fix_dict(struct deep_copy *d, ffi_map_t *dict)
 	TVMFFIAny *fixes = xcalloc(count ? count * 3 : 1, sizeof *fixes);
 	const TVMFFIAny *key, *value;
 	while (ffi_map_next(dict, &pos, &key, &value)) {
-		const TVMFFIObject *new_key = copy_lookup(d, key), *new_value = copy_lookup(d, value);
+		const TVMFFIObject *new_key = copy_lookup(d, key);
+		const TVMFFIObject *new_value = copy_lookup(d, value);
 		if (!new_key && !new_value)
 			continue;
 		ffi_any_to_owned(key, &fixes[num]);
@@ -1415,7 +1418,8 @@ static int global_structural_key_equal(void *self, const TVMFFIAny *args, int32_
 	}
 	for (int i = 0; i < 2; i++) {
 		if (args[i].type_index != FFI_STRUCTURAL_KEY) {
-			ffi_error_set("InternalError", "Check not null: %s_obj ", i ? "rhs" : "lhs");
+			ffi_error_set("InternalError", "Check not null: %s_obj ",
+				      i ? "rhs" : "lhs");
 			return -1;
 		}
 	}
@@ -1431,6 +1435,24 @@ static int global_structural_key_equal(void *self, const TVMFFIAny *args, int32_
 }
 FFI_REGISTER_GLOBAL("ffi.StructuralKeyEqual", global_structural_key_equal)
 
+/* ffi.VisitInterrupt(value): the record a walk callback answers to stop a walk. */
+static int global_visit_interrupt(void *self, const TVMFFIAny *args, int32_t n,
+				  TVMFFIAny *result)
+{
+	(void)self;
+	if (ffi_json_check_arity("ffi.VisitInterrupt(0: Any) -> ffi.VisitInterrupt", n, 1))
+		return -1;
+	ffi_record_t *r = ffi_record_new(FFI_VISIT_INTERRUPT);
+	if (ffi_any_to_owned(&args[0], &r->fields[0])) {
+		r->fields[0] = ffi_any_none();
+		ffi_object_release(&r->header);
+		return -1;
+	}
+	*result = ffi_any_object(&r->header);
+	return 0;
+}
+FFI_REGISTER_GLOBAL("ffi.VisitInterrupt", global_visit_interrupt)
+
 /* Globals that only make sense with the caller's Python classes or reflected object types. */
 FFI_REGISTER_REFUSED("ffi.StructuralWalk", structural_walk, "RuntimeError",
 		     "it calls back visitor functions of the caller (Python) for every node")
@@ -1441,8 +1463,6 @@ FFI_REGISTER_REFUSED("ffi.StructuralVisitorDefRegionKind", structural_visitor_de
 		     "RuntimeError",
 		     "it needs a StructuralVisitor, which exists only inside a caller-side "
 		     "StructuralWalk callback")
-FFI_REGISTER_REFUSED("ffi.VisitInterrupt", visit_interrupt, "RuntimeError",
-		     "a VisitInterrupt is only the answer of a caller-side StructuralWalk callback")
 FFI_REGISTER_REFUSED("ffi.VisitErrorContext.FindAccessPaths", visit_error_find_paths,
 		     "RuntimeError",
 		     "it needs a VisitErrorContext, which only a caller-side StructuralWalk "

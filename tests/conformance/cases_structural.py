@@ -330,7 +330,6 @@ def case_refused(r):
     r.call("ffi.StructuralWalk", 1, arr(r), arr(r), 0, refused=True)
     r.call("ffi.StructuralVisitorVisit", 1, 2, refused=True)
     r.call("ffi.StructuralVisitorDefRegionKind", 1, refused=True)
-    r.call("ffi.VisitInterrupt", 1, refused=True)
     r.call("ffi.VisitErrorContext.FindAccessPaths", 1, 2, True, refused=True)
     # arguments TVM rejects before it touches type tables (real ones can crash its server)
     r.call("ffi.MakeFieldGetter", "x", refused=True)
@@ -440,3 +439,23 @@ def case_structural_key(r):
                '{"type":"ffi.reflection.AccessPath","data":{"parent":4,"step":2,"depth":1}},'
                '{"type":"ffi.reflection.AccessPath","data":{"parent":0,"step":0,"depth":0}}]}')
     r.call("ffi.ReprPrint", v)
+
+
+def case_visit_interrupt(r):
+    v = r.call("ffi.VisitInterrupt", arr(r, 1, "x"))
+    r.call("ffi.ReprPrint", v)
+    r.call("ffi.ToJSONGraphString", v, None)
+    r.call("ffi.StructuralHash", v, False, False, kind="TypeError")
+    r.call("ffi.StructuralEqual", v, v, False, False, kind="TypeError")
+    r.call("ffi.RecursiveHash", v)
+    r.call("ffi.ReprPrint", r.call("ffi.DeepCopy", v))
+    r.call("ffi.RecursiveEq", v, r.call("ffi.VisitInterrupt", arr(r, 1, "x")))
+    r.call("ffi.RecursiveLt", v, r.call("ffi.VisitInterrupt", arr(r, 1, "y")))
+    r.call("ffi.ReprPrint", r.call("ffi.VisitInterrupt", None))
+    r.call("ffi.ReprPrint", r.call("ffi.VisitInterrupt", v))
+    F = "ffi.FromJSONGraphString"
+    r.call("ffi.ReprPrint", r.call(F, '{"root_index":1,"nodes":[{"type":"int","data":3},'
+                                   '{"type":"ffi.VisitInterrupt","data":{"value":0}}]}'))
+    r.call("ffi.ReprPrint", r.call(F, '{"root_index":0,"nodes":[{"type":"ffi.VisitInterrupt",'
+                                   '"data":{}}]}'))
+    r.call("ffi.VisitInterrupt", kind="TypeError")

@@ -217,8 +217,8 @@ static void test_parse_arguments(void **state)
 	fails("ffi.json.Parse", args + 1, 2, "TypeError");
 	fails("ffi.json.Parse", args, 0, "TypeError");
 	assert_string_equal(ffi_error_message(),
-			    "Mismatched number of arguments when calling: `ffi.json.Parse(0: str) -> "
-			    "Any`. Expected 1 but got 0 arguments");
+			    "Mismatched number of arguments when calling: `ffi.json.Parse(0: str) "
+			    "-> Any`. Expected 1 but got 0 arguments");
 }
 
 /* ---- JSON writer ---- */
@@ -326,18 +326,15 @@ static void test_graph_write(void **state)
 	ffi_array_push(outer, ffi_any_bool(1));
 	ffi_array_push(outer, ffi_any_object(&ffi_bytes_new("abc", 3)->header));
 	TVMFFIAny v = ffi_any_object(&outer->header);
+	static const char graph[] =
+		"{\"root_index\":5,\"nodes\":[{\"type\":\"int\",\"data\":1},"
+		"{\"type\":\"ffi.Array\",\"data\":[0]},{\"type\":\"ffi.String\",\"data\":\"s\"},"
+		"{\"type\":\"bool\",\"data\":true},{\"type\":\"ffi.Bytes\",\"data\":\"YWJj\"},"
+		"{\"type\":\"ffi.Array\",\"data\":[1,1,2,2,3,4]}]}";
 	char *s = graph_string(v, ffi_any_none());
-	assert_string_equal(s, "{\"root_index\":5,\"nodes\":[{\"type\":\"int\",\"data\":1},"
-			       "{\"type\":\"ffi.Array\",\"data\":[0]},"
-			       "{\"type\":\"ffi.String\",\"data\":\"s\"},{\"type\":\"bool\",\"data\":"
-			       "true},{\"type\":\"ffi.Bytes\",\"data\":\"YWJj\"},{\"type\":"
-			       "\"ffi.Array\",\"data\":[1,1,2,2,3,4]}]}");
+	assert_string_equal(s, graph); /* the shared Array and the equal strings are one node */
 	free(s);
-	TVMFFIAny back = graph_read("{\"root_index\":5,\"nodes\":[{\"type\":\"int\",\"data\":1},"
-				    "{\"type\":\"ffi.Array\",\"data\":[0]},{\"type\":\"ffi.String\","
-				    "\"data\":\"s\"},{\"type\":\"bool\",\"data\":true},{\"type\":"
-				    "\"ffi.Bytes\",\"data\":\"YWJj\"},{\"type\":\"ffi.Array\","
-				    "\"data\":[1,1,2,2,3,4]}]}");
+	TVMFFIAny back = graph_read(graph);
 	s = repr(back);
 	assert_string_equal(s, "((1,), (1,), \"s\", \"s\", True, b\"abc\")");
 	free(s);
@@ -365,8 +362,8 @@ static void test_graph_read_hostile(void **state)
 	graph_fails("{\"root_index\": 0, \"nodes\": [{\"data\": 1}]}", "KeyError");
 	graph_fails("{\"root_index\": 0, \"nodes\": [{\"type\": \"no.Such\", \"data\": 1}]}",
 		    "InternalError");
-	graph_fails("{\"root_index\": 0, \"nodes\": [{\"type\": \"ffi.Bytes\", \"data\": \"abc\"}]}",
-		    "InternalError");
+	graph_fails("{\"root_index\": 0, \"nodes\": [{\"type\": \"ffi.Bytes\","
+		    " \"data\": \"abc\"}]}", "InternalError");
 	graph_fails("{\"root_index\": 0, \"nodes\": [{\"type\": \"ffi.Function\", \"data\": {}}]}",
 		    "TypeError");
 	graph_fails("{\"root_index\": 0, \"nodes\": [{\"type\": \"void*\", \"data\": 0}]}",

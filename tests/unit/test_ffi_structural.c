@@ -401,7 +401,8 @@ static void test_structural_key(void **state)
 	TVMFFIAny kz = ok("ffi.StructuralKey", &z, 1);
 	assert_int_equal(kx.type_index, FFI_STRUCTURAL_KEY);
 	char *text = repr_text(kx);
-	assert_string_equal(text, "ffi.StructuralKey(key=(1, \"x\"), hash_i64=2823322240268048947)");
+	assert_string_equal(text,
+			    "ffi.StructuralKey(key=(1, \"x\"), hash_i64=2823322240268048947)");
 	free(text);
 	assert_true(relation("ffi.StructuralKeyEqual", kx, ky));
 	assert_false(relation("ffi.StructuralKeyEqual", kx, kz));
