@@ -14,6 +14,7 @@
 
 #include "runtime/backend.h"
 #include "runtime/log.h"
+#include "runtime/module_file.h"
 #include "runtime/module_library.h"
 #include "runtime/xalloc.h"
 
@@ -360,7 +361,8 @@ int module_preload(const char *colon_separated_paths)
 	return 0;
 }
 
-/* ffi.Module.load_from_file.so(path, format) -> Module */
+/* ffi.Module.load_from_file.so(path, format) -> Module. In a session the path must lie in the
+ * work directory (module_file.h), as for every other loader a client can name. */
 static int load_from_file_so(void *self, const TVMFFIAny *args, int32_t num_args,
 			     TVMFFIAny *result)
 {
@@ -368,7 +370,11 @@ static int load_from_file_so(void *self, const TVMFFIAny *args, int32_t num_args
 	const char *path;
 	if (ffi_arg_str("ffi.Module.load_from_file.so", args, num_args, 0, &path, NULL) != 0)
 		return -1;
-	ffi_module_t *mod = module_library_load(path);
+	char *full = module_file_path(path, 0);
+	if (!full)
+		return -1;
+	ffi_module_t *mod = module_library_load(full);
+	free(full);
 	if (!mod)
 		return -1;
 	*result = ffi_any_object(&mod->header);

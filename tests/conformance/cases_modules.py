@@ -227,6 +227,8 @@ def case_load_from_file(r):
     r.call("ffi.ModuleGetKind", mod)
     r.call("ffi.ModuleImplementsFunction", mod, "add_one", False)
     r.call("ffi.Module.load_from_file.so", workpath(r, "add_one.so"), "so")
+    r.call("ffi.Module.load_from_file.so", workpath(r, "missing.so"), "so", kind="InternalError")
+    r.call("ffi.Module.load_from_file.so", 3, "so", kind="TypeError")
     r.upload("add_one.dso", fixture("add_one.so"))
     r.call("ffi.ModuleLoadFromFile", workpath(r, "add_one.dso"))
     r.call("ffi.ModuleLoadFromFile", "no_extension", kind="RuntimeError")

@@ -155,6 +155,8 @@ def test_module_files_stay_in_the_work_directory(services):  # noqa: F811
             s.call(load, ADD_ONE)  # absolute, outside the work directory
         with pytest.raises(w.RPCError, match="PermissionError"):
             s.call(load, "../add_one.so")
+        with pytest.raises(w.RPCError, match="PermissionError"):
+            s.call(s.get_global_func("ffi.Module.load_from_file.so"), ADD_ONE, "so")
         names = s.call(s.get_global_func("ffi.Array"), "k1")
         s.upload("k.o", b"object bytes")
         lib = s.call(s.get_global_func("runtime.ModuleLoadStaticLibrary"), "k.o", names)
