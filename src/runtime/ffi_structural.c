@@ -253,13 +253,14 @@ static const char *tensor_data(const DLTensor *t)
 struct shash {
 	struct walk walk;
 	int skip_tensor_content;
+	ffi_ptr_table_t memo; /* hashes of records already hashed in this walk */
 };
 
 static int shash_any(struct shash *h, const TVMFFIAny *v, uint64_t *out);
 
 /* A map key's hash that does not depend on visiting order, or 0 when it has none (objects
- * other than strings: tvm-ffi leaves those keys out). */
-static int shash_map_key(const TVMFFIAny *key, uint64_t *out)
+ * other than strings and records hashed earlier in the walk: tvm-ffi leaves those keys out). */
+static int shash_map_key(const struct shash *h, const TVMFFIAny *key, uint64_t *out)
 {
 	const char *s;
 	size_t n;
@@ -269,7 +270,7 @@ static int shash_map_key(const TVMFFIAny *key, uint64_t *out)
 	} else if (key->type_index < FFI_STATIC_OBJECT_BEGIN) {
 		*out = ffi_hash_combine((uint64_t)key->type_index, pod_bits(key));
 	} else {
-		return 0;
+		return ffi_ptr_table_get(&h->memo, key->v_obj, out);
 	}
 	return 1;
 }
@@ -294,7 +295,7 @@ static int shash_map(struct shash *h, const TVMFFIAny *v, uint64_t *out)
 	struct keyed_value *items = xcalloc(count ? count : 1, sizeof *items);
 	const TVMFFIAny *key, *value;
 	while (ffi_map_next(m, &pos, &key, &value))
-		if (shash_map_key(key, &items[num].key_hash))
+		if (shash_map_key(h, key, &items[num].key_hash))
 			items[num++].value = value;
 	qsort(items, num, sizeof *items, keyed_value_order);
 	uint64_t hash = ffi_hash_combine(type_hash(v->type_index), count);
@@ -357,12 +358,16 @@ static int shash_record(struct shash *h, const TVMFFIAny *v, uint64_t *out)
 	if (!t || !t->structural)
 		return structural_unsupported(v->type_index);
 	const ffi_record_t *r = (const ffi_record_t *)v->v_obj;
-	uint64_t hash = type_hash(v->type_index), field;
+	uint64_t hash, field;
+	if (ffi_ptr_table_get(&h->memo, v->v_obj, out))
+		return 0;
+	hash = type_hash(v->type_index);
 	for (int i = 0; i < t->num_fields; i++) {
 		if (shash_any(h, &r->fields[i], &field))
 			return -1;
 		hash = ffi_hash_combine(hash, field);
 	}
+	ffi_ptr_table_put(&h->memo, v->v_obj, hash);
 	*out = hash;
 	return 0;
 }
@@ -429,7 +434,9 @@ static int shash_any(struct shash *h, const TVMFFIAny *v, uint64_t *out)
 int ffi_structural_hash(const TVMFFIAny *v, int skip_tensor_content, uint64_t *out)
 {
 	struct shash h = {.skip_tensor_content = skip_tensor_content};
-	return shash_any(&h, v, out);
+	int rc = shash_any(&h, v, out);
+	ffi_ptr_table_free(&h.memo);
+	return rc;
 }
 
 /* ---- StructuralEqual and the first mismatch ---- */
@@ -765,8 +772,7 @@ static int rhash_any(struct rhash *h, const TVMFFIAny *v, uint64_t *out)
 		}
 	}
 	if (ti == FFI_SHAPE) {
-		struct shash plain = {0};
-		shash_any(&plain, v, out); /* same formula as StructuralHash */
+		ffi_structural_hash(v, 0, out); /* a Shape: the same formula as StructuralHash */
 		ffi_ptr_table_put(&h->memo, v->v_obj, *out);
 		return 0;
 	}
