@@ -21,7 +21,8 @@ SERVER_FIRST = {"proxy_server_side", "proxy_server_side_tracker_mode"}
 SESSIONS = {"callfunc", "exception", "handshake", "handshake_mismatch", "handshake_timeout",
             "initserver_constructor", "proxy_client_side", "python_kernel_add_one",
             "python_kernel_matmul_timeeval", "python_relax_mlp", "python_session",
-            "python_tracker_session", "shutdown", "tensor", "timeeval", "upload"} | SERVER_FIRST
+            "python_tracker_session", "shutdown", "tensor", "timeeval", "upload",
+            "python_metaschedule_runner", "python_remote_surface"} | SERVER_FIRST
 
 
 def vector(name):
