@@ -211,6 +211,18 @@ def case_imports(r):
     r.call("ffi.ModuleClearImports", m)
 
 
+def case_system_library(r):
+    lib = r.call("ffi.SystemLib")
+    r.call("ffi.ModuleGetKind", lib)
+    r.call("ffi.ModuleGetPropertyMask", lib)
+    r.call("ffi.ModuleImplementsFunction", lib, "no_such_function", True)
+    r.call("ffi.ModuleGetFunction", lib, "no_such_function", False)
+    r.call("ffi.ModuleGetFunctionDoc", lib, "no_such_function", False)
+    prefixed = r.call("ffi.SystemLib", "some_prefix_")
+    r.call("ffi.ModuleGetKind", prefixed)
+    r.call("ffi.SystemLib", 5, kind="TypeError")
+
+
 def case_module_globals(r):
     r.upload("add_one.so", fixture("add_one.so"))
     mod = r.load_module("add_one.so")
