@@ -13,6 +13,7 @@ from conftest import ROOT
 from test_server_session import connect, services  # noqa: F401 (fixture)
 
 ADD_ONE = ROOT + "/tests/fixtures/add_one.so"
+MATMUL = ROOT + "/tests/fixtures/matmul.so"
 
 
 def fixture_bytes(path):
@@ -66,6 +67,15 @@ def test_far_module_runs_on_local_tensors(services):  # noqa: F811
         tx, ty = s.tensor(x), s.empty((1024,), "float32")
         assert add_one(tx.header, ty.header) is None
         np.testing.assert_array_equal(ty.numpy(), x + 1)  # written on B, copied back to A
+        # Two far modules: one imports the other on B, lookups then reach it.
+        far_function(s, sess, "tvm.rpc.server.upload")("far_matmul.so",
+                                                       fixture_bytes(MATMUL))
+        mm = s.call(s.get_global_func("rpc.LoadRemoteModule"), sess, "far_matmul.so")
+        assert s.module_get_function(mod, "matmul") is None
+        s.call(s.get_global_func("rpc.ImportRemoteModule"), mod, mm)
+        assert s.module_get_function(mod, "matmul") is not None
+        with pytest.raises(w.RPCError, match="RuntimeError"):  # a cycle, refused on B
+            s.call(s.get_global_func("ffi.ModuleImportModule"), mm, mod)
         # A module of A itself cannot be handed to B.
         s.upload("add_one.so", fixture_bytes(ADD_ONE))
         mine = s.load_module("add_one.so")
