@@ -25,10 +25,18 @@ static struct cache_entry *entries;
 static size_t num_entries, cap_entries;
 static uint64_t cache_bytes; /* data bytes of the cached tensors */
 
+/* An entry's tensor may be NULL: TVM caches None under a name when asked to (update with a
+ * None tensor), which then counts as present for update and as missing for lookups. */
 static uint64_t tensor_bytes(const ffi_tensor_t *t)
 {
 	uint64_t n;
-	return ffi_dltensor_nbytes(&t->dl, &n) ? 0 : n;
+	return !t || ffi_dltensor_nbytes(&t->dl, &n) ? 0 : n;
+}
+
+static void tensor_release(ffi_tensor_t *t)
+{
+	if (t)
+		ffi_object_release(&t->header);
 }
 
 /* The cache lives as long as the session's process: in a session with a memory cap
@@ -65,17 +73,17 @@ int tensor_cache_put(const char *name, ffi_tensor_t *tensor, int override)
 	size_t i = cache_find(name);
 	uint64_t old = i < num_entries ? tensor_bytes(entries[i].tensor) : 0;
 	if (i < num_entries && !override) {
-		ffi_object_release(&tensor->header);
+		tensor_release(tensor);
 		ffi_error_set("InternalError", "Name %.200s already exists in the cache", name);
 		return -1;
 	}
 	if (cache_room(tensor_bytes(tensor), old)) {
-		ffi_object_release(&tensor->header);
+		tensor_release(tensor);
 		return -1;
 	}
 	cache_bytes = cache_bytes - old + tensor_bytes(tensor);
 	if (i < num_entries) {
-		ffi_object_release(&entries[i].tensor->header);
+		tensor_release(entries[i].tensor);
 		entries[i].tensor = tensor;
 		return 0;
 	}
@@ -94,7 +102,7 @@ void tensor_cache_remove(const char *name)
 		return;
 	free(entries[i].name);
 	cache_bytes -= tensor_bytes(entries[i].tensor);
-	ffi_object_release(&entries[i].tensor->header);
+	tensor_release(entries[i].tensor);
 	memmove(entries + i, entries + i + 1, (num_entries - i - 1) * sizeof *entries);
 	num_entries--;
 }
@@ -103,7 +111,7 @@ __attribute__((destructor)) void tensor_cache_clear(void)
 {
 	for (size_t i = 0; i < num_entries; i++) {
 		free(entries[i].name);
-		ffi_object_release(&entries[i].tensor->header);
+		tensor_release(entries[i].tensor);
 	}
 	free(entries);
 	entries = NULL;
@@ -516,7 +524,7 @@ static int global_update(void *self, const TVMFFIAny *args, int32_t n, TVMFFIAny
 	}
 	if (ffi_arg_str(fn, args, n, 0, &name, &len))
 		return -1;
-	if (!ffi_any_as_dltensor(&args[1])) {
+	if (!ffi_any_as_dltensor(&args[1]) && args[1].type_index != FFI_NONE) {
 		ffi_error_set("TypeError", "%s: argument 1 must be a tensor (type index %d given)",
 			      fn, args[1].type_index);
 		return -1;
@@ -524,15 +532,17 @@ static int global_update(void *self, const TVMFFIAny *args, int32_t n, TVMFFIAny
 	int64_t override = 0;
 	if (n == 3 && ffi_arg_int(fn, args, n, 2, &override))
 		return -1;
-	if (!override && tensor_cache_lookup(name)) {
+	if (!override && cache_find(name) < num_entries) {
 		ffi_error_set("InternalError", "Name %.200s already exists in the cache", name);
 		return -1;
 	}
 	/* Refuse before copying when the copy would not fit under the cap. */
 	uint64_t nbytes = 0;
 	ffi_tensor_t *old = tensor_cache_lookup(name);
+	if (args[1].type_index == FFI_NONE)
+		return tensor_cache_put(name, NULL, 1);
 	ffi_dltensor_nbytes(ffi_any_as_dltensor(&args[1]), &nbytes);
-	if (cache_room(nbytes, old ? tensor_bytes(old) : 0))
+	if (cache_room(nbytes, tensor_bytes(old)))
 		return -1;
 	ffi_tensor_t *t = tensor_to_keep(&args[1]);
 	return t ? tensor_cache_put(name, t, 1) : -1;
@@ -609,10 +619,10 @@ static const vm_builtin_entry_t cache_globals[] = {
 	{"vm.builtin.tensor_cache.update", global_update, NULL},
 	{"vm.builtin.tensor_cache.remove", global_remove, "s"},
 	{"vm.builtin.tensor_cache.clear", global_clear, ""},
-	{"vm.builtin.tensor_cache.load", global_load, "sii"},
-	{"vm.builtin.param_module_from_cache", global_module_from_cache, "si"},
+	{"vm.builtin.tensor_cache.load", global_load, "Bnn"},
+	{"vm.builtin.param_module_from_cache", global_module_from_cache, "Bn"},
 	{"vm.builtin.param_module_from_cache_by_name", global_module_by_name, "L"},
-	{"vm.builtin.param_array_from_cache", global_array_from_cache, "si"},
+	{"vm.builtin.param_array_from_cache", global_array_from_cache, "sn"},
 	{"vm.builtin.param_array_from_cache_by_name", global_array_by_name, "L"},
 	{"vm.builtin.param_array_from_cache_by_name_unpacked", global_array_by_name_unpacked,
 	 NULL},

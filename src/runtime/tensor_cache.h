@@ -13,8 +13,9 @@
 
 /* Borrowed tensor cached under `name`, or NULL. */
 ffi_tensor_t *tensor_cache_lookup(const char *name);
-/* Cache `tensor` (one reference taken) under `name`; with override unset an existing name is
- * an InternalError (the tensor is then released). 0 or -1. */
+/* Cache `tensor` (one reference taken; NULL caches None, as TVM does for a None tensor)
+ * under `name`; with override unset an existing name is an InternalError (the tensor is then
+ * released). 0 or -1. */
 int tensor_cache_put(const char *name, ffi_tensor_t *tensor, int override);
 void tensor_cache_remove(const char *name);
 void tensor_cache_clear(void);

@@ -67,11 +67,12 @@ ffi_function_t *vm_builtin_get(const char *name);
 /* A builtin as vm_globals.c registers it for remote clients. `sig` is TVM's typed signature
  * of the global, one letter per argument, checked (and converted) before `call` runs; NULL
  * for a variadic ("packed") builtin that checks its own arguments. Letters: A any, p void*
- * (OpaquePtr or None), i int, b bool, s str, S str or None, o object (or str or None),
- * h Shape (or an Array or List of ints), d DataType (or a dtype string), t Tensor object,
- * T tensor (Tensor or DLTensor*), c if-condition (Int, Bool or Tensor object), a Array or
- * List, r Array only, L Array or List of str. After '|' the arguments are optional. The VM
- * calls `call` directly. */
+ * (OpaquePtr or None), i int64, n int (narrowed to 32 bits), b bool, s str, B str or bytes
+ * (a std::string parameter), S str or None, o object (or str or None), h Shape (or an Array
+ * or List of ints), d DataType (or a dtype string), t Tensor object, T tensor (Tensor or
+ * DLTensor*), c if-condition (Int, Bool or Tensor object), a Array or List, r Array only,
+ * L Array or List of str. After '|' the arguments are optional. The VM calls `call`
+ * directly. */
 typedef struct vm_builtin_entry {
 	const char *name;
 	TVMFFISafeCallType call;

@@ -41,9 +41,9 @@ static const char *letter_type_name(char letter)
 {
 	switch (letter) {
 	case 'p': return "void*";
-	case 'i': return "int";
+	case 'i': case 'n': return "int";
 	case 'b': return "bool";
-	case 's': return "str";
+	case 's': case 'B': return "str";
 	case 'S': return "Optional<str>";
 	case 'o': return "ffi.Object";
 	case 'h': return "ffi.Shape";
@@ -94,7 +94,8 @@ static int letter_accepts(char letter, const TVMFFIAny *v)
 	switch (letter) {
 	case 'p': return t == FFI_OPAQUE_PTR || t == FFI_NONE;
 	case 'i': case 'b': return is_int(v);
-	case 's': return is_str(v);
+	case 'n': return is_int(v) && v->v_int64 == (int32_t)v->v_int64;
+	case 's': case 'B': return is_str(v);
 	case 'S': return is_str(v) || t == FFI_NONE;
 	case 'o': return ffi_any_is_object(v) || is_str(v) || t == FFI_NONE;
 	case 'h': return is_object(v, FFI_SHAPE);
@@ -111,10 +112,40 @@ static int letter_accepts(char letter, const TVMFFIAny *v)
 
 /* tvm-ffi's implicit conversions: a dtype string to DataType, an Array of ints to a Shape
  * (a new object in *temp). 1 if converted, 0 if not applicable, -1 on a bad dtype string. */
+/* Borrowed bytes of a Bytes value, or NULL. */
+static const char *bytes_of(const TVMFFIAny *v, size_t *len)
+{
+	switch (v->type_index) {
+	case FFI_SMALL_BYTES:
+		*len = v->zero_padding & 7;
+		return v->v_bytes;
+	case FFI_BYTES:
+		*len = ((const ffi_bytes_t *)v->v_obj)->size;
+		return ((const ffi_bytes_t *)v->v_obj)->data;
+	case FFI_BYTE_ARRAY_PTR:
+		*len = ((const TVMFFIByteArray *)v->v_ptr)->size;
+		return ((const TVMFFIByteArray *)v->v_ptr)->data;
+	default:
+		return NULL;
+	}
+}
+
 static int letter_convert(char letter, TVMFFIAny *v, TVMFFIObject **temp)
 {
+	if (letter == 'n' && is_int(v)) {
+		/* a C++ `int` parameter: tvm-ffi narrows the int64 without a range check */
+		*v = ffi_any_int((int32_t)v->v_int64);
+		return 1;
+	}
 	size_t len;
 	const char *s = ffi_any_as_str(v, &len);
+	const char *b = letter == 'B' ? bytes_of(v, &len) : NULL;
+	if (b) {
+		/* std::string parameters take bytes too */
+		*temp = &ffi_str_new(b, len)->header;
+		*v = ffi_any_object(*temp);
+		return 1;
+	}
 	if (letter == 'd' && s) {
 		DLDataType dt;
 		if (vm_dtype_parse(s, len, &dt))

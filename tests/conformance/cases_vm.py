@@ -424,3 +424,26 @@ def case_lists_where_arrays_are_declared(r):
     r.call("vm.builtin.param_array_from_cache_by_name", r.call("ffi.List", "l_0", 3),
            kind="TypeError")
     r.call("vm.builtin.tensor_cache.clear")
+
+
+def case_tensor_cache_quirks(r):
+    """What tvm-ffi's conversions make of odd arguments: a None tensor is cached (the name is
+    then taken, but lookups miss it), std::string parameters take bytes, and C++ `int`
+    parameters keep the low 32 bits of an int64."""
+    r.call("vm.builtin.tensor_cache.clear")
+    t = r.tensor(np.arange(3, dtype="int32"))
+    r.call("vm.builtin.tensor_cache.update", "q_0", None)
+    r.call("vm.builtin.tensor_cache.get", "q_0")
+    r.call("vm.builtin.tensor_cache.update", "q_0", t, kind="InternalError")
+    r.call("ffi.ArraySize", r.call("vm.builtin.param_array_from_cache", "q", -1))
+    r.call("vm.builtin.param_array_from_cache", "q", 1, kind="InternalError")
+    r.call("vm.builtin.tensor_cache.update", "q_0", t, True)
+    r.numpy(r.call("vm.builtin.tensor_cache.get", "q_0"))
+    r.call("ffi.ModuleGetKind", r.call("vm.builtin.param_module_from_cache", b"q", 1))
+    r.call("vm.builtin.param_array_from_cache", b"q", 1, kind="TypeError")
+    r.call("ffi.ArraySize", r.call("vm.builtin.param_array_from_cache", "q", 2 ** 32))
+    r.call("ffi.ArraySize", r.call("vm.builtin.param_array_from_cache", "q", 2 ** 32 + 1))
+    r.call("vm.builtin.param_module_from_cache", "q", 2 ** 33 + 2, kind="InternalError")
+    r.call("vm.builtin.check_shape_info", shape(r, 1, 2), 2 ** 32 + 2, None)
+    r.call("vm.builtin.tensor_cache.load", b"no-such-dir", 1, 0, kind="InternalError")
+    r.call("vm.builtin.tensor_cache.clear")

@@ -486,6 +486,25 @@ static void test_tensor_cache_globals(void **state)
 	a[1] = str("zz");
 	expect_error("vm.builtin.param_array_from_cache_by_name_unpacked", a, 2, "ValueError");
 	expect_error("vm.builtin.param_module_from_cache_by_name", a, 1, "TypeError");
+	/* None is cached: the name is taken, lookups miss it (as TVM's cache does) */
+	a[0] = str("n_0"), a[1] = ffi_any_none();
+	expect_none("vm.builtin.tensor_cache.update", a, 2);
+	expect_none("vm.builtin.tensor_cache.get", a, 1);
+	a[1] = dltensor(&dl);
+	expect_error("vm.builtin.tensor_cache.update", a, 2, "InternalError");
+	a[0] = str("n"), a[1] = ffi_any_int(1);
+	expect_error("vm.builtin.param_array_from_cache", a, 2, "InternalError");
+	/* C++ int parameters keep the low 32 bits; std::string ones take bytes */
+	a[1] = ffi_any_int(((int64_t)1 << 32) + 0);
+	assert_int_equal(call("vm.builtin.param_array_from_cache", a, 2, &r), 0);
+	assert_int_equal(((ffi_array_t *)r.v_obj)->size, 0);
+	ffi_any_release(&r);
+	ffi_bytes_t *prefix = ffi_bytes_new("w", 1);
+	a[0] = ffi_any_object(&prefix->header), a[1] = ffi_any_int(1);
+	assert_int_equal(call("vm.builtin.param_module_from_cache", a, 2, &r), 0);
+	ffi_any_release(&r);
+	expect_error("vm.builtin.param_array_from_cache", a, 2, "TypeError");
+	ffi_object_release(&prefix->header);
 	/* remove (twice is fine), clear */
 	a[0] = str("w_0");
 	expect_none("vm.builtin.tensor_cache.remove", a, 1);
