@@ -690,6 +690,11 @@ static int writer_value(struct json_writer *w, const TVMFFIAny *v)
 {
 	size_t len;
 	const char *s;
+	if (w->out->overflow) { /* stop at once: a shared value can make the text exponential */
+		ffi_error_set("ValueError", "the text would be longer than %zu bytes",
+			      (size_t)FFI_TEXT_MAX);
+		return -1;
+	}
 	switch (v->type_index) {
 	case FFI_NONE: ffi_text_puts(w->out, "null"); return 0;
 	case FFI_BOOL: ffi_text_puts(w->out, v->v_int64 ? "true" : "false"); return 0;

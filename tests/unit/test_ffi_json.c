@@ -287,6 +287,22 @@ static void test_stringify_errors(void **state)
 	fails("ffi.json.Stringify", huge, 2, "ValueError");
 	ffi_any_release(&deep);
 
+	/* 60 levels each holding the level below twice: 2^60 leaves, stopped at the size bound */
+	TVMFFIAny dag = ffi_any_int(1);
+	for (int i = 0; i < 60; i++) {
+		ffi_array_t *a = ffi_array_new();
+		ffi_any_retain(&dag);
+		ffi_array_push(a, dag);
+		ffi_array_push(a, dag);
+		dag = ffi_any_object(&a->header);
+	}
+	TVMFFIAny dag_args[2] = {dag, ffi_any_none()};
+	fails("ffi.json.Stringify", dag_args, 2, "ValueError");
+	fails("ffi.ReprPrint", dag_args, 1, "ValueError");
+	TVMFFIAny graph = ok("ffi.ToJSONGraphString", dag_args, 2); /* shared nodes: small */
+	ffi_any_release(&graph);
+	ffi_any_release(&dag);
+
 	TVMFFIAny bad_indent[2] = {ffi_any_int(1), ffi_any_float(2.0)};
 	fails("ffi.json.Stringify", bad_indent, 2, "TypeError");
 	fails("ffi.json.Stringify", bad_indent, 1, "TypeError");
