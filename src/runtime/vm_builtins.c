@@ -313,21 +313,24 @@ static TVMFFIObject *view_owner(const TVMFFIAny *v)
 	return t->owns_data || t->data_owner ? v->v_obj : NULL;
 }
 
-/* Read element i of an int64 shape heap. */
+/* Slot i of a shape heap. The reference reads any tensor's memory as int64 slots without a
+ * check; here the tensor must be on the CPU with 8-byte aligned data, and i must lie within
+ * its bytes. */
 static int heap_slot(const TVMFFIAny *heap, int64_t i, const char *ctx, int64_t **out)
 {
 	DLTensor *t = ffi_any_as_dltensor(heap);
 	if (!t)
 		return fail("ValueError", ctx, "shape heap is required here but %s was given",
 			    type_name(heap->type_index));
-	uint64_t numel;
-	if (t->dtype.code != kDLInt || t->dtype.bits != 64 || t->dtype.lanes != 1 || t->ndim != 1 ||
-	    shape_numel((const int64_t *)t->shape, 1, &numel) || !t->data)
-		return fail("ValueError", ctx, "shape heap must be a 1-D int64 tensor");
-	if (i < 0 || (uint64_t)i >= numel)
+	uint64_t nbytes;
+	char *base = (char *)t->data + t->byte_offset;
+	if (t->device.device_type != kDLCPU || !t->data || !ffi_dltensor_is_compact(t) ||
+	    ffi_dltensor_nbytes(t, &nbytes) || (uintptr_t)base % 8 != 0)
+		return fail("ValueError", ctx, "shape heap must be an aligned, compact CPU tensor");
+	if (i < 0 || (uint64_t)i >= nbytes / 8)
 		return fail("IndexError", ctx, "shape heap index %lld out of range (%llu slots)",
-			    (long long)i, (unsigned long long)numel);
-	*out = (int64_t *)((char *)t->data + t->byte_offset) + i;
+			    (long long)i, (unsigned long long)(nbytes / 8));
+	*out = (int64_t *)base + i;
 	return 0;
 }
 

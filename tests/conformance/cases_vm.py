@@ -87,6 +87,13 @@ def case_shape_heap(r):
     r.call("vm.builtin.match_prim_value", 5, None, 0, 5, "ctx", kind="TypeError")
     r.call("vm.builtin.match_prim_value", 5.5, heap, 0, 5, "ctx", kind="TypeError")
     r.call("vm.builtin.match_prim_value", 5, heap, 0, 5, kind="TypeError")
+    # Any tensor serves as a heap: its bytes are read and written as int64 slots.
+    f = r.tensor(np.array([0.0, 1.0, 2.0, 3.0], "float32"))
+    r.call("vm.builtin.check_shape_info", r.call("vm.builtin.make_shape", f, 2, 1, 0, 1, 1), 2,
+           None)
+    r.call("vm.builtin.make_prim_value", f, 1, 1)
+    r.call("vm.builtin.match_prim_value", 1 << 40, f, 1, 0, "ctx")
+    r.numpy(f)
 
 
 def case_needs_the_vm(r):
