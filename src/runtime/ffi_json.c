@@ -134,6 +134,14 @@ int ffi_json_arg_bool(const char *sig, const TVMFFIAny *args, int32_t i, int *ou
 	return 0;
 }
 
+int ffi_json_arg_int(const char *sig, const TVMFFIAny *args, int32_t i, int64_t *out)
+{
+	if (args[i].type_index != FFI_INT && args[i].type_index != FFI_BOOL)
+		return arg_mismatch(sig, args, i, "int");
+	*out = args[i].v_int64;
+	return 0;
+}
+
 int ffi_json_arg_optional_int32(const char *sig, const TVMFFIAny *args, int32_t i,
 				int64_t *out)
 {

@@ -40,6 +40,7 @@ int ffi_json_check_arity(const char *sig, int32_t n, int32_t want);
 int ffi_json_arg_str(const char *sig, const TVMFFIAny *args, int32_t i, const char **s,
 		     size_t *len);
 int ffi_json_arg_bool(const char *sig, const TVMFFIAny *args, int32_t i, int *out);
+int ffi_json_arg_int(const char *sig, const TVMFFIAny *args, int32_t i, int64_t *out);
 /* Optional<int> (None -> 0), truncated to 32 bits as tvm-ffi's int conversion does. */
 int ffi_json_arg_optional_int32(const char *sig, const TVMFFIAny *args, int32_t i,
 				int64_t *out);

@@ -1460,19 +1460,6 @@ static int global_visit_interrupt(void *self, const TVMFFIAny *args, int32_t n,
 FFI_REGISTER_GLOBAL("ffi.VisitInterrupt", global_visit_interrupt)
 
 /* Globals that only make sense with the caller's Python classes or reflected object types. */
-FFI_REGISTER_REFUSED("ffi.StructuralWalk", structural_walk, "RuntimeError",
-		     "it calls back visitor functions of the caller (Python) for every node")
-FFI_REGISTER_REFUSED("ffi.StructuralVisitorVisit", structural_visitor_visit, "RuntimeError",
-		     "it needs a StructuralVisitor, which exists only inside a caller-side "
-		     "StructuralWalk callback")
-FFI_REGISTER_REFUSED("ffi.StructuralVisitorDefRegionKind", structural_visitor_def_region,
-		     "RuntimeError",
-		     "it needs a StructuralVisitor, which exists only inside a caller-side "
-		     "StructuralWalk callback")
-FFI_REGISTER_REFUSED("ffi.VisitErrorContext.FindAccessPaths", visit_error_find_paths,
-		     "RuntimeError",
-		     "it needs a VisitErrorContext, which only a caller-side StructuralWalk "
-		     "callback error carries")
 FFI_REGISTER_REFUSED("ffi.MakeFieldGetter", make_field_getter, "RuntimeError",
 		     "it returns the address of an in-process field getter for Python-defined "
 		     "classes")

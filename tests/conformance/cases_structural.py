@@ -2,6 +2,7 @@
 the JSON object graph of tvm-ffi (src/ffi/extra/*), over the value types our server has. Values
 are built with ffi.Array/List/Map/Dict/Shape and ffi.json.Parse and inspected through
 ffi.json.Stringify, ffi.ReprPrint and the hashes. See harness.py for the runner API."""
+import harness as h
 import tvm_wire as w
 
 J = "ffi.json.Parse"
@@ -330,10 +331,6 @@ def case_json_graph_read(r):
 
 
 def case_refused(r):
-    r.call("ffi.StructuralWalk", 1, arr(r), arr(r), 0, refused=True)
-    r.call("ffi.StructuralVisitorVisit", 1, 2, refused=True)
-    r.call("ffi.StructuralVisitorDefRegionKind", 1, refused=True)
-    r.call("ffi.VisitErrorContext.FindAccessPaths", 1, 2, True, refused=True)
     # arguments TVM rejects before it touches type tables (real ones can crash its server)
     r.call("ffi.MakeFieldGetter", "x", refused=True)
     r.call("ffi.MakeFieldSetter", "x", 0, 0, refused=True)
@@ -466,3 +463,55 @@ def case_visit_interrupt(r):
     r.call("ffi.ReprPrint", r.call(F, '{"root_index":0,"nodes":[{"type":"ffi.VisitInterrupt",'
                                    '"data":{}}]}'))
     r.call("ffi.VisitInterrupt", kind="TypeError")
+
+
+def case_structural_walk(r):
+    W = "ffi.StructuralWalk"
+    # callbacks are functions that live on the server: global functions fetched remotely
+    vi = r.session.get_global_func("ffi.VisitInterrupt")
+    size = r.session.get_global_func("ffi.ArraySize")
+    repr_fn = r.session.get_global_func("ffi.ReprPrint")
+    VI, SIZE = h.Ref(w.TI.FUNCTION, vi), h.Ref(w.TI.FUNCTION, size)
+    REPR = h.Ref(w.TI.FUNCTION, repr_fn)
+    root = parse(r, '[1, [2, "s", {"k": [3, 4.5]}], null, "a long string"]')
+    none = arr(r)
+    for order in (0, 1):
+        for ti in (1, 2, 3, 65, 71, 72, 64, -1, 11):
+            res = r.call(W, root, arr(r, arr(r, ti, VI)), none, order)
+            if res is not None:
+                r.call("ffi.ReprPrint", res)
+        # a def-region callback is called with (value, kind): VisitInterrupt takes one argument
+        r.call(W, root, none, arr(r, arr(r, 1, VI)), order, kind="TypeError")
+    r.call(W, root, none, none, 0)
+    r.call(W, 5, none, none, 1)
+    r.call(W, None, arr(r, arr(r, -1, VI)), none, 0)
+    # ArraySize answers an int: 1 skips the children of a one-element Array, 0 and 2 advance
+    skip = parse(r, '[[7], [8, 9], [[10]]]')
+    res = r.call(W, skip, arr(r, arr(r, 71, SIZE), arr(r, 1, VI)), none, 0)
+    r.call("ffi.ReprPrint", res)
+    # a callback answering something that is not a WalkResult
+    r.call(W, root, arr(r, arr(r, 1, REPR)), none, 0, kind="TypeError")
+    r.call(W, root, arr(r, arr(r, 1)), none, 0, kind="TypeError")
+    r.call(W, root, arr(r, 1), none, 0, kind="TypeError")
+    r.call(W, root, 5, none, 0, kind="TypeError")
+    r.call(W, root, none, none, "x", kind="TypeError")
+    r.call(W, root, none, none, kind="TypeError")
+    r.session.free_handle(vi)
+    r.session.free_handle(size)
+    r.session.free_handle(repr_fn)
+
+
+def case_structural_visitor_globals(r):
+    # their first argument is a StructuralVisitor (or a VisitErrorContext), which no client
+    # can hold: TVM answers every call with an argument TypeError
+    r.call("ffi.StructuralVisitorVisit", 1, 2, kind="TypeError")
+    r.call("ffi.StructuralVisitorVisit", arr(r), 2, kind="TypeError")
+    r.call("ffi.StructuralVisitorVisit", 1, kind="TypeError")
+    r.call("ffi.StructuralVisitorDefRegionKind", 1, kind="TypeError")
+    r.call("ffi.StructuralVisitorDefRegionKind", arr(r), kind="TypeError")
+    r.call("ffi.StructuralVisitorDefRegionKind", kind="TypeError")
+    F = "ffi.VisitErrorContext.FindAccessPaths"
+    r.call(F, arr(r), arr(r), True, kind="TypeError")
+    r.call(F, 1, 2, True, kind="TypeError")
+    r.call(F, arr(r), None, False, kind="TypeError")
+    r.call(F, arr(r), kind="TypeError")

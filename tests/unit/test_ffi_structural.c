@@ -421,6 +421,72 @@ static void test_structural_key(void **state)
 	ffi_any_release(&z);
 }
 
+/* Array [type_index, fn] as a StructuralWalk callback entry. */
+static TVMFFIAny callback(int64_t type_index, const char *global)
+{
+	ffi_array_t *pair = ffi_array_new();
+	ffi_array_push(pair, ffi_any_int(type_index));
+	ffi_array_push(pair, ffi_any_object(&ffi_registry_get(global)->header));
+	ffi_array_t *list = ffi_array_new();
+	ffi_array_push(list, ffi_any_object(&pair->header));
+	return ffi_any_object(&list->header);
+}
+
+static void test_structural_walk(void **state)
+{
+	(void)state;
+	TVMFFIAny root = parse("[1, [2, \"s\", {\"k\": [3, 4.5]}], null]");
+	TVMFFIAny none = ffi_any_object(&ffi_array_new()->header);
+	TVMFFIAny floats = callback(FFI_FLOAT, "ffi.VisitInterrupt");
+	TVMFFIAny args[4] = {root, floats, none, ffi_any_int(0)};
+	TVMFFIAny found = ok("ffi.StructuralWalk", args, 4);
+	assert_int_equal(found.type_index, FFI_VISIT_INTERRUPT);
+	char *text = repr_text(found);
+	assert_string_equal(text, "ffi.VisitInterrupt(value=4.5)");
+	free(text);
+	ffi_any_release(&found);
+	/* post-order meets the innermost Array [3, 4.5] before its parents */
+	TVMFFIAny arrays = callback(FFI_ARRAY, "ffi.VisitInterrupt");
+	args[1] = arrays;
+	args[3] = ffi_any_int(1);
+	found = ok("ffi.StructuralWalk", args, 4);
+	text = repr_text(found);
+	assert_string_equal(text, "ffi.VisitInterrupt(value=(3, 4.5))");
+	free(text);
+	ffi_any_release(&found);
+	args[1] = none;
+	assert_int_equal(ok("ffi.StructuralWalk", args, 4).type_index, FFI_NONE);
+	/* bad callback lists are TypeErrors (and free nothing twice) */
+	TVMFFIAny bad = parse("[[1]]");
+	args[1] = bad;
+	fails("ffi.StructuralWalk", args, 4, "TypeError");
+	args[1] = none;
+	args[2] = bad;
+	fails("ffi.StructuralWalk", args, 4, "TypeError");
+	args[2] = none;
+	args[3] = raw("x");
+	fails("ffi.StructuralWalk", args, 4, "TypeError");
+	/* a callback answering a string */
+	TVMFFIAny strings = callback(FFI_INT, "ffi.ReprPrint");
+	TVMFFIAny wrong[4] = {root, strings, none, ffi_any_int(0)};
+	fails("ffi.StructuralWalk", wrong, 4, "TypeError");
+	/* a List inside itself: a bounded walk */
+	ffi_array_t *l = self_list();
+	TVMFFIAny cyclic[4] = {ffi_any_object(&l->header), none, none, ffi_any_int(0)};
+	fails("ffi.StructuralWalk", cyclic, 4, "ValueError");
+	list_unlink(l);
+	/* the visitor globals take objects no client can hold */
+	fails("ffi.StructuralVisitorVisit", args, 2, "TypeError");
+	fails("ffi.StructuralVisitorDefRegionKind", args, 1, "TypeError");
+	fails("ffi.VisitErrorContext.FindAccessPaths", args, 3, "TypeError");
+	ffi_any_release(&strings);
+	ffi_any_release(&bad);
+	ffi_any_release(&arrays);
+	ffi_any_release(&floats);
+	ffi_any_release(&none);
+	ffi_any_release(&root);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -434,6 +500,7 @@ int main(void)
 		cmocka_unit_test(test_bounds),
 		cmocka_unit_test(test_first_mismatch),
 		cmocka_unit_test(test_structural_key),
+		cmocka_unit_test(test_structural_walk),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
