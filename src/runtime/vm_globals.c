@@ -1,7 +1,8 @@
 /* The vm.builtin.* globals remote clients call: the builtins of vm_builtins.c and the tensor
  * cache of tensor_cache.c, registered once each behind a check of TVM's typed signature
- * (argument count and types, with tvm-ffi's conversions: dtype strings, Arrays of ints as
- * Shapes), plus vm.builtin.memory_manager.clear and the refused Python-function registry. */
+ * (argument count and types, with tvm-ffi's conversions: dtype strings, Arrays and Lists of
+ * ints as Shapes, bytes as std::string, int narrowing), plus vm.builtin.memory_manager.clear
+ * and the refused Python-function registry. */
 #include <stdio.h>
 #include <string.h>
 
@@ -168,12 +169,11 @@ static int letter_convert(char letter, TVMFFIAny *v, TVMFFIObject **temp)
 	return 0;
 }
 
-static int sig_arity(const char *sig, int32_t *min, int32_t *max)
+static void sig_arity(const char *sig, int32_t *min, int32_t *max)
 {
 	const char *bar = strchr(sig, '|');
 	*min = (int32_t)(bar ? (size_t)(bar - sig) : strlen(sig));
 	*max = (int32_t)strlen(sig) - (bar ? 1 : 0);
-	return 0;
 }
 
 /* Check args against e->sig into conv (converted copies; temporaries in temps). */
@@ -183,9 +183,10 @@ static int sig_check(const vm_builtin_entry_t *e, const TVMFFIAny *args, int32_t
 	int32_t min, max;
 	sig_arity(e->sig, &min, &max);
 	if (n < min || n > max) {
+		char want[32];
+		snprintf(want, sizeof want, min == max ? "%d" : "%d to %d", min, max);
 		ffi_error_set("TypeError", "Mismatched number of arguments when calling: `%s`. "
-			      "Expected %d%s but got %d arguments", e->name, min,
-			      min == max ? "" : " or more", n);
+			      "Expected %s but got %d arguments", e->name, want, n);
 		return -1;
 	}
 	const char *letters = e->sig;
