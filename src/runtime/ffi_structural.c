@@ -1469,6 +1469,3 @@ FFI_REGISTER_REFUSED("ffi._PyClassRegisterTypeAttrColumns", py_class_register, "
 		     "it registers constructors of Python-defined classes by type index")
 FFI_REGISTER_REFUSED("ffi._RegisterFFIInit", register_ffi_init, "RuntimeError",
 		     "it registers an __ffi_init__ for a reflected (Python-defined) type")
-FFI_REGISTER_REFUSED("ffi.MakeObjectFromPackedArgs", make_object_from_args, "RuntimeError",
-		     "it builds reflected objects by type key; this server has no reflected types "
-		     "(TVM's own server crashes on its containers)")

@@ -487,6 +487,27 @@ static void test_structural_walk(void **state)
 	ffi_any_release(&root);
 }
 
+static void test_make_object(void **state)
+{
+	(void)state;
+	TVMFFIAny args[5] = {raw("ffi.StructuralKey"), raw("hash_i64"), ffi_any_int(5), raw("key"),
+			     ffi_any_int(1)};
+	TVMFFIAny v = ok("ffi.MakeObjectFromPackedArgs", args, 5);
+	char *text = repr_text(v);
+	assert_string_equal(text, "ffi.StructuralKey(key=1, hash_i64=5)");
+	free(text);
+	ffi_any_release(&v);
+	fails("ffi.MakeObjectFromPackedArgs", args, 3, "TypeError"); /* key missing */
+	fails("ffi.MakeObjectFromPackedArgs", args, 4, "InternalError"); /* odd count */
+	args[0] = raw("ffi.Array"); /* containers are not built by field */
+	fails("ffi.MakeObjectFromPackedArgs", args, 1, "InternalError");
+	args[0] = ffi_any_int(FFI_VISIT_INTERRUPT);
+	v = ok("ffi.MakeObjectFromPackedArgs", args, 1);
+	assert_int_equal(v.type_index, FFI_VISIT_INTERRUPT);
+	ffi_any_release(&v);
+	fails("ffi.MakeObjectFromPackedArgs", args, 0, "IndexError");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -501,6 +522,7 @@ int main(void)
 		cmocka_unit_test(test_first_mismatch),
 		cmocka_unit_test(test_structural_key),
 		cmocka_unit_test(test_structural_walk),
+		cmocka_unit_test(test_make_object),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
