@@ -238,6 +238,17 @@ static int global_visitor_def_region(void *self, const TVMFFIAny *args, int32_t 
 }
 FFI_REGISTER_GLOBAL("ffi.StructuralVisitorDefRegionKind", global_visitor_def_region)
 
+static int global_visitor_with_def_region(void *self, const TVMFFIAny *args, int32_t n,
+					  TVMFFIAny *result)
+{
+	(void)self;
+	(void)result;
+	return visitor_argument_error("ffi.StructuralVisitorWithDefRegionKind(0: "
+				      "ffi.StructuralVisitor, 1: int, 2: ffi.Function) -> Any", 3,
+				      args, n, 0, "ffi.StructuralVisitor");
+}
+FFI_REGISTER_GLOBAL("ffi.StructuralVisitorWithDefRegionKind", global_visitor_with_def_region)
+
 /* FindAccessPaths(root: Object, context: VisitErrorContext, allow_prefix_match: bool): a
  * VisitErrorContext only travels on errors raised inside a caller-side walk. */
 static int global_find_access_paths(void *self, const TVMFFIAny *args, int32_t n,

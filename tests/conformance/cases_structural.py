@@ -509,6 +509,11 @@ def case_structural_visitor_globals(r):
     r.call("ffi.StructuralVisitorDefRegionKind", 1, kind="TypeError")
     r.call("ffi.StructuralVisitorDefRegionKind", arr(r), kind="TypeError")
     r.call("ffi.StructuralVisitorDefRegionKind", kind="TypeError")
+    W = "ffi.StructuralVisitorWithDefRegionKind"
+    walk = r.call("ffi.VisitInterrupt", 1)
+    r.call(W, 1, 0, walk, kind="TypeError")
+    r.call(W, arr(r), 1, walk, kind="TypeError")
+    r.call(W, 1, kind="TypeError")
     F = "ffi.VisitErrorContext.FindAccessPaths"
     r.call(F, arr(r), arr(r), True, kind="TypeError")
     r.call(F, 1, 2, True, kind="TypeError")
