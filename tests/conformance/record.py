@@ -49,6 +49,10 @@ def record_group(runner, group):
             if "error" in r and not e.get("kind") and not e.get("refused"):
                 print("  WARNING %s entry %d: TVM raised %r but the case gave no kind=" %
                       (name, i, r["error"][:200]))
+            if "dropped" in r:
+                print("  NOTE %s entry %d: TVM's server dropped the session during %s; the "
+                      "case ends there (ours must answer it with an error)" %
+                      (name, i, e["call"]))
             if "missing" in r:
                 print("  WARNING %s entry %d: %s is not a global on TVM's server" %
                       (name, i, e["call"]))
