@@ -227,6 +227,9 @@ TVMFFIAny ffi_any_object(TVMFFIObject *obj);
 int ffi_any_as_int(const TVMFFIAny *v, int64_t *out);
 /* String view of RawStr, SmallStr or Str; NULL otherwise (with no error). */
 const char *ffi_any_as_str(const TVMFFIAny *v, size_t *len);
+/* Content of bytes in any of their forms (ByteArrayPtr, SmallBytes, Bytes); NULL otherwise
+ * (strings are not bytes). An empty ByteArrayPtr gives "". */
+const char *ffi_any_as_bytes(const TVMFFIAny *v, size_t *len);
 /* DLTensor view of DLTensorPtr or Tensor; NULL otherwise. */
 DLTensor *ffi_any_as_dltensor(const TVMFFIAny *v);
 

@@ -117,30 +117,6 @@ static const char *string_view(const TVMFFIAny *v, size_t *len)
 	}
 }
 
-/* Content of bytes in any of their forms (ByteArrayPtr, SmallBytes, Bytes), or NULL. */
-static const char *bytes_view(const TVMFFIAny *v, size_t *len)
-{
-	const TVMFFIByteArray *ba;
-	switch (v->type_index) {
-	case FFI_BYTE_ARRAY_PTR:
-		ba = v->v_ptr;
-		if (!ba)
-			return NULL;
-		*len = ba->size;
-		return ba->size ? ba->data : "";
-	case FFI_SMALL_BYTES:
-		*len = v->zero_padding < 8 ? v->zero_padding : 7;
-		return v->v_bytes;
-	case FFI_BYTES:
-		if (!v->v_obj)
-			return NULL;
-		*len = ((const ffi_bytes_t *)v->v_obj)->size;
-		return ((const ffi_bytes_t *)v->v_obj)->data;
-	default:
-		return NULL;
-	}
-}
-
 /* The bits that identify a non-string value of a given type (only the bytes the type uses,
  * so stray bytes in the rest of the union never matter). */
 static uint64_t value_bits(const TVMFFIAny *v)
@@ -170,8 +146,8 @@ int ffi_any_equal(const TVMFFIAny *a, const TVMFFIAny *b)
 	const char *sa = string_view(a, &la), *sb = string_view(b, &lb);
 	if (sa || sb)
 		return sa && sb && views_equal(sa, la, sb, lb);
-	sa = bytes_view(a, &la);
-	sb = bytes_view(b, &lb);
+	sa = ffi_any_as_bytes(a, &la);
+	sb = ffi_any_as_bytes(b, &lb);
 	if (sa || sb)
 		return sa && sb && views_equal(sa, la, sb, lb);
 	return a->type_index == b->type_index && value_bits(a) == value_bits(b);
@@ -203,7 +179,7 @@ uint64_t ffi_any_hash(const TVMFFIAny *v)
 	const char *s = string_view(v, &len);
 	if (s)
 		return hash_bytes(s, len, FFI_STR);
-	s = bytes_view(v, &len);
+	s = ffi_any_as_bytes(v, &len);
 	if (s)
 		return hash_bytes(s, len, FFI_BYTES);
 	return hash_mix(value_bits(v) ^ hash_mix((uint64_t)(uint32_t)v->type_index));
@@ -233,7 +209,7 @@ int ffi_any_to_owned(const TVMFFIAny *arg, TVMFFIAny *out)
 				: ffi_any_object(&ffi_str_new(data, len)->header);
 		return 0;
 	case FFI_BYTE_ARRAY_PTR: {
-		data = bytes_view(arg, &len);
+		data = ffi_any_as_bytes(arg, &len);
 		if (!data)
 			break;
 		if (len <= 7) {

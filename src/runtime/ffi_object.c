@@ -118,6 +118,29 @@ const char *ffi_any_as_str(const TVMFFIAny *v, size_t *len)
 	}
 }
 
+const char *ffi_any_as_bytes(const TVMFFIAny *v, size_t *len)
+{
+	const TVMFFIByteArray *ba;
+	switch (v->type_index) {
+	case FFI_BYTE_ARRAY_PTR:
+		ba = v->v_ptr;
+		if (!ba)
+			return NULL;
+		*len = ba->size;
+		return ba->size ? ba->data : "";
+	case FFI_SMALL_BYTES:
+		*len = v->zero_padding < 8 ? v->zero_padding : 7;
+		return v->v_bytes;
+	case FFI_BYTES:
+		if (!v->v_obj)
+			return NULL;
+		*len = ((const ffi_bytes_t *)v->v_obj)->size;
+		return ((const ffi_bytes_t *)v->v_obj)->data;
+	default:
+		return NULL;
+	}
+}
+
 DLTensor *ffi_any_as_dltensor(const TVMFFIAny *v)
 {
 	if (v->type_index == FFI_DLTENSOR_PTR)

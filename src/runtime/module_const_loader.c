@@ -372,15 +372,9 @@ static int global_load_from_bytes(void *self, const TVMFFIAny *args, int32_t n,
 {
 	(void)self;
 	struct reader r;
-	if (n == 1 && args[0].type_index == FFI_BYTES && args[0].v_obj) {
-		r.p = (const uint8_t *)((const ffi_bytes_t *)args[0].v_obj)->data;
-		r.left = ((const ffi_bytes_t *)args[0].v_obj)->size;
-	} else if (n == 1 && args[0].type_index == FFI_BYTE_ARRAY_PTR && args[0].v_ptr) {
-		r.p = (const uint8_t *)((const TVMFFIByteArray *)args[0].v_ptr)->data;
-		r.left = ((const TVMFFIByteArray *)args[0].v_ptr)->size;
-	} else if (n == 1 && args[0].type_index == FFI_SMALL_BYTES) {
-		r.p = (const uint8_t *)args[0].v_bytes;
-		r.left = args[0].zero_padding & 7;
+	const char *data = n == 1 ? ffi_any_as_bytes(&args[0], &r.left) : NULL;
+	if (data) {
+		r.p = (const uint8_t *)data;
 	} else {
 		ffi_error_set("TypeError", "ffi.Module.load_from_bytes.const_loader takes one Bytes "
 			      "argument");

@@ -383,22 +383,8 @@ static int blob_read_string(struct blob_reader *r, const char **data, size_t *si
 
 static int bytes_arg(const TVMFFIAny *a, const char **data, size_t *size)
 {
-	if (a->type_index == FFI_BYTES && a->v_obj) {
-		*data = ((const ffi_bytes_t *)a->v_obj)->data;
-		*size = ((const ffi_bytes_t *)a->v_obj)->size;
-		return 0;
-	}
-	if (a->type_index == FFI_BYTE_ARRAY_PTR && a->v_ptr) {
-		*data = ((const TVMFFIByteArray *)a->v_ptr)->data;
-		*size = ((const TVMFFIByteArray *)a->v_ptr)->size;
-		return 0;
-	}
-	if (a->type_index == FFI_SMALL_BYTES) {
-		*data = a->v_bytes;
-		*size = a->zero_padding & 7;
-		return 0;
-	}
-	return -1;
+	*data = ffi_any_as_bytes(a, size);
+	return *data ? 0 : -1;
 }
 
 static int global_static_library_from_bytes(void *self, const TVMFFIAny *args, int32_t n,

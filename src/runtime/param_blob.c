@@ -386,19 +386,9 @@ static int global_load_params(void *self, const TVMFFIAny *args, int32_t n, TVMF
 	(void)self;
 	if (runtime_arity("runtime.LoadParams(0: bytes) -> Map<str, ffi.Tensor>", n, 1))
 		return -1;
-	const char *data = NULL;
 	size_t size = 0;
-	const TVMFFIAny *a = n > 0 ? &args[0] : NULL;
-	if (a && a->type_index == FFI_BYTES && a->v_obj) {
-		data = ((const ffi_bytes_t *)a->v_obj)->data;
-		size = ((const ffi_bytes_t *)a->v_obj)->size;
-	} else if (a && a->type_index == FFI_BYTE_ARRAY_PTR && a->v_ptr) {
-		data = ((const TVMFFIByteArray *)a->v_ptr)->data;
-		size = ((const TVMFFIByteArray *)a->v_ptr)->size;
-	} else if (a && a->type_index == FFI_SMALL_BYTES) {
-		data = a->v_bytes;
-		size = a->zero_padding & 7;
-	} else {
+	const char *data = n > 0 ? ffi_any_as_bytes(&args[0], &size) : NULL;
+	if (!data) {
 		ffi_error_set("TypeError", "Mismatched type on argument #0 when calling: "
 			      "`runtime.LoadParams(0: bytes) -> Map<str, ffi.Tensor>`. Expected `bytes`");
 		return -1;

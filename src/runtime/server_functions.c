@@ -123,21 +123,9 @@ static int arg_bytes(const char *fn, const TVMFFIAny *args, int32_t n, int32_t i
 		return -1;
 	}
 	const TVMFFIAny *a = &args[i];
-	if (a->type_index == FFI_BYTES && a->v_obj) {
-		*data = ((const ffi_bytes_t *)a->v_obj)->data;
-		*size = ((const ffi_bytes_t *)a->v_obj)->size;
+	*data = ffi_any_as_bytes(a, size);
+	if (*data)
 		return 0;
-	}
-	if (a->type_index == FFI_BYTE_ARRAY_PTR && a->v_ptr) {
-		*data = ((const TVMFFIByteArray *)a->v_ptr)->data;
-		*size = ((const TVMFFIByteArray *)a->v_ptr)->size;
-		return 0;
-	}
-	if (a->type_index == FFI_SMALL_BYTES) {
-		*data = a->v_bytes;
-		*size = a->zero_padding & 7;
-		return 0;
-	}
 	*data = ffi_any_as_str(a, size);
 	if (*data)
 		return 0;

@@ -1107,13 +1107,9 @@ static int exec_load_from_bytes(void *self, const TVMFFIAny *args, int32_t n,
 	(void)self;
 	const char *data = NULL;
 	size_t size = 0;
-	if (n >= 1 && args[0].type_index == FFI_BYTES && args[0].v_obj) {
-		data = ((const ffi_bytes_t *)args[0].v_obj)->data;
-		size = ((const ffi_bytes_t *)args[0].v_obj)->size;
-	} else if (n >= 1 && args[0].type_index == FFI_BYTE_ARRAY_PTR && args[0].v_ptr) {
-		data = ((const TVMFFIByteArray *)args[0].v_ptr)->data;
-		size = ((const TVMFFIByteArray *)args[0].v_ptr)->size;
-	} else {
+	if (n >= 1)
+		data = ffi_any_as_bytes(&args[0], &size);
+	if (!data) {
 		ffi_error_set("TypeError", "ffi.Module.load_from_bytes.relax.VMExecutable expects "
 					   "Bytes");
 		return -1;
