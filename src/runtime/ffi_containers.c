@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "runtime/ffi.h"
+#include "runtime/ffi_record.h"
 #include "runtime/xalloc.h"
 
 /* ---- type keys ---- */
@@ -46,7 +47,11 @@ static const struct type_key type_keys[] = {
 	{FFI_MODULE, "ffi.Module"},
 	{FFI_LIST, "ffi.List"},
 	{FFI_DICT, "ffi.Dict"},
+	{FFI_VISIT_INTERRUPT, "ffi.VisitInterrupt"},          /* ffi_record.c */
 	{FFI_RPC_OBJECT_REF, "runtime.RPCObjectRef"}, /* rpc_globals.c */
+	{FFI_ACCESS_STEP, "ffi.reflection.AccessStep"},       /* ffi_record.c */
+	{FFI_ACCESS_PATH, "ffi.reflection.AccessPath"},
+	{FFI_STRUCTURAL_KEY, "ffi.StructuralKey"},
 	{137, "runtime.FunctionInfo"},                /* runtime_globals.h */
 	{141, "runtime.CPUTimerNode"},                /* runtime_globals.h */
 	{FFI_VM_STORAGE, "vm.Storage"},

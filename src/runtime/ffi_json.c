@@ -115,7 +115,7 @@ static int arg_mismatch(const char *sig, const TVMFFIAny *args, int32_t i, const
 	ffi_error_set("TypeError",
 		      "Mismatched type on argument #%d when calling: `%s`. Expected `%s` but got "
 		      "`%s`",
-		      i, sig, want, ffi_value_type_key(ti));
+		      i, sig, want, ffi_type_key(ti));
 	return -1;
 }
 
@@ -682,7 +682,7 @@ static int writer_object(struct json_writer *w, const ffi_map_t *m)
 		const char *s = ffi_any_as_str(key, &len);
 		if (!s) {
 			ffi_error_set("ValueError", "Expect key to be string, got `%s`",
-				      ffi_value_type_key(key->type_index));
+				      ffi_type_key(key->type_index));
 			return -1;
 		}
 		ffi_json_write_string(w->out, s, len);
@@ -719,7 +719,7 @@ static int writer_value(struct json_writer *w, const TVMFFIAny *v)
 	case FFI_MAP: return writer_object(w, (const ffi_map_t *)v->v_obj);
 	default:
 		ffi_error_set("ValueError", "Unsupported type: `%s`",
-			      ffi_value_type_key(ffi_value_type_index(v)));
+			      ffi_type_key(ffi_value_type_index(v)));
 		return -1;
 	}
 }

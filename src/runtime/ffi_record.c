@@ -34,12 +34,6 @@ const ffi_record_type_t *ffi_record_type_by_key(const char *key, size_t len)
 	return NULL;
 }
 
-const char *ffi_value_type_key(int32_t type_index)
-{
-	const ffi_record_type_t *t = ffi_record_type(type_index);
-	return t ? t->type_key : ffi_type_key(type_index);
-}
-
 static void record_deleter(void *self, int flags)
 {
 	(void)flags;
@@ -97,7 +91,7 @@ static const ffi_record_type_t *record_type_arg(const TVMFFIAny *arg)
 	key = ffi_any_as_str(arg, &len);
 	if (!key) {
 		ffi_error_set("TypeError", "Cannot convert from type `%s` to `str`",
-			      ffi_value_type_key(arg->type_index));
+			      ffi_type_key(arg->type_index));
 		return NULL;
 	}
 	const ffi_record_type_t *t = ffi_record_type_by_key(key, len);
@@ -169,7 +163,7 @@ static int global_make_object(void *self, const TVMFFIAny *args, int32_t n, TVMF
 	for (int32_t i = 1; i < n; i += 2) {
 		if (!ffi_any_as_str(&args[i], NULL)) {
 			ffi_error_set("TypeError", "Cannot convert from type `%s` to `str`",
-				      ffi_value_type_key(args[i].type_index));
+				      ffi_type_key(args[i].type_index));
 			return -1;
 		}
 	}

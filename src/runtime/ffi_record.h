@@ -42,8 +42,6 @@ const ffi_record_type_t *ffi_record_type(int32_t type_index);
 const ffi_record_type_t *ffi_record_type_by_key(const char *key, size_t len);
 /* New record with every field None (ints 0). */
 ffi_record_t *ffi_record_new(int32_t type_index);
-/* tvm-ffi's type key of any type index, records included. */
-const char *ffi_value_type_key(int32_t type_index);
 
 /* AccessStep kinds, as tvm-ffi numbers them. */
 enum ffi_access_kind {

@@ -212,7 +212,7 @@ static int repr_access_step(struct repr *r, const ffi_record_t *step, ffi_text_t
 	}
 	if (kind == FFI_ACCESS_ATTR || kind < 0 || kind > FFI_ACCESS_MAP_ITEM_MISSING) {
 		ffi_error_set("TypeError", "AccessStep of kind %lld with a `%s` key cannot be "
-			      "printed", (long long)kind, ffi_value_type_key(key->type_index));
+			      "printed", (long long)kind, ffi_type_key(key->type_index));
 		return -1;
 	}
 	ffi_text_puts(out, kind == FFI_ACCESS_MAP_ITEM ? "[" : "[<missing:");

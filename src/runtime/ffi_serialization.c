@@ -231,7 +231,7 @@ static int graph_node_data(struct graph_writer *g, const TVMFFIAny *v, const cha
 	int32_t ti = ffi_value_type_index(v);
 	if (ti < FFI_STATIC_OBJECT_BEGIN || ti == FFI_STR || ti == FFI_BYTES)
 		return graph_leaf_data(v, ti, key, data);
-	*key = ffi_value_type_key(ti);
+	*key = ffi_type_key(ti);
 	*data = ffi_any_none();
 	if (ti != FFI_ARRAY && ti != FFI_LIST && ti != FFI_MAP && ti != FFI_DICT &&
 	    ti != FFI_SHAPE && !ffi_record_type(ti)) {
@@ -314,7 +314,7 @@ struct graph_reader {
 static int cast_mismatch(const TVMFFIAny *v, const char *want)
 {
 	ffi_error_set("TypeError", "Cannot convert from type `%s` to `%s`",
-		      ffi_value_type_key(ffi_value_type_index(v)), want);
+		      ffi_type_key(ffi_value_type_index(v)), want);
 	return -1;
 }
 
@@ -351,7 +351,7 @@ static int cast_int_array(const TVMFFIAny *v, const ffi_array_t **out, const cha
 		if (a->items[i].type_index != FFI_INT && a->items[i].type_index != FFI_BOOL) {
 			ffi_error_set("TypeError",
 				      "Cannot convert from type `Array[index %zu: %s]` to `%s`", i,
-				      ffi_value_type_key(a->items[i].type_index), want);
+				      ffi_type_key(a->items[i].type_index), want);
 			return -1;
 		}
 	}

@@ -67,7 +67,7 @@ uint64_t ffi_hash_type_key(const char *type_key)
 
 static uint64_t type_hash(int32_t type_index)
 {
-	return ffi_hash_type_key(ffi_value_type_key(type_index));
+	return ffi_hash_type_key(ffi_type_key(type_index));
 }
 
 /* ---- value views ---- */
@@ -347,7 +347,7 @@ static int structural_unsupported(int32_t type_index)
 	else
 		ffi_error_set("TypeError", "Type metadata is not set for type `%s`, so "
 			      "StructuralHash is not supported for this type",
-			      ffi_value_type_key(type_index));
+			      ffi_type_key(type_index));
 	return -1;
 }
 
@@ -869,7 +869,7 @@ static int rcmp_pod(struct rcmp *c, const TVMFFIAny *a, const TVMFFIAny *b, int3
 			return 0;
 		}
 		return rcmp_unordered(c, out, "Cannot order values of type %s",
-				      ffi_value_type_key(ti));
+				      ffi_type_key(ti));
 	}
 }
 
@@ -995,7 +995,7 @@ static int rcmp_any(struct rcmp *c, const TVMFFIAny *a, const TVMFFIAny *b, int 
 			return 0;
 		}
 		ffi_error_set("TypeError", "Cannot compare values of different types: %s vs %s",
-			      ffi_value_type_key(ta), ffi_value_type_key(tb));
+			      ffi_type_key(ta), ffi_type_key(tb));
 		return -1;
 	}
 	if (ta < FFI_STATIC_OBJECT_BEGIN)
@@ -1154,7 +1154,7 @@ static int copy_any(struct deep_copy *d, const TVMFFIAny *v, TVMFFIAny *out)
 		ffi_error_set("InternalError",
 			      "Check failed: ((*column_)[ti] != nullptr) is false: Cannot deep "
 			      "copy object of type \"%s\" because it is not copy-constructible",
-			      ffi_value_type_key(ti));
+			      ffi_type_key(ti));
 		return -1;
 	}
 	if (walk_enter(&d->walk))

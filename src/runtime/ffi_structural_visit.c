@@ -59,7 +59,7 @@ static int walk_result(struct structural_walk *w, TVMFFIAny *rv, int *tag)
 	}
 	ffi_error_set("TypeError",
 		      "CallExpected: result type mismatch, expected WalkResult, but got %s",
-		      ffi_value_type_key(rv->type_index));
+		      ffi_type_key(rv->type_index));
 	ffi_any_release(rv);
 	return -1;
 }
@@ -140,7 +140,7 @@ static int walk_callbacks(const char *sig, const TVMFFIAny *args, int32_t i,
 	if (args[i].type_index != FFI_ARRAY) {
 		ffi_error_set("TypeError", "Mismatched type on argument #%d when calling: `%s`. "
 			      "Expected `%s` but got `%s`", i, sig, want,
-			      ffi_value_type_key(args[i].type_index));
+			      ffi_type_key(args[i].type_index));
 		return -1;
 	}
 	const ffi_array_t *a = (const ffi_array_t *)args[i].v_obj;
@@ -157,7 +157,7 @@ static int walk_callbacks(const char *sig, const TVMFFIAny *args, int32_t i,
 				snprintf(got, sizeof got, "Array[size=%zu]", pair->size);
 			else
 				snprintf(got, sizeof got, "%s",
-					 ffi_value_type_key(a->items[k].type_index));
+					 ffi_type_key(a->items[k].type_index));
 			ffi_error_set("TypeError", "Mismatched type on argument #%d when calling: "
 				      "`%s`. Expected `%s` but got `Array[index %zu: %s]`", i, sig,
 				      want, k, got);
@@ -213,7 +213,7 @@ static int visitor_argument_error(const char *sig, int32_t want_args, const TVMF
 		return -1;
 	ffi_error_set("TypeError", "Mismatched type on argument #%d when calling: `%s`. Expected "
 		      "`%s` but got `%s`", object_arg, sig, object_type,
-		      ffi_value_type_key(ffi_value_type_index(&args[object_arg])));
+		      ffi_type_key(ffi_value_type_index(&args[object_arg])));
 	return -1;
 }
 
