@@ -9,6 +9,7 @@
 
 #include "runtime/ffi.h"
 #include "runtime/ffi_record.h"
+#include "runtime/ffi_structural.h"
 #include "runtime/xalloc.h"
 
 /* ---- type keys ---- */
@@ -145,8 +146,31 @@ static int views_equal(const char *a, size_t la, const char *b, size_t lb)
 	return la == lb && (la == 0 || memcmp(a, b, la) == 0);
 }
 
+/* StructuralKey carries tvm-ffi's custom AnyHash/AnyEqual: its cached structural hash, and
+ * structural equality of the keys it wraps (fields: key, hash_i64). */
+static const ffi_record_t *structural_key(const TVMFFIAny *v)
+{
+	return v->type_index == FFI_STRUCTURAL_KEY && v->v_obj ? (const ffi_record_t *)v->v_obj
+								: NULL;
+}
+
+static int structural_keys_equal(const ffi_record_t *a, const ffi_record_t *b)
+{
+	if (a == b)
+		return 1;
+	if (a->fields[1].v_int64 != b->fields[1].v_int64)
+		return 0;
+	int eq = ffi_structural_equal(&a->fields[0], &b->fields[0], 0);
+	if (eq < 0)
+		ffi_error_clear(); /* keys that cannot be compared are simply different */
+	return eq == 1;
+}
+
 int ffi_any_equal(const TVMFFIAny *a, const TVMFFIAny *b)
 {
+	const ffi_record_t *ka = structural_key(a), *kb = structural_key(b);
+	if (ka && kb)
+		return structural_keys_equal(ka, kb);
 	size_t la, lb;
 	const char *sa = string_view(a, &la), *sb = string_view(b, &lb);
 	if (sa || sb)
@@ -180,6 +204,9 @@ static uint64_t hash_bytes(const char *data, size_t len, uint64_t seed)
 
 uint64_t ffi_any_hash(const TVMFFIAny *v)
 {
+	const ffi_record_t *key = structural_key(v);
+	if (key)
+		return hash_mix((uint64_t)key->fields[1].v_int64);
 	size_t len;
 	const char *s = string_view(v, &len);
 	if (s)

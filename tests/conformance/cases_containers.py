@@ -425,3 +425,22 @@ def case_string_and_bytes(r):
     r.call("ffi.Bytes", "str", kind="TypeError")
     r.call("ffi.Bytes", b"a", b"b", kind="TypeError")
     r.call("ffi.Bytes", kind="TypeError")
+
+
+def case_structural_key_as_map_key(r):
+    """StructuralKey has tvm-ffi's custom AnyHash/AnyEqual: two keys wrapping structurally
+    equal values are one key of a Map or Dict."""
+    a1 = r.call("ffi.Array", 1, 2, "x")
+    a2 = r.call("ffi.Array", 1, 2, "x")
+    a3 = r.call("ffi.Array", 1, 2, "y")
+    k1, k2, k3 = (r.call("ffi.StructuralKey", a) for a in (a1, a2, a3))
+    m = r.call("ffi.Map", k1, 10, k3, 30)
+    r.call("ffi.MapSize", m)
+    r.call("ffi.MapCount", m, k2)
+    r.call("ffi.MapGetItem", m, k2)
+    r.call("ffi.MapCount", m, a1)
+    d = r.call("ffi.Dict", k1, 1, k2, 2)
+    r.call("ffi.DictSize", d)
+    r.call("ffi.DictGetItem", d, k1)
+    r.call("ffi.StructuralKeyEqual", k1, k2)
+    r.call("ffi.StructuralKeyEqual", k1, k3)
