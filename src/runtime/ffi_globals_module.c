@@ -545,6 +545,30 @@ FFI_REGISTER_GLOBAL("ffi.FunctionRemoveGlobal", global_remove)
 
 /* TVM stores a JSON type schema for globals defined through its reflection registry; this
  * server keeps none, so a present global answers "" (as TVM's SetGlobal-registered ones do). */
+/* TVM's metadata of each global both servers offer (its type schema); a global of ours alone
+ * is described as a packed function, as TVM describes its untyped ones. */
+struct schema_entry {
+	const char *name;
+	const char *metadata;
+};
+
+static const struct schema_entry schema_table[] = {
+#include "runtime/ffi_schema_table.inc"
+};
+
+static int schema_compare(const void *key, const void *entry)
+{
+	return strcmp(key, ((const struct schema_entry *)entry)->name);
+}
+
+static const char *global_schema(const char *name)
+{
+	const struct schema_entry *e =
+		bsearch(name, schema_table, sizeof schema_table / sizeof schema_table[0],
+			sizeof schema_table[0], schema_compare);
+	return e ? e->metadata : "{\"type_schema\":\"{\\\"type\\\":\\\"ffi.Function\\\"}\"}";
+}
+
 static int global_metadata(void *self, const TVMFFIAny *args, int32_t n, TVMFFIAny *result)
 {
 	(void)self;
@@ -558,7 +582,7 @@ static int global_metadata(void *self, const TVMFFIAny *args, int32_t n, TVMFFIA
 		return -1;
 	}
 	ffi_object_release(&fn->header);
-	*result = str_value("");
+	*result = str_value(global_schema(name));
 	return 0;
 }
 FFI_REGISTER_GLOBAL("ffi.GetGlobalFuncMetadata", global_metadata)

@@ -124,3 +124,17 @@ def case_download_linked_module(r):
             r.upload("kernel.o", f.read())
     r.call("tvm.rpc.server.download_linked_module", "kernel.o", volatile=True)
     r.call("tvm.rpc.server.download_linked_module", "missing.o", kind="FileNotFoundError")
+
+
+def case_global_metadata(r):
+    """ffi.GetGlobalFuncMetadata: the type schema of typed globals, the packed form of untyped
+    ones, "" for the server's file service, across every group."""
+    for name in ("ffi.MapSize", "ffi.Array", "ffi.json.Parse", "ffi.StructuralHash",
+                 "ffi.ModuleGetKind", "ffi.Shape", "runtime.SaveParams", "runtime.NumThreads",
+                 "runtime.TVMTensorAllocWithScope", "tvm.contrib.sort.topk",
+                 "tvm.contrib.random.uniform", "vm.builtin.make_shape",
+                 "vm.builtin.tensor_cache.get", "rpc.Connect", "rpc.LoadRemoteModule",
+                 "device_api.cpu", "__tvm_set_device", "tvm.rpc.server.workpath",
+                 "tvm.rpc.server.upload", "runtime.RPCTimeEvaluator",
+                 "vm.builtin.call_py_func", "ffi.FunctionFromExternC"):
+        r.call("ffi.GetGlobalFuncMetadata", name)

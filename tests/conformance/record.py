@@ -3,7 +3,9 @@
 
   record.py --server 127.0.0.1:9090 [--key cpu] [--group G ...]   run cases, write goldens/G.json
   record.py --server 127.0.0.1:9090 --globals                    write tvm_globals.json: every
-                                                                 global TVM's server offers
+                                                                 global TVM's server offers and
+                                                                 its metadata (type schema);
+                                                                 then scripts/gen-schema-table.py
   record.py --server 127.0.0.1:9190 --check [--group G]          compare a server (ours) with
                                                                  the goldens, as make check does
 
@@ -24,6 +26,7 @@ TVM_REVISION = "apache/tvm 5d4dc8721307 (2026-08-22), tvm-ffi 12dbf053b3d9, C++ 
 
 
 def list_globals(host, port, key):
+    """TVM's globals and, for each, what ffi.GetGlobalFuncMetadata answers (its type schema)."""
     s = h.w.Session.connect(host, port, key)
     try:
         f = s.get_function("ffi.FunctionListGlobalNamesFunctor")
@@ -32,10 +35,13 @@ def list_globals(host, port, key):
         names = sorted(functor(i) for i in range(n))
         functor.free()
         f.free()
+        meta = s.get_function("ffi.GetGlobalFuncMetadata")
+        metadata = {name: meta(name) for name in names}
+        meta.free()
         s.shutdown()
     finally:
         s.close()
-    return names
+    return names, metadata
 
 
 def record_group(runner, group):
@@ -90,10 +96,11 @@ def main():
     host, port = a.server.rsplit(":", 1)
     port = int(port)
     if a.globals:
-        names = list_globals(host, port, a.key)
+        names, metadata = list_globals(host, port, a.key)
         path = os.path.join(HERE, "tvm_globals.json")
         with open(path, "w") as f:
-            json.dump({"recorded_on": TVM_REVISION, "globals": names}, f, indent=1)
+            json.dump({"recorded_on": TVM_REVISION, "globals": names, "metadata": metadata},
+                      f, indent=1)
             f.write("\n")
         print("%d globals -> %s" % (len(names), path))
         return 0

@@ -125,3 +125,11 @@ def test_docs_table_is_generated_from_the_code():
     for status, name, reason in catalogue():
         if status == "refused":
             assert reason, name
+
+
+def test_schema_table_is_generated_from_the_recording():
+    """src/runtime/ffi_schema_table.inc (ffi.GetGlobalFuncMetadata's answers) is what
+    scripts/gen-schema-table.py makes of tests/conformance/tvm_globals.json."""
+    rc = subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "gen-schema-table.py"),
+                         "--check"], timeout=60).returncode
+    assert rc == 0, "src/runtime/ffi_schema_table.inc is stale: run scripts/gen-schema-table.py"
