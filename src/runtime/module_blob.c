@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "runtime/byte_reader.h"
 #include "runtime/vm.h"
 #include "runtime/vm_executable.h"
 #include "runtime/xalloc.h"
@@ -27,41 +28,26 @@ static int blob_error(const char *fmt, ...)
 	return -1;
 }
 
-static uint64_t load_u64(const uint8_t *p)
-{
-	uint64_t v = 0;
-	for (int i = 7; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
-}
-
-typedef struct cursor {
-	const uint8_t *p;
-	size_t left;
-} cursor_t;
+/* byte_reader.h does the bounds and byte order; these name what was being read. */
+typedef byte_reader_t cursor_t;
 
 static int take_u64(cursor_t *c, uint64_t *out, const char *what)
 {
-	if (c->left < 8)
+	if (byte_reader_u64(c, out))
 		return blob_error("truncated while reading %s", what);
-	*out = load_u64(c->p);
-	c->p += 8;
-	c->left -= 8;
 	return 0;
 }
 
 static int take_str(cursor_t *c, const uint8_t **data, size_t *len, const char *what)
 {
 	uint64_t n = 0;
-	if (take_u64(c, &n, what))
-		return -1;
-	if (n > c->left)
+	int rc = byte_reader_str(c, data, &n);
+	if (rc == -1)
+		return blob_error("truncated while reading %s", what);
+	if (rc)
 		return blob_error("%s claims %llu bytes, only %zu left", what, (unsigned long long)n,
-				  c->left);
-	*data = c->p;
+				  byte_reader_left(c));
 	*len = (size_t)n;
-	c->p += n;
-	c->left -= (size_t)n;
 	return 0;
 }
 
@@ -70,9 +56,9 @@ static int take_count(cursor_t *c, size_t *out, const char *what)
 	uint64_t n = 0;
 	if (take_u64(c, &n, what))
 		return -1;
-	if (n > c->left / 8)
+	if (n > byte_reader_left(c) / 8)
 		return blob_error("%s count %llu exceeds the %zu bytes left", what,
-				  (unsigned long long)n, c->left);
+				  (unsigned long long)n, byte_reader_left(c));
 	*out = (size_t)n;
 	return 0;
 }
@@ -133,13 +119,15 @@ static int parse_tree(cursor_t *c, module_blob_t *out)
 int module_blob_parse(const uint8_t *data, size_t size, module_blob_t *out)
 {
 	memset(out, 0, sizeof *out);
-	if (!data || size < 8)
+	cursor_t c;
+	uint64_t nbytes = 0;
+	byte_reader_init(&c, data, data ? size : 0);
+	if (byte_reader_u64(&c, &nbytes))
 		return blob_error("shorter than its 8-byte length field");
-	uint64_t nbytes = load_u64(data);
 	if (nbytes > size - 8)
 		return blob_error("states %llu bytes but only %zu are available",
 				  (unsigned long long)nbytes, size - 8);
-	cursor_t c = {data + 8, (size_t)nbytes};
+	byte_reader_init(&c, data + 8, (size_t)nbytes);
 	if (parse_tree(&c, out))
 		goto fail;
 	for (size_t i = 0; i < out->num_modules; i++) {
@@ -249,7 +237,10 @@ ffi_module_t *module_blob_load(ffi_module_t *lib, const uint8_t *blob)
 		ffi_error_set("ValueError", "library module blob is missing");
 		return NULL;
 	}
-	uint64_t nbytes = load_u64(blob);
+	cursor_t c;
+	uint64_t nbytes = 0;
+	byte_reader_init(&c, blob, 8);
+	byte_reader_u64(&c, &nbytes); /* cannot fail: 8 bytes */
 	/* Without a symbol size, the stated length is all there is; refuse absurd values
 	 * rather than read far past the mapping. */
 	if (nbytes > ((uint64_t)1 << 40)) {

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "runtime/byte_reader.h"
 #include "runtime/ffi.h"
 #include "runtime/xalloc.h"
 
@@ -235,50 +236,44 @@ FFI_REGISTER_GLOBAL("ffi.Module.create.const_loader", global_create)
 
 /* ---- ffi.Module.load_from_bytes.const_loader(bytes) ---- */
 
-struct reader {
-	const uint8_t *p;
-	size_t left;
-};
-
-static int read_bytes(struct reader *r, void *out, size_t n)
+/* n raw bytes copied out (byte_reader.h does the bounds). */
+static int read_bytes(byte_reader_t *r, void *out, size_t n)
 {
-	if (r->left < n)
+	const uint8_t *p;
+	if (byte_reader_bytes(r, n, &p))
 		return -1;
-	memcpy(out, r->p, n);
-	r->p += n;
-	r->left -= n;
+	memcpy(out, p, n);
 	return 0;
 }
 
 /* vector<string>: u64 count, then u64 length + bytes each, into a new Array of Str. */
-static ffi_array_t *read_strings(struct reader *r)
+static ffi_array_t *read_strings(byte_reader_t *r)
 {
 	uint64_t count;
-	if (read_bytes(r, &count, 8) || count > r->left / 8)
+	if (read_bytes(r, &count, 8) || count > byte_reader_left(r) / 8)
 		return NULL;
 	ffi_array_t *out = ffi_array_new();
 	for (uint64_t i = 0; i < count; i++) {
 		uint64_t len;
-		if (read_bytes(r, &len, 8) || len > r->left) {
+		const uint8_t *bytes;
+		if (byte_reader_str(r, &bytes, &len)) {
 			ffi_object_release(&out->header);
 			return NULL;
 		}
-		ffi_array_push(out, ffi_any_object(&ffi_str_new((const char *)r->p, len)->header));
-		r->p += len;
-		r->left -= len;
+		ffi_array_push(out, ffi_any_object(&ffi_str_new((const char *)bytes, len)->header));
 	}
 	return out;
 }
 
 /* One tensor as tvm's Tensor::Save writes it, into a CPU tensor. */
-static ffi_tensor_t *read_tensor(struct reader *r)
+static ffi_tensor_t *read_tensor(byte_reader_t *r)
 {
 	uint64_t magic, reserved;
 	int32_t dev[2], ndim;
 	uint8_t dt[4];
 	if (read_bytes(r, &magic, 8) || magic != TENSOR_MAGIC || read_bytes(r, &reserved, 8) ||
 	    read_bytes(r, dev, 8) || read_bytes(r, &ndim, 4) || read_bytes(r, dt, 4) ||
-	    ndim < 0 || ndim > 64 || (size_t)ndim > r->left / 8) {
+	    ndim < 0 || ndim > 64 || (size_t)ndim > byte_reader_left(r) / 8) {
 		ffi_error_set("InternalError", "Invalid DLTensor file format");
 		return NULL;
 	}
@@ -299,7 +294,7 @@ static ffi_tensor_t *read_tensor(struct reader *r)
 	DLTensor probe = {.ndim = ndim, .dtype = dtype, .shape = shape};
 	uint64_t nbytes;
 	if (ffi_dltensor_nbytes(&probe, &nbytes) || stated < 0 || (uint64_t)stated != nbytes ||
-	    nbytes > r->left) {
+	    nbytes > byte_reader_left(r)) {
 		ffi_error_set("InternalError", "Invalid DLTensor file format: data size");
 		return NULL;
 	}
@@ -311,7 +306,7 @@ static ffi_tensor_t *read_tensor(struct reader *r)
 }
 
 /* Variables, their tensors (same count, no duplicate names), then symbols and their lists. */
-static ffi_map_t *read_tensor_map(struct reader *r)
+static ffi_map_t *read_tensor_map(byte_reader_t *r)
 {
 	ffi_array_t *names = read_strings(r);
 	uint64_t count;
@@ -341,7 +336,7 @@ static ffi_map_t *read_tensor_map(struct reader *r)
 	return map;
 }
 
-static ffi_map_t *read_symbol_map(struct reader *r)
+static ffi_map_t *read_symbol_map(byte_reader_t *r)
 {
 	ffi_array_t *symbols = read_strings(r);
 	uint64_t count;
@@ -371,10 +366,11 @@ static int global_load_from_bytes(void *self, const TVMFFIAny *args, int32_t n,
 				  TVMFFIAny *result)
 {
 	(void)self;
-	struct reader r;
-	const char *data = n == 1 ? ffi_any_as_bytes(&args[0], &r.left) : NULL;
+	byte_reader_t r;
+	size_t size = 0;
+	const char *data = n == 1 ? ffi_any_as_bytes(&args[0], &size) : NULL;
 	if (data) {
-		r.p = (const uint8_t *)data;
+		byte_reader_init(&r, data, size);
 	} else {
 		ffi_error_set("TypeError", "ffi.Module.load_from_bytes.const_loader takes one Bytes "
 			      "argument");

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "runtime/byte_reader.h"
 #include "runtime/module_file.h"
 #include "runtime/session.h"
 #include "runtime/xalloc.h"
@@ -353,31 +354,15 @@ static int global_load_static_library(void *self, const TVMFFIAny *args, int32_t
 }
 FFI_REGISTER_GLOBAL("runtime.ModuleLoadStaticLibrary", global_load_static_library)
 
-/* A bounded reader for the serialised form: u64 length + bytes, then u64 count + strings. */
-struct blob_reader {
-	const uint8_t *p;
-	size_t left;
-};
-
-static int blob_read_u64(struct blob_reader *r, uint64_t *out)
-{
-	if (r->left < 8)
-		return -1;
-	memcpy(out, r->p, 8);
-	r->p += 8;
-	r->left -= 8;
-	return 0;
-}
-
-static int blob_read_string(struct blob_reader *r, const char **data, size_t *size)
+/* The serialised form: u64 length + bytes, then u64 count + strings (byte_reader.h). */
+static int blob_read_string(byte_reader_t *r, const char **data, size_t *size)
 {
 	uint64_t len;
-	if (blob_read_u64(r, &len) || len > r->left)
+	const uint8_t *bytes;
+	if (byte_reader_str(r, &bytes, &len))
 		return -1;
-	*data = (const char *)r->p;
+	*data = (const char *)bytes;
 	*size = (size_t)len;
-	r->p += len;
-	r->left -= (size_t)len;
 	return 0;
 }
 
@@ -393,7 +378,7 @@ static int global_static_library_from_bytes(void *self, const TVMFFIAny *args, i
 	(void)self;
 	static const char sig[] =
 		"ffi.Module.load_from_bytes.static_library(0: ffi.Bytes) -> ffi.Module";
-	struct blob_reader r;
+	byte_reader_t r;
 	const char *blob, *data;
 	size_t blob_size, size;
 	uint64_t count;
@@ -401,14 +386,13 @@ static int global_static_library_from_bytes(void *self, const TVMFFIAny *args, i
 		ffi_error_set("TypeError", "`%s` takes one Bytes argument", sig);
 		return -1;
 	}
-	r.p = (const uint8_t *)blob;
-	r.left = blob_size;
+	byte_reader_init(&r, blob, blob_size);
 	if (blob_read_string(&r, &data, &size)) {
 		ffi_error_set("InternalError", "Loading data failed");
 		return -1;
 	}
 	ffi_array_t *names = ffi_array_new();
-	int ok = blob_read_u64(&r, &count) == 0 && count <= r.left / 8;
+	int ok = byte_reader_u64(&r, &count) == 0 && count <= byte_reader_left(&r) / 8;
 	for (uint64_t i = 0; ok && i < count; i++) {
 		const char *s;
 		size_t len;

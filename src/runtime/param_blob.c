@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "runtime/byte_reader.h"
 #include "runtime/ffi.h"
 #include "runtime/module_file.h"
 #include "runtime/param_blob.h"
@@ -112,11 +113,8 @@ void param_blob_encode(const param_entry_t *entries, size_t count, char *out)
 
 /* ---- reader ---- */
 
-typedef struct blob_reader {
-	const char *p;
-	size_t left;
-	size_t total;
-} blob_reader_t;
+/* byte_reader.h does the bounds and byte order; these name what was being read. */
+typedef byte_reader_t blob_reader_t;
 
 static int blob_fail(const char *what)
 {
@@ -124,19 +122,19 @@ static int blob_fail(const char *what)
 	return -1;
 }
 
+/* n raw bytes copied out (host-order fields: device, ndim, dtype, shape, as TVM writes). */
 static int take(blob_reader_t *r, void *out, size_t n, const char *what)
 {
-	if (r->left < n)
+	const uint8_t *p;
+	if (byte_reader_bytes(r, n, &p))
 		return blob_fail(what);
-	memcpy(out, r->p, n);
-	r->p += n;
-	r->left -= n;
+	memcpy(out, p, n);
 	return 0;
 }
 
 static int take_u64(blob_reader_t *r, uint64_t *v, const char *what)
 {
-	return take(r, v, 8, what);
+	return byte_reader_u64(r, v) ? blob_fail(what) : 0;
 }
 
 static int decode_names(blob_reader_t *r, param_entry_t **entries, size_t *count)
@@ -144,23 +142,18 @@ static int decode_names(blob_reader_t *r, param_entry_t **entries, size_t *count
 	uint64_t n;
 	if (take_u64(r, &n, "truncated name count"))
 		return -1;
-	if (n > r->left / 8) /* every name takes at least its 8-byte length */
+	if (n > byte_reader_left(r) / 8) /* every name takes at least its 8-byte length */
 		return blob_fail("name count larger than the blob");
 	*entries = xcalloc(n ? (size_t)n : 1, sizeof **entries);
 	*count = (size_t)n;
 	for (size_t i = 0; i < n; i++) {
 		uint64_t len;
-		if (take_u64(r, &len, "truncated name"))
-			return -1;
-		if (len > r->left)
-			return blob_fail("name longer than the blob");
-		char *name = xmalloc((size_t)len + 1);
-		memcpy(name, r->p, (size_t)len);
-		name[len] = '\0';
-		(*entries)[i].name = name;
+		const uint8_t *bytes;
+		int rc = byte_reader_str(r, &bytes, &len);
+		if (rc)
+			return blob_fail(rc == -1 ? "truncated name" : "name longer than the blob");
+		(*entries)[i].name = xstrndup((const char *)bytes, (size_t)len);
 		(*entries)[i].name_len = (size_t)len;
-		r->p += len;
-		r->left -= len;
 	}
 	return 0;
 }
@@ -187,7 +180,7 @@ static int decode_tensor_head(blob_reader_t *r, tensor_head_t *h)
 		return -1;
 	if (h->device[0] != kDLCPU)
 		return blob_fail("the tensor is not saved as a CPU tensor");
-	if (h->ndim < 0 || (uint64_t)h->ndim > r->left / 8)
+	if (h->ndim < 0 || (uint64_t)h->ndim > byte_reader_left(r) / 8)
 		return blob_fail("ndim is negative or larger than the blob");
 	h->shape = xcalloc(h->ndim ? (size_t)h->ndim : 1, sizeof(int64_t));
 	if (take(r, h->shape, (size_t)h->ndim * 8, "truncated shape") ||
@@ -196,7 +189,7 @@ static int decode_tensor_head(blob_reader_t *r, tensor_head_t *h)
 	DLTensor t = {.ndim = h->ndim, .dtype = h->dtype, .shape = h->shape};
 	if (tensor_record_size(&t, &elems, &expect) || expect != h->record)
 		return blob_fail("the data size does not match the shape and dtype");
-	if (h->record > r->left)
+	if (h->record > byte_reader_left(r))
 		return blob_fail("truncated tensor data");
 	return 0;
 }
@@ -208,7 +201,7 @@ static int decode_tensor(blob_reader_t *r, param_entry_t *e)
 	int rc = decode_tensor_head(r, &h);
 	DLTensor t = {.ndim = h.ndim, .dtype = h.dtype, .shape = h.shape};
 	if (rc == 0 && (ffi_dltensor_nbytes(&t, &storage) ||
-			storage > (uint64_t)PARAM_BLOB_GROWTH * r->total + PARAM_BLOB_SLACK))
+			storage > (uint64_t)PARAM_BLOB_GROWTH * r->len + PARAM_BLOB_SLACK))
 		rc = blob_fail("the tensor is far larger than its data");
 	if (rc == 0) {
 		DLDevice cpu = {kDLCPU, h.device[1]};
@@ -218,10 +211,10 @@ static int decode_tensor(blob_reader_t *r, param_entry_t *e)
 	if (rc == 0) {
 		e->tensor = &e->owned->dl;
 		uint64_t copy = h.record < storage ? h.record : storage;
+		const uint8_t *bytes;
+		byte_reader_bytes(r, (size_t)h.record, &bytes); /* cannot fail: checked in the head */
 		if (copy)
-			memcpy(e->owned->dl.data, r->p, (size_t)copy);
-		r->p += h.record;
-		r->left -= (size_t)h.record;
+			memcpy(e->owned->dl.data, bytes, (size_t)copy);
 	}
 	free(h.shape);
 	return rc;
@@ -229,7 +222,8 @@ static int decode_tensor(blob_reader_t *r, param_entry_t *e)
 
 int param_blob_decode(const char *data, size_t size, param_entry_t **entries, size_t *count)
 {
-	blob_reader_t r = {data, size, size};
+	blob_reader_t r;
+	byte_reader_init(&r, data, size);
 	uint64_t magic, reserved, n;
 	*entries = NULL;
 	*count = 0;

@@ -28,29 +28,18 @@ static int decode_fail(char *err, size_t errlen, const char *fmt, ...)
 
 /* ---- reading ---- */
 
-static int read_bytes(session_reader_t *r, void *out, size_t n)
-{
-	if (session_reader_left(r) < n)
-		return -1;
-	memcpy(out, r->data + r->pos, n);
-	r->pos += n;
-	return 0;
-}
-
-/* The wire is little-endian; so are all hosts this project targets (x86-64, AArch64, RISC-V
- * little-endian). A big-endian port would swap here. */
-int session_read_u32(session_reader_t *r, uint32_t *out) { return read_bytes(r, out, 4); }
-int session_read_i32(session_reader_t *r, int32_t *out) { return read_bytes(r, out, 4); }
-int session_read_u64(session_reader_t *r, uint64_t *out) { return read_bytes(r, out, 8); }
+int session_read_u32(session_reader_t *r, uint32_t *out) { return byte_reader_u32(r, out); }
+int session_read_i32(session_reader_t *r, int32_t *out) { return byte_reader_i32(r, out); }
+int session_read_u64(session_reader_t *r, uint64_t *out) { return byte_reader_u64(r, out); }
 
 int session_tensor_decode(session_reader_t *r, session_tensor_t *t, int64_t *shape_out,
 			  char *err, size_t errlen)
 {
-	uint8_t dt[4];
+	const uint8_t *dt;
 	int32_t device_type;
 	if (session_read_u64(r, &t->data) || session_read_i32(r, &device_type) ||
 	    session_read_i32(r, &t->device.device_id) || session_read_i32(r, &t->ndim) ||
-	    read_bytes(r, dt, 4))
+	    byte_reader_bytes(r, 4, &dt))
 		return decode_fail(err, errlen, "truncated tensor header");
 	t->device.device_type = (DLDeviceType)device_type;
 	t->dtype.code = dt[0];
@@ -62,13 +51,13 @@ int session_tensor_decode(session_reader_t *r, session_tensor_t *t, int64_t *sha
 	if (session_reader_left(r) < 8u * (size_t)t->ndim + 8u)
 		return decode_fail(err, errlen, "truncated tensor shape");
 	for (int32_t i = 0; i < t->ndim; i++) {
-		read_bytes(r, &shape_out[i], 8);
+		byte_reader_i64(r, &shape_out[i]); /* cannot fail: checked above */
 		if (shape_out[i] < 0)
 			return decode_fail(err, errlen, "negative tensor dimension %lld",
 					   (long long)shape_out[i]);
 	}
 	t->shape = shape_out;
-	read_bytes(r, &t->byte_offset, 8);
+	byte_reader_u64(r, &t->byte_offset);
 	return 0;
 }
 
@@ -86,7 +75,8 @@ static int read_string(session_reader_t *r, const session_limits_t *lim, int ter
 	if (terminate && lim && lim->max_string && len > lim->max_string)
 		return decode_fail(err, errlen, "string of %llu bytes exceeds the limit of %llu",
 				   (unsigned long long)len, (unsigned long long)lim->max_string);
-	uint8_t *start = r->data + r->pos;
+	/* session_reader_init was given a writable buffer; byte_reader_t only keeps it const. */
+	uint8_t *start = (uint8_t *)(uintptr_t)(r->data + r->pos);
 	if (terminate) {
 		memmove(start - 1, start, (size_t)len);
 		(start - 1)[len] = '\0';
@@ -118,13 +108,16 @@ static int value_decode(session_reader_t *r, const session_limits_t *lim, sessio
 		return 0;
 	case FFI_INT:
 	case FFI_BOOL:
-		if (read_bytes(r, &v->v_int, 8))
+		if (byte_reader_i64(r, &v->v_int))
 			return decode_fail(err, errlen, "truncated integer");
 		return 0;
-	case FFI_FLOAT:
-		if (read_bytes(r, &v->v_float, 8))
+	case FFI_FLOAT: {
+		uint64_t bits;
+		if (byte_reader_u64(r, &bits))
 			return decode_fail(err, errlen, "truncated float");
+		memcpy(&v->v_float, &bits, 8);
 		return 0;
+	}
 	case FFI_OPAQUE_PTR:
 	case FFI_FUNCTION:
 	case FFI_MODULE:
@@ -132,8 +125,8 @@ static int value_decode(session_reader_t *r, const session_limits_t *lim, sessio
 			return decode_fail(err, errlen, "truncated handle");
 		return 0;
 	case FFI_DATATYPE: {
-		uint8_t b[8];
-		if (read_bytes(r, b, 8))
+		const uint8_t *b;
+		if (byte_reader_bytes(r, 8, &b))
 			return decode_fail(err, errlen, "truncated data type");
 		v->dtype.code = b[0];
 		v->dtype.bits = b[1];

@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "runtime/byte_reader.h"
+
 #define SESSION_PROTOCOL_VERSION "0.8.0"
 
 /* RPCCode values (§1.4). */
@@ -85,23 +87,19 @@ typedef struct session_seq {
 
 void session_seq_free(session_seq_t *seq);
 
-/* Bounds-checked reader over one packet body. Decoders never read outside [data, data+len). */
-typedef struct session_reader {
-	uint8_t *data; /* mutable: strings are NUL-terminated in place */
-	size_t len;
-	size_t pos;
-} session_reader_t;
+/* Bounds-checked reader over one packet body (byte_reader.h). Decoders never read outside
+ * [data, data+len). The buffer given to session_reader_init must be writable: strings are
+ * NUL-terminated in place (session_codec.c, read_string). */
+typedef byte_reader_t session_reader_t;
 
 static inline void session_reader_init(session_reader_t *r, void *data, size_t len)
 {
-	r->data = data;
-	r->len = len;
-	r->pos = 0;
+	byte_reader_init(r, data, len);
 }
 
 static inline size_t session_reader_left(const session_reader_t *r)
 {
-	return r->len - r->pos;
+	return byte_reader_left(r);
 }
 
 /* Limits applied while decoding. max_string bounds RawStr/Str lengths (0 = packet only);

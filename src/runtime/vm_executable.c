@@ -8,64 +8,38 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "runtime/byte_reader.h"
 #include "runtime/xalloc.h"
 
-typedef struct reader {
-	const uint8_t *base;
-	const uint8_t *p;
-	size_t left;
-} reader_t;
+/* byte_reader.h does the bounds and byte order; these name what was being read. */
+typedef byte_reader_t reader_t;
 
 static int reader_fail(const reader_t *r, const char *what)
 {
 	ffi_error_set("ValueError",
 		      "Relax executable is malformed: truncated while reading %s at byte %zu", what,
-		      (size_t)(r->p - r->base));
+		      r->pos);
 	return -1;
 }
 
 static int read_u64(reader_t *r, uint64_t *out, const char *what)
 {
-	if (r->left < 8)
-		return reader_fail(r, what);
-	uint64_t v = 0;
-	for (int i = 7; i >= 0; i--)
-		v = (v << 8) | r->p[i];
-	r->p += 8;
-	r->left -= 8;
-	*out = v;
-	return 0;
+	return byte_reader_u64(r, out) ? reader_fail(r, what) : 0;
 }
 
 static int read_i64(reader_t *r, int64_t *out, const char *what)
 {
-	uint64_t v;
-	if (read_u64(r, &v, what))
-		return -1;
-	*out = (int64_t)v;
-	return 0;
+	return byte_reader_i64(r, out) ? reader_fail(r, what) : 0;
 }
 
 static int read_i32(reader_t *r, int32_t *out, const char *what)
 {
-	if (r->left < 4)
-		return reader_fail(r, what);
-	uint32_t v = (uint32_t)r->p[0] | (uint32_t)r->p[1] << 8 | (uint32_t)r->p[2] << 16 |
-		     (uint32_t)r->p[3] << 24;
-	r->p += 4;
-	r->left -= 4;
-	*out = (int32_t)v;
-	return 0;
+	return byte_reader_i32(r, out) ? reader_fail(r, what) : 0;
 }
 
 static int read_bytes(reader_t *r, size_t n, const uint8_t **out, const char *what)
 {
-	if (r->left < n)
-		return reader_fail(r, what);
-	*out = r->p;
-	r->p += n;
-	r->left -= n;
-	return 0;
+	return byte_reader_bytes(r, n, out) ? reader_fail(r, what) : 0;
 }
 
 /* A `str`: u64 length + bytes, not copied. */
@@ -73,11 +47,8 @@ static int read_str(reader_t *r, const char **data, size_t *len, const char *wha
 {
 	uint64_t n = 0;
 	const uint8_t *p;
-	if (read_u64(r, &n, what))
-		return -1;
-	if (n > r->left)
+	if (byte_reader_str(r, &p, &n))
 		return reader_fail(r, what);
-	read_bytes(r, (size_t)n, &p, what);
 	*data = (const char *)p;
 	*len = (size_t)n;
 	return 0;
@@ -105,10 +76,10 @@ static int read_count(reader_t *r, size_t min_size, size_t *out, const char *wha
 	uint64_t n = 0;
 	if (read_u64(r, &n, what))
 		return -1;
-	if (n > r->left / min_size) {
+	if (n > byte_reader_left(r) / min_size) {
 		ffi_error_set("ValueError",
 			      "Relax executable is malformed: %s count %llu exceeds the %zu bytes left",
-			      what, (unsigned long long)n, r->left);
+			      what, (unsigned long long)n, byte_reader_left(r));
 		return -1;
 	}
 	*out = (size_t)n;
@@ -217,8 +188,9 @@ static int parse_tensor(reader_t *r, TVMFFIAny *out)
 	if (dev_type != kDLCPU)
 		return bad("tensor constant is stored for device type %d; only CPU (1) is valid",
 			   dev_type);
-	if (ndim < 0 || (size_t)ndim > r->left / 8)
-		return bad("tensor constant has ndim %d but only %zu bytes are left", ndim, r->left);
+	if (ndim < 0 || (size_t)ndim > byte_reader_left(r) / 8)
+		return bad("tensor constant has ndim %d but only %zu bytes are left", ndim,
+			   byte_reader_left(r));
 	int64_t *shape = xcalloc((size_t)(ndim ? ndim : 1), sizeof(int64_t));
 	uint64_t numel = 1;
 	int overflow = 0;
@@ -244,7 +216,7 @@ static int parse_tensor(reader_t *r, TVMFFIAny *out)
 		goto fail;
 	}
 	const uint8_t *src;
-	if ((uint64_t)stated > r->left) {
+	if ((uint64_t)stated > byte_reader_left(r)) {
 		reader_fail(r, "tensor data");
 		goto fail;
 	}
@@ -566,7 +538,8 @@ static int parse_body(reader_t *r, vm_executable_t *exec)
 int vm_executable_parse(const uint8_t *data, size_t size, vm_executable_t **out)
 {
 	*out = NULL;
-	reader_t r = {data, data, size};
+	reader_t r;
+	byte_reader_init(&r, data, size);
 	vm_executable_t *exec = xcalloc(1, sizeof *exec);
 	if (!data && size) {
 		ffi_error_set("ValueError", "Relax executable: no data");
