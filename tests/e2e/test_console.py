@@ -14,6 +14,7 @@ from conftest import BIN, free_port
 from tvm_wire import TrackerClient
 
 TMUX = shutil.which("tmux")
+# A legitimate skip: these tests drive the console through tmux, a tool that may be absent.
 pytestmark = pytest.mark.skipif(TMUX is None, reason="tmux is not installed (scripts/deps.sh installs it)")
 
 

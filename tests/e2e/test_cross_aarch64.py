@@ -23,6 +23,7 @@ CROSS_BUILD = os.environ.get("TVMRPC_CROSS_BUILD")
 QEMU = shutil.which("qemu-aarch64")
 SYSROOT = "/usr/aarch64-linux-gnu"
 
+# A legitimate skip: only the cross stage of make check builds for aarch64 and has qemu.
 pytestmark = pytest.mark.skipif(
     not (CROSS_BIN and CROSS_BUILD and QEMU),
     reason="needs the aarch64 build and qemu-aarch64: run by the cross stage of make check")

@@ -10,6 +10,7 @@ import pytest
 import tvm_wire as w
 from test_relax_vm import fixture, init, load, new_vm, server, session  # noqa: F401 (fixture)
 
+# A legitimate skip: the reference data set comes from scikit-learn, which may be absent.
 sklearn_datasets = pytest.importorskip("sklearn.datasets", reason="python3-sklearn is missing")
 
 

@@ -13,8 +13,8 @@ from tvm_wire import Session, TrackerClient
 ARGECHO = os.path.join(BUILD, "models", "argecho.so")
 
 
-@pytest.mark.skipif(not os.path.exists(ARGECHO), reason="build the test kernels first (make models)")
 def test_no_fork_sessions_in_process(spawn, tmp_path):
+    assert os.path.exists(ARGECHO), "build the test kernels first (make models)"
     tport, sport = free_port(), free_port()
     spawn("--headless", "tracker", "--host", "127.0.0.1", "--port", str(tport), "--port-end",
           str(tport + 1))

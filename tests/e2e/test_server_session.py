@@ -96,8 +96,7 @@ class Services:
         self.all = []
 
     def start(self, what, mode, args, attempts=5):
-        """Start `--headless <mode> ... --port P --port-end P+1`, wait until it listens. Skips
-        the test only while the binary reports that the service is not built yet. A port
+        """Start `--headless <mode> ... --port P --port-end P+1`, wait until it listens. A port
         taken by someone else between free_port() and the bind is retried on another one."""
         for _ in range(attempts):
             svc = self._start_once(what, mode, args)
@@ -116,9 +115,6 @@ class Services:
         while time.time() < deadline:
             if not svc.alive():
                 text = svc.text()
-                if "not built yet" in text:
-                    pytest.skip("%s is not on main yet (tvmrpc-console: %s)" %
-                                (what, text.strip().splitlines()[-1]))
                 if "address already in use" in text:
                     return None
                 pytest.fail("%s exited with %s:\n%s" % (what, svc.p.returncode, text))
@@ -634,11 +630,10 @@ def test_copy_out_of_bounds_and_bad_pointer(server):
 
 def load_argecho(s):
     if not os.path.exists(ARGECHO):
-        pytest.skip("%s is not built (make models)" % ARGECHO)
+        pytest.fail("%s is not built (make models)" % ARGECHO)
     loader = s.get_global_func("ffi.Module.load_from_file.so")
     if not loader:
-        pytest.skip("the .so module loader is not on main yet "
-                    "(no global ffi.Module.load_from_file.so)")
+        pytest.fail("no global ffi.Module.load_from_file.so: the .so loader was not linked in")
     s.free_handle(loader)
     with open(ARGECHO, "rb") as f:
         s.upload("argecho.so", f.read())
@@ -761,8 +756,7 @@ def test_module_and_function_handles(argecho):
 def test_time_evaluator(argecho):
     s, mod, fn = argecho
     h = s.get_global_func("runtime.RPCTimeEvaluator")
-    if not h:
-        pytest.skip("runtime.RPCTimeEvaluator is not on main yet")
+    assert h, "no global runtime.RPCTimeEvaluator"
     s.free_handle(h)
     a = s.tensor(np.zeros(256, "float32"))
     b = s.empty((256,), "float32")
@@ -797,8 +791,7 @@ def recorded_run(name):
 def need_so_loader(s):
     loader = s.get_global_func("ffi.Module.load_from_file.so")
     if not loader:
-        pytest.skip("the .so module loader is not on main yet "
-                    "(no global ffi.Module.load_from_file.so)")
+        pytest.fail("no global ffi.Module.load_from_file.so: the .so loader was not linked in")
     s.free_handle(loader)
 
 
@@ -857,8 +850,7 @@ def test_tvm_compiled_relax_mlp(server):
         s.upload("mlp_digits.so", so)
         lib = s.load_module("mlp_digits.so")
         load = s.module_get_function(lib, "vm_load_executable")
-        if load is None:
-            pytest.skip("the Relax VM is not on main yet (no vm_load_executable)")
+        assert load is not None, "the library has no vm_load_executable"
         vm = load()
         assert isinstance(vm, w.RemoteModule)
         init = s.module_get_function(vm, "vm_initialization")
