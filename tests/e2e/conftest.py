@@ -30,6 +30,19 @@ def wait_port(port, timeout=10.0):
     raise TimeoutError("nothing listens on port %d" % port)
 
 
+def wait_until(pred, timeout=10.0, what="condition"):
+    """Poll pred() until it returns something true (returned) or `timeout` seconds pass
+    (AssertionError naming `what`). Tests wait on observable state with this, never on sleep."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = pred()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out after %gs waiting for %s" % (timeout, what))
+        time.sleep(0.01)
+
+
 class Proc:
     """A started tvmrpc-console process; stopped (SIGTERM, then SIGKILL) at teardown."""
 

@@ -9,8 +9,11 @@ import threading
 
 import pytest
 
-from conftest import BIN, free_port, run, wait_port
-from tracker_wire import PUT, REQUEST, UPDATE_INFO, TrackerConn, summary, wait_until
+from conftest import BIN, free_port, run, wait_port, wait_until
+from tvm_wire import TrackerClient, TrackerCode
+from tvm_wire import tracker_summary as summary
+
+PUT, REQUEST, UPDATE_INFO = TrackerCode.PUT, TrackerCode.REQUEST, TrackerCode.UPDATE_INFO
 
 
 @pytest.fixture
@@ -26,10 +29,10 @@ def tracker_port(spawn):
 
 def test_25_text_layout_matches_tvm(tracker_port):
     port = tracker_port
-    rasp = TrackerConn(port)
+    rasp = TrackerClient("127.0.0.1", port)
     assert rasp.call([UPDATE_INFO, {"key": "server:rasp", "addr": [None, 9090]}]) == 0
     assert rasp.call([PUT, "rasp", [9090, "rasp:0.1"], None]) == 0
-    proxy = TrackerConn(port)
+    proxy = TrackerClient("127.0.0.1", port)
     assert proxy.call([PUT, "xyz", [9090, "xyz:0.1"], None]) == 0
     assert proxy.call([PUT, "xyz", [9090, "xyz:0.2"], None]) == 0
     assert proxy.call([UPDATE_INFO, {"key": "server:proxy[xyz]",
@@ -60,11 +63,11 @@ def test_25_text_layout_matches_tvm(tracker_port):
 
 def test_text_with_pending_and_long_keys(tracker_port):
     port = tracker_port
-    s = TrackerConn(port)
+    s = TrackerClient("127.0.0.1", port)
     assert s.call([UPDATE_INFO, {"key": "server:board-long", "addr": ["h", "9091"]}]) == 0
     assert s.call([PUT, "board-long", [9091, "board-long:0.3"], None]) == 0
-    w = TrackerConn(port)
-    w.send([REQUEST, "gpu", "", 1])
+    w = TrackerClient("127.0.0.1", port)
+    w.send_json([REQUEST, "gpu", "", 1])
     wait_until(lambda: "gpu" in summary(port)["queue_info"])
     r = run("--query", "127.0.0.1:%d" % port)
     assert r.returncode == 0, r.stderr
@@ -99,7 +102,7 @@ def test_text_of_an_empty_tracker(tracker_port):
 
 def test_json_prints_the_summary_object(tracker_port):
     port = tracker_port
-    s = TrackerConn(port)
+    s = TrackerClient("127.0.0.1", port)
     assert s.call([UPDATE_INFO, {"key": "server:k", "addr": [None, "9090"]}]) == 0
     assert s.call([PUT, "k", [9090, "k:0.1"], None]) == 0
     r = run("--query", "127.0.0.1:%d" % port, "--json")

@@ -10,8 +10,10 @@ import struct
 import pytest
 
 from conftest import free_port, wait_port
-from tracker_wire import (GET_PENDING_MATCHKEYS, PUT, REQUEST, TRACKER_MAGIC, UPDATE_INFO,
-                          TrackerConn)
+from tvm_wire import TRACKER_MAGIC, TrackerClient, TrackerCode
+
+PUT, REQUEST, UPDATE_INFO = TrackerCode.PUT, TrackerCode.REQUEST, TrackerCode.UPDATE_INFO
+GET_PENDING_MATCHKEYS = TrackerCode.GET_PENDING_MATCHKEYS
 
 VECTORS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "vectors")
 MAGIC = struct.pack("<i", TRACKER_MAGIC)
@@ -71,7 +73,7 @@ def replay(conn, exchanges, before_send=None):
             if item == "magic":
                 assert conn.recv_exact(4) == MAGIC
             else:
-                got = conn.recv()
+                got = conn.recv_json()
                 assert shape(got) == shape(item), (i, got, item)
 
 
@@ -94,7 +96,7 @@ def consume_taken_keys(port, exchanges, conn_keys):
             expected = recorded_reply_after(exchanges, i)
             for key, mk in list(conn_keys):
                 if mk not in expected:
-                    with TrackerConn(port) as client:
+                    with TrackerClient("127.0.0.1", port) as client:
                         assert client.call([REQUEST, key, "", 1])[1][2] == mk
                     conn_keys.remove((key, mk))
     return before
@@ -113,27 +115,27 @@ def tracker_port(spawn):
 
 def fake_server(port, key, port_field, matchkey):
     """What the recorded tvm_rpc server did on its own tracker connection."""
-    s = TrackerConn(port)
+    s = TrackerClient("127.0.0.1", port)
     assert s.call([UPDATE_INFO, {"key": "server:" + key, "addr": [None, port_field]}]) == 0
     assert s.call([PUT, key, [int(port_field), matchkey], None]) == 0
     return s
 
 
 def test_all_codes(tracker_port):
-    with TrackerConn(tracker_port, handshake=False) as c:
+    with TrackerClient("127.0.0.1", tracker_port, handshake=False) as c:
         replay(c, load("tracker_all_codes.json"))
 
 
 def test_summary(tracker_port):
     server = fake_server(tracker_port, "vec", "9420", "vec:0.567022")
-    with TrackerConn(tracker_port, handshake=False) as c:
+    with TrackerClient("127.0.0.1", tracker_port, handshake=False) as c:
         replay(c, load("tracker_summary.json"))
     server.close()
 
 
 def test_client_request(tracker_port):
     server = fake_server(tracker_port, "vec", "9420", "vec:0.123")
-    with TrackerConn(tracker_port, handshake=False) as c:
+    with TrackerClient("127.0.0.1", tracker_port, handshake=False) as c:
         replay(c, load("tracker_client_request.json"))
     server.close()
 
@@ -151,7 +153,7 @@ def test_python_client_session(tracker_port):
         if split_frames(ex[i][1])[-1] == [REQUEST, "vecpy", "", 1]:
             requests_seen.append(i)
 
-    with TrackerConn(tracker_port, handshake=False) as c:
+    with TrackerClient("127.0.0.1", tracker_port, handshake=False) as c:
         replay(c, ex, before)
     server.close()
 
@@ -161,10 +163,10 @@ def test_request_waits_for_a_server(tracker_port):
     server_ex = load("tracker_request_wait_server.json")
     # The client's magic and REQUEST; no reply may come yet.
     cut = max(i for i, (d, _) in enumerate(client_ex) if d == "c2s") + 1
-    with TrackerConn(tracker_port, handshake=False) as client:
+    with TrackerClient("127.0.0.1", tracker_port, handshake=False) as client:
         replay(client, client_ex[:cut])
         assert not client.has_data(0.3)
-        with TrackerConn(tracker_port, handshake=False) as server:
+        with TrackerClient("127.0.0.1", tracker_port, handshake=False) as server:
             replay(server, server_ex)
             replay(client, client_ex[cut:])
 
@@ -172,5 +174,5 @@ def test_request_waits_for_a_server(tracker_port):
 @pytest.mark.parametrize("name", ["tracker_server_register.json", "proxy_tracker_register.json"])
 def test_server_and_proxy_registration(tracker_port, name):
     ex = load(name)
-    with TrackerConn(tracker_port, handshake=False) as c:
+    with TrackerClient("127.0.0.1", tracker_port, handshake=False) as c:
         replay(c, ex, consume_taken_keys(tracker_port, ex, []))

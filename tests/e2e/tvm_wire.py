@@ -909,11 +909,19 @@ def decode_tracker_frames(stream):
 
 
 class TrackerClient:
-    """A connection to a tracker; usable as client (request/summary) or as a server (put...)."""
+    """A connection to a tracker; usable as client (request/summary) or as a server (put...).
+    handshake=False leaves the magic to the caller (tests that send raw bytes); source binds
+    the local address."""
 
-    def __init__(self, host, port, timeout=10.0, two_writes=True):
-        self.sock = connect(host, port, timeout)
+    def __init__(self, host, port, timeout=10.0, two_writes=True, handshake=True, source=None):
+        self.sock = socket.create_connection((host, port), timeout=timeout,
+                                             source_address=(source, 0) if source else None)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.timeout = timeout
         self.two_writes = two_writes
+        self.local = self.sock.getsockname()
+        if not handshake:
+            return
         try:
             self.sock.sendall(struct.pack("<i", TRACKER_MAGIC))
             magic = struct.unpack("<i", recv_exact(self.sock, 4, "tracker magic"))[0]
@@ -936,6 +944,12 @@ class TrackerClient:
     def settimeout(self, t):
         self.sock.settimeout(t)
 
+    def send_raw(self, data):
+        self.sock.sendall(data)
+
+    def recv_exact(self, n):
+        return recv_exact(self.sock, n, "tracker data")
+
     def send_json(self, obj, two_writes=None):
         frame = tracker_frame(obj)
         if two_writes if two_writes is not None else self.two_writes:
@@ -944,11 +958,15 @@ class TrackerClient:
         else:
             self.sock.sendall(frame)
 
-    def recv_json(self):
+    def recv_text(self):
+        """One frame's JSON text, exactly as the tracker wrote it."""
         n = struct.unpack("<i", recv_exact(self.sock, 4, "tracker frame length"))[0]
         if n <= 0 or n > MAX_TRACKER_FRAME:
             raise ProtocolError("tracker frame length %d out of range" % n)
-        text = recv_exact(self.sock, n, "tracker frame").decode("utf-8")
+        return recv_exact(self.sock, n, "tracker frame").decode("utf-8")
+
+    def recv_json(self):
+        text = self.recv_text()
         try:
             return json.loads(text)
         except ValueError as e:
@@ -957,6 +975,30 @@ class TrackerClient:
     def call(self, obj):
         self.send_json(obj)
         return self.recv_json()
+
+    def has_data(self, wait=0.2):
+        """True if the peer sent something (or closed) within `wait` seconds."""
+        self.sock.settimeout(wait)
+        try:
+            self.sock.recv(1, socket.MSG_PEEK)  # b"" (closed) counts as something too
+            return True
+        except socket.timeout:
+            return False
+        finally:
+            self.sock.settimeout(self.timeout)
+
+    def closed_without_reply(self, wait=5.0):
+        """True if the peer closed the connection without sending a single byte."""
+        self.sock.settimeout(wait)
+        try:
+            data = self.sock.recv(1)
+        except ConnectionResetError:
+            return True
+        except socket.timeout:
+            return False
+        finally:
+            self.sock.settimeout(self.timeout)
+        return data == b""
 
     def _expect_success(self, reply, what):
         if reply != TrackerCode.SUCCESS or isinstance(reply, bool):
@@ -1008,6 +1050,12 @@ class TrackerClient:
         """Blocks (up to the socket timeout) until a server is assigned: (addr, port, matchkey)."""
         self.send_request(key, priority, user)
         return self.recv_assignment()
+
+
+def tracker_summary(port, host="127.0.0.1"):
+    """The tracker's SUMMARY ({"queue_info", "server_info"}) over a fresh connection."""
+    with TrackerClient(host, port) as c:
+        return c.summary()
 
 
 # ------------------------------------------------------------------------------------------
