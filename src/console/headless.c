@@ -8,6 +8,7 @@
 #include <uv.h>
 
 #include "console/cli.h"
+#include "console/services_run.h"
 #include "runtime/log.h"
 #include "services/net.h"
 
@@ -16,31 +17,16 @@ struct headless {
 	uv_signal_t sigint, sigterm, sighup;
 	const struct cli_args *args;
 	config_t running; /* the settings in force */
-	tracker_t *tracker;
-	proxy_t *proxy;
-	server_t *server;
+	services_run_t svc;
 	int stopping;
 };
-
-static void on_service_closed(void *arg)
-{
-	(void)arg;
-}
 
 static void headless_stop(struct headless *h)
 {
 	if (h->stopping)
 		return;
 	h->stopping = 1;
-	if (h->server)
-		server_close(h->server, on_service_closed, h);
-	if (h->proxy)
-		proxy_close(h->proxy, on_service_closed, h);
-	if (h->tracker)
-		tracker_close(h->tracker, on_service_closed, h);
-	h->server = NULL;
-	h->proxy = NULL;
-	h->tracker = NULL;
+	services_run_close(&h->svc);
 	uv_close((uv_handle_t *)&h->sigint, NULL);
 	uv_close((uv_handle_t *)&h->sigterm, NULL);
 	uv_close((uv_handle_t *)&h->sighup, NULL);
@@ -64,17 +50,17 @@ static void on_changed_key(void *arg, enum config_section section, const char *k
 	}
 }
 
-/* Descriptors for every connection the services may hold (a proxy link adds a pipe per
- * direction), plus the loop's own and a margin for the server's handshakes, waiting clients
- * and session. */
+static unsigned headless_which(const config_t *cfg)
+{
+	return (cfg->has[CONFIG_TRACKER] ? SERVICES_RUN_TRACKER : 0) |
+	       (cfg->has[CONFIG_PROXY] ? SERVICES_RUN_PROXY : 0) |
+	       (cfg->has[CONFIG_SERVER] ? SERVICES_RUN_SERVER : 0);
+}
+
 static void ensure_fd_limit(const config_t *cfg)
 {
-	uint64_t want = 256;
-	if (cfg->has[CONFIG_TRACKER])
-		want += (uint64_t)cfg->tracker.max_connections;
-	if (cfg->has[CONFIG_PROXY]) /* a paired proxy connection also holds 2 pipe fds (splice) */
-		want += 3 * (uint64_t)cfg->proxy.max_connections;
-	long have = net_raise_fd_limit(want);
+	uint64_t want;
+	long have = services_run_fd_limit(cfg, headless_which(cfg), &want);
 	if (have >= 0 && (uint64_t)have < want)
 		log_warn("descriptor limit %ld is below the %llu that max_connections needs; "
 			 "connections past it are closed unlogged (raise LimitNOFILE or ulimit -Hn)",
@@ -103,18 +89,18 @@ static void headless_reload(struct headless *h)
 			d.restart++;
 		}
 	int failed = 0;
-	if (d.live[CONFIG_TRACKER] && h->tracker &&
-	    tracker_reconfigure(h->tracker, &fresh->cfg.tracker, err, sizeof err) != 0) {
+	if (d.live[CONFIG_TRACKER] && h->svc.tracker &&
+	    tracker_reconfigure(h->svc.tracker, &fresh->cfg.tracker, err, sizeof err) != 0) {
 		log_error("reload: [tracker]: %s", err);
 		failed = 1;
 	}
-	if (d.live[CONFIG_PROXY] && h->proxy &&
-	    proxy_reconfigure(h->proxy, &fresh->cfg.proxy, err, sizeof err) != 0) {
+	if (d.live[CONFIG_PROXY] && h->svc.proxy &&
+	    proxy_reconfigure(h->svc.proxy, &fresh->cfg.proxy, err, sizeof err) != 0) {
 		log_error("reload: [proxy]: %s", err);
 		failed = 1;
 	}
-	if (d.live[CONFIG_SERVER] && h->server &&
-	    server_reconfigure(h->server, &fresh->cfg.server, err, sizeof err) != 0) {
+	if (d.live[CONFIG_SERVER] && h->svc.server &&
+	    server_reconfigure(h->svc.server, &fresh->cfg.server, err, sizeof err) != 0) {
 		log_error("reload: [server]: %s", err);
 		failed = 1;
 	}
@@ -125,20 +111,20 @@ static void headless_reload(struct headless *h)
 	next.proxy = h->running.proxy;
 	next.server = h->running.server;
 	memcpy(next.has, h->running.has, sizeof next.has);
-	if (h->tracker && d.live[CONFIG_TRACKER] && !failed) {
+	if (h->svc.tracker && d.live[CONFIG_TRACKER] && !failed) {
 		snprintf(next.tracker.allow, sizeof next.tracker.allow, "%s", fresh->cfg.tracker.allow);
 		next.tracker.max_message = fresh->cfg.tracker.max_message;
 		next.tracker.max_connections = fresh->cfg.tracker.max_connections;
 		next.tracker.handshake_timeout = fresh->cfg.tracker.handshake_timeout;
 	}
-	if (h->proxy && d.live[CONFIG_PROXY] && !failed) {
+	if (h->svc.proxy && d.live[CONFIG_PROXY] && !failed) {
 		snprintf(next.proxy.allow, sizeof next.proxy.allow, "%s", fresh->cfg.proxy.allow);
 		next.proxy.max_connections = fresh->cfg.proxy.max_connections;
 		next.proxy.handshake_timeout = fresh->cfg.proxy.handshake_timeout;
 		next.proxy.timeout_client = fresh->cfg.proxy.timeout_client;
 		next.proxy.timeout_server = fresh->cfg.proxy.timeout_server;
 	}
-	if (h->server && d.live[CONFIG_SERVER] && !failed) {
+	if (h->svc.server && d.live[CONFIG_SERVER] && !failed) {
 		server_options_t *o = &next.server;
 		const server_options_t *n = &fresh->cfg.server;
 		snprintf(o->allow, sizeof o->allow, "%s", n->allow);
@@ -187,22 +173,13 @@ int cli_headless(const struct cli_args *args)
 
 	ensure_fd_limit(cfg);
 
-	int failed = 0;
-	if (cfg->has[CONFIG_TRACKER]) {
+	const char *what = NULL;
+	if (cfg->has[CONFIG_TRACKER])
 		log_set_tag("tracker");
-		if (tracker_start(h.loop, &cfg->tracker, &h.tracker) != 0)
-			failed = 1;
-		else
-			tracker_set_stop_callback(h.tracker, on_tracker_stopped, &h);
-	}
-	if (!failed && cfg->has[CONFIG_PROXY]) {
-		if (proxy_start(h.loop, &cfg->proxy, &h.proxy) != 0)
-			failed = 1;
-	}
-	if (!failed && cfg->has[CONFIG_SERVER]) {
-		if (server_start(h.loop, &cfg->server, &h.server) != 0)
-			failed = 1;
-	}
+	/* A start failure is logged by the service itself. */
+	int failed = services_run_start(&h.svc, h.loop, &h.running, headless_which(cfg), &what) != 0;
+	if (h.svc.tracker)
+		tracker_set_stop_callback(h.svc.tracker, on_tracker_stopped, &h);
 	uv_signal_init(h.loop, &h.sigint);
 	uv_signal_init(h.loop, &h.sigterm);
 	uv_signal_init(h.loop, &h.sighup);

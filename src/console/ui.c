@@ -17,6 +17,7 @@
 #include "console/cli.h"
 #include "console/dashboard.h"
 #include "console/dashboard_source.h"
+#include "console/services_run.h"
 #include "console/ui_attach.h"
 #include "console/ui_draw.h"
 #include "console/ui_probe.h"
@@ -49,8 +50,7 @@ struct child_server {
 struct console {
 	uv_loop_t *loop;
 	config_t cfg;
-	tracker_t *tracker;
-	proxy_t *proxy;
+	services_run_t svc; /* tracker and proxy; the device server runs as a child */
 	dashboard_t dash;
 	dashboard_source_t src;
 	uv_timer_t tick;
@@ -189,16 +189,16 @@ static void child_build_args(struct console *c)
 	child_add_arg(ch, "server");
 	child_add_arg(ch, "--host");
 	child_add_arg(ch, "127.0.0.1");
-	int base = c->proxy ? proxy_port(c->proxy) + 1 : 9091;
+	int base = c->svc.proxy ? proxy_port(c->svc.proxy) + 1 : 9091;
 	child_add_arg(ch, "--port");
 	child_add_arg(ch, "%d", base);
 	child_add_arg(ch, "--port-end");
 	child_add_arg(ch, "%d", base + 100 > 65535 ? 65535 : base + 100);
 	child_add_arg(ch, "--key");
 	child_add_arg(ch, "%s", c->cfg.console.local_key);
-	if (c->tracker) {
+	if (c->svc.tracker) {
 		child_add_arg(ch, "--tracker");
-		child_add_arg(ch, "127.0.0.1:%d", tracker_port(c->tracker));
+		child_add_arg(ch, "127.0.0.1:%d", tracker_port(c->svc.tracker));
 	}
 }
 
@@ -238,11 +238,6 @@ static void child_start(struct console *c)
 
 /* ---- quitting ---- */
 
-static void on_service_closed(void *arg)
-{
-	(void)arg;
-}
-
 /* A child that ignores SIGTERM for 3 s is killed, so quitting never hangs. */
 static void child_on_kill_timer(uv_timer_t *t)
 {
@@ -269,12 +264,7 @@ static void console_quit(struct console *c)
 		ui_probe_close(c->probe);
 	if (c->attach)
 		ui_attach_close(c->attach);
-	if (c->proxy)
-		proxy_close(c->proxy, on_service_closed, c);
-	if (c->tracker)
-		tracker_close(c->tracker, on_service_closed, c);
-	c->proxy = NULL;
-	c->tracker = NULL;
+	services_run_close(&c->svc);
 	c->src.tracker = NULL;
 	c->src.proxy = NULL;
 	uv_timer_stop(&c->tick);
@@ -294,7 +284,7 @@ static void redraw(struct console *c)
 {
 	if (!c->curses_on || c->quitting)
 		return;
-	if (c->tracker || c->proxy) {
+	if (c->svc.tracker || c->svc.proxy) {
 		dashboard_source_update(&c->src, &c->dash, now_wall());
 		set_title(c);
 	}
@@ -321,28 +311,28 @@ static void do_action(struct console *c, struct dash_action a)
 		return;
 	case DASH_ACTION_DRAIN: {
 		int drain = !(sel && strcmp(sel->cells[2], "drained") == 0);
-		rc = c->tracker ? tracker_admin_drain(c->tracker, a.id, drain) : UV_ENOENT;
+		rc = c->svc.tracker ? tracker_admin_drain(c->svc.tracker, a.id, drain) : UV_ENOENT;
 		snprintf(c->dash.status, sizeof c->dash.status, rc ? "drain: no such server"
 				     : drain ? "server drained: no new assignments"
 					     : "server undrained");
 		break;
 	}
 	case DASH_ACTION_KICK:
-		rc = c->tracker ? tracker_admin_kick(c->tracker, a.id) : UV_ENOENT;
+		rc = c->svc.tracker ? tracker_admin_kick(c->svc.tracker, a.id) : UV_ENOENT;
 		snprintf(c->dash.status, sizeof c->dash.status,
 			 rc ? "kick: no such server" : "server connection closed");
 		break;
 	case DASH_ACTION_CANCEL:
-		rc = c->tracker ? tracker_admin_cancel(c->tracker, a.id) : UV_ENOENT;
+		rc = c->svc.tracker ? tracker_admin_cancel(c->svc.tracker, a.id) : UV_ENOENT;
 		snprintf(c->dash.status, sizeof c->dash.status,
 			 rc ? "cancel: no such request" : "request cancelled");
 		break;
 	case DASH_ACTION_PROBE:
-		if (!c->tracker || !c->probe) {
+		if (!c->svc.tracker || !c->probe) {
 			snprintf(c->dash.status, sizeof c->dash.status, "probe needs the embedded tracker");
 			break;
 		}
-		rc = ui_probe_start(c->probe, c->tracker, a.id, on_probe_done, c);
+		rc = ui_probe_start(c->probe, c->svc.tracker, a.id, on_probe_done, c);
 		if (rc == 0)
 			snprintf(c->dash.status, sizeof c->dash.status, "probing %s ...",
 				 sel ? sel->cells[0] : "server");
@@ -434,28 +424,19 @@ static int start_services(struct console *c)
 {
 	config_t *cfg = &c->cfg;
 	int embedded = !cfg->path[0];
-	/* As in headless mode: room for every connection the services may accept. */
-	net_raise_fd_limit(256 + (uint64_t)cfg->tracker.max_connections +
-			   3 * (uint64_t)cfg->proxy.max_connections);
-	if (embedded || cfg->has[CONFIG_TRACKER]) {
-		int err = tracker_start(c->loop, &cfg->tracker, &c->tracker);
-		if (err) {
-			fprintf(stderr, "tvmrpc-console: tracker: %s\n", uv_strerror(err));
-			return -1;
-		}
+	unsigned which = (embedded || cfg->has[CONFIG_TRACKER] ? SERVICES_RUN_TRACKER : 0) |
+			 (embedded || cfg->has[CONFIG_PROXY] ? SERVICES_RUN_PROXY : 0) |
+			 (embedded ? SERVICES_RUN_PROXY_TO_LOCAL_TRACKER : 0);
+	uint64_t want;
+	const char *what = NULL;
+	services_run_fd_limit(cfg, which, &want);
+	int err = services_run_start(&c->svc, c->loop, cfg, which, &what);
+	if (err) {
+		fprintf(stderr, "tvmrpc-console: %s: %s\n", what, uv_strerror(err));
+		return -1;
 	}
-	if (embedded || cfg->has[CONFIG_PROXY]) {
-		if (embedded && c->tracker)
-			snprintf(cfg->proxy.tracker, sizeof cfg->proxy.tracker, "127.0.0.1:%d",
-				 tracker_port(c->tracker));
-		int err = proxy_start(c->loop, &cfg->proxy, &c->proxy);
-		if (err) {
-			fprintf(stderr, "tvmrpc-console: proxy: %s\n", uv_strerror(err));
-			return -1;
-		}
-	}
-	if (c->tracker)
-		tracker_view_set_on_change(c->tracker, on_change, c);
+	if (c->svc.tracker)
+		tracker_view_set_on_change(c->svc.tracker, on_change, c);
 	c->has_child = (embedded && cfg->console.local_server) || cfg->has[CONFIG_SERVER] ||
 		       (cfg->has[CONFIG_CONSOLE] && cfg->console.local_server);
 	return 0;
@@ -471,19 +452,19 @@ static void set_title(struct console *c)
 	} else {
 		/* Connections refused by allow lists or connection limits are counted here. */
 		uint64_t refused = 0;
-		if (c->tracker) {
+		if (c->svc.tracker) {
 			struct tracker_view_counters tc;
-			tracker_view_counters(c->tracker, &tc);
+			tracker_view_counters(c->svc.tracker, &tc);
 			refused += tc.refused_acl + tc.refused_limit;
 		}
-		if (c->proxy) {
+		if (c->svc.proxy) {
 			proxy_view_counts_t pc;
-			proxy_view_counts(c->proxy, &pc);
+			proxy_view_counts(c->svc.proxy, &pc);
 			refused += pc.refused;
 		}
 		int m = snprintf(t + n, sizeof t - (size_t)n, "| tracker :%d | proxy :%d%s",
-				 c->tracker ? tracker_port(c->tracker) : 0,
-				 c->proxy ? proxy_port(c->proxy) : 0, c->has_child ? " | local server" : "");
+				 c->svc.tracker ? tracker_port(c->svc.tracker) : 0,
+				 c->svc.proxy ? proxy_port(c->svc.proxy) : 0, c->has_child ? " | local server" : "");
 		if (refused && m > 0 && (size_t)(n + m) < sizeof t)
 			snprintf(t + n + m, sizeof t - (size_t)(n + m), " | refused %llu",
 				 (unsigned long long)refused);
@@ -523,17 +504,14 @@ int cli_console(const struct cli_args *args)
 	} else if (start_services(c) != 0) {
 		log_set_sink(NULL, NULL);
 		log_set_quiet(0);
-		if (c->proxy)
-			proxy_close(c->proxy, on_service_closed, c);
-		if (c->tracker)
-			tracker_close(c->tracker, on_service_closed, c);
+		services_run_close(&c->svc);
 		uv_run(c->loop, UV_RUN_DEFAULT);
 		uv_loop_close(c->loop);
 		dashboard_free(&c->dash);
 		return 1;
 	}
-	c->src.tracker = c->tracker;
-	c->src.proxy = c->proxy;
+	c->src.tracker = c->svc.tracker;
+	c->src.proxy = c->svc.proxy;
 	c->probe = ui_probe_new(c->loop);
 	set_title(c);
 
