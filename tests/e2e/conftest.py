@@ -3,6 +3,7 @@ process management that always cleans up. Every test talks only to 127.0.0.1."""
 import os
 import socket
 import subprocess
+import threading
 import time
 
 import pytest
@@ -44,7 +45,9 @@ def wait_until(pred, timeout=10.0, what="condition"):
 
 
 class Proc:
-    """A started tvmrpc-console process; stopped (SIGTERM, then SIGKILL) at teardown."""
+    """A started tvmrpc-console process; stopped (SIGTERM, then SIGKILL) at teardown. Two
+    threads drain its stdout and stderr as they come, so a test can wait for a log line
+    (wait_log) and a chatty process never blocks on a full pipe."""
 
     def __init__(self, args, env=None):
         self.args = [BIN] + list(args)
@@ -53,6 +56,46 @@ class Proc:
             e.update(env)
         self.p = subprocess.Popen(self.args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, env=e)
+        self._out, self._err = bytearray(), bytearray()
+        self._eof = 0
+        self._cursor = 0           # wait_log searches stderr from here
+        self._cond = threading.Condition()
+        self._readers = [threading.Thread(target=self._drain, args=(f, buf), daemon=True)
+                         for f, buf in ((self.p.stdout, self._out), (self.p.stderr, self._err))]
+        for t in self._readers:
+            t.start()
+
+    def _drain(self, pipe, buf):
+        for chunk in iter(lambda: pipe.read1(65536), b""):
+            with self._cond:
+                buf += chunk
+                self._cond.notify_all()
+        with self._cond:
+            self._eof += 1
+            self._cond.notify_all()
+
+    def log(self):
+        """Everything the process wrote to stderr so far."""
+        with self._cond:
+            return self._err.decode(errors="replace")
+
+    def wait_log(self, needle, timeout=10.0):
+        """Wait until stderr, after the previous wait_log's match, holds `needle`; returns
+        that stretch of the log (up to what has arrived). Waits follow the order of events."""
+        want = needle.encode()
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                at = self._err.find(want, self._cursor)
+                if at >= 0:
+                    text = self._err[self._cursor:].decode(errors="replace")
+                    self._cursor = at + len(want)
+                    return text
+                left = deadline - time.monotonic()
+                if left <= 0 or self._eof == 2:
+                    raise AssertionError("no %r in the log of %s:\n%s" % (
+                        needle, " ".join(self.args[1:3]), self._err.decode(errors="replace")))
+                self._cond.wait(left)
 
     def stop(self, timeout=10.0):
         if self.p.poll() is None:
@@ -62,8 +105,11 @@ class Proc:
             except subprocess.TimeoutExpired:
                 self.p.kill()
                 self.p.wait()
-        out, err = self.p.communicate()
-        return self.p.returncode, out.decode(errors="replace"), err.decode(errors="replace")
+        for t in self._readers:
+            t.join()
+        with self._cond:
+            return (self.p.returncode, self._out.decode(errors="replace"),
+                    self._err.decode(errors="replace"))
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ restart; a broken file is refused and the running settings are kept."""
 import signal
 import socket
 import struct
-import time
 
 from conftest import free_port, wait_port
 
@@ -21,28 +20,6 @@ def tracker_answers(port):
         return False
 
 
-def wait_log(proc, needle, timeout=10.0):
-    """Read the process's stderr until a line contains needle."""
-    deadline = time.time() + timeout
-    seen = []
-    proc.p.stderr.flush()
-    import os
-    import select
-    fd = proc.p.stderr.fileno()
-    os.set_blocking(fd, False)
-    buf = b""
-    while time.time() < deadline:
-        r, _, _ = select.select([fd], [], [], 0.2)
-        if r:
-            chunk = os.read(fd, 65536)
-            if not chunk:
-                break
-            buf += chunk
-            if needle.encode() in buf:
-                return buf.decode(errors="replace")
-    raise AssertionError("no '%s' in the log:\n%s" % (needle, buf.decode(errors="replace")))
-
-
 def test_sighup_applies_allow_list_and_reports_restart_keys(spawn, tmp_path):
     port = free_port()
     ini = tmp_path / "host.ini"
@@ -54,20 +31,20 @@ def test_sighup_applies_allow_list_and_reports_restart_keys(spawn, tmp_path):
     ini.write_text("[tracker]\nhost = 127.0.0.1\nport = %d\nport_end = %d\nallow = 127.0.0.0/8\n"
                    "handshake_timeout = 3\n" % (port, port + 1))
     p.p.send_signal(signal.SIGHUP)
-    log = wait_log(p, "reload done")
+    log = p.wait_log("reload done")
     assert "[tracker] allow changed" in log
     assert tracker_answers(port)
     # A port change cannot be applied live: it is named, and the tracker stays where it is.
     ini.write_text("[tracker]\nhost = 127.0.0.1\nport = %d\nport_end = %d\nallow = 127.0.0.0/8\n"
                    % (port + 5, port + 6))
     p.p.send_signal(signal.SIGHUP)
-    log = wait_log(p, "reload done")
+    log = p.wait_log("reload done")
     assert "[tracker] port changed, but needs a restart" in log
     assert tracker_answers(port)
     # A broken file is refused; the running settings stay.
     ini.write_text("[tracker]\nport = not-a-number\n")
     p.p.send_signal(signal.SIGHUP)
-    log = wait_log(p, "reload failed")
+    log = p.wait_log("reload failed")
     assert "%s:2" % ini in log
     assert tracker_answers(port)
     assert p.p.poll() is None
