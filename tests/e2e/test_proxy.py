@@ -6,11 +6,10 @@ import os
 import socket
 import struct
 import threading
-import time
 
 import pytest
 
-from conftest import free_port, wait_port
+from conftest import free_port
 from proxy_peer import (CODE_MISMATCH, CODE_SUCCESS, RPC_MAGIC, closed_soon, connect,
                         handshake_bytes, open_peer, read_reply, recv_exact)
 
@@ -24,7 +23,8 @@ def proxy(spawn):
         port = free_port()
         p = spawn("--headless", "proxy", "--host", "127.0.0.1", "--port", str(port),
                   "--port-end", str(port + 1), *flags)
-        wait_port(port)
+        # The log line, not a probe connection: a probe would take a slot of its own.
+        p.wait_log("proxy: listening on 127.0.0.1:%d" % port)
         started.append(p)
         return port, p
 
@@ -35,16 +35,32 @@ def proxy(spawn):
         assert rc == 0, err
 
 
-def pair(port, key="x1", client_key=None):
+def peer_name(sock):
+    return "%s:%d" % sock.getsockname()[:2]
+
+
+def waits(p, sock, role, key):
+    """Wait until the proxy logs that this peer waits (its handshake is done)."""
+    p.wait_log("proxy: %s waits as %s for key %s" % (peer_name(sock), role, key))
+
+
+def close_and_forget(p, sock):
+    """Close a waiting peer; wait until the proxy logs that it left and was forgotten."""
+    name = peer_name(sock)
+    sock.close()
+    p.wait_log("proxy: %s: left while waiting (forgotten), closed" % name)
+
+
+def pair(p, port, key="x1", client_key=None):
     server = open_peer(port, "server:" + key)
-    time.sleep(0.05)  # the server registers first
+    waits(p, server, "server", key)  # the server registers first
     client = open_peer(port, client_key or "client:" + key)
     return client, server
 
 
 def test_pairing_and_relay(proxy):
-    port, _ = proxy()
-    client, server = pair(port, "x1", "client:x1 -timeout=5")
+    port, p = proxy()
+    client, server = pair(p, port, "x1", "client:x1 -timeout=5")
     assert read_reply(client) == (CODE_SUCCESS, "server:x1")
     # The server learns the client's full key, -timeout included.
     assert read_reply(server) == (CODE_SUCCESS, "client:x1 -timeout=5")
@@ -58,9 +74,9 @@ def test_pairing_and_relay(proxy):
 
 
 def test_client_first_then_server(proxy):
-    port, _ = proxy()
+    port, p = proxy()
     client = open_peer(port, "client:later")
-    time.sleep(0.1)
+    waits(p, client, "client", "later")
     server = open_peer(port, "server:later")
     assert read_reply(client) == (CODE_SUCCESS, "server:later")
     assert read_reply(server) == (CODE_SUCCESS, "client:later")
@@ -71,9 +87,9 @@ def test_client_first_then_server(proxy):
 
 
 def test_handshake_one_byte_per_segment(proxy):
-    port, _ = proxy()
+    port, p = proxy()
     server = open_peer(port, "server:slow", chunk=1)
-    time.sleep(0.05)
+    waits(p, server, "server", "slow")
     client = open_peer(port, "client:slow -timeout=7", chunk=1)
     assert read_reply(client) == (CODE_SUCCESS, "server:slow")
     assert read_reply(server) == (CODE_SUCCESS, "client:slow -timeout=7")
@@ -82,10 +98,10 @@ def test_handshake_one_byte_per_segment(proxy):
 
 
 def test_bytes_sent_before_pairing_are_kept(proxy):
-    port, _ = proxy()
+    port, p = proxy()
     server = connect(port)
     server.sendall(handshake_bytes("server:early") + b"server-early")
-    time.sleep(0.1)
+    waits(p, server, "server", "early")
     client = connect(port)
     client.sendall(handshake_bytes("client:early") + b"client-early")
     assert read_reply(client) == (CODE_SUCCESS, "server:early")
@@ -113,16 +129,15 @@ def test_lone_server_gets_mismatch(proxy):
 
 
 def test_waiting_server_that_leaves_is_forgotten(proxy):
-    port, _ = proxy("--timeout-client", "0.5")
+    port, p = proxy("--timeout-client", "0.5")
     gone = open_peer(port, "server:fk")
-    time.sleep(0.1)
-    gone.close()
-    time.sleep(0.2)
+    waits(p, gone, "server", "fk")
+    close_and_forget(p, gone)
     client = open_peer(port, "client:fk")
     client.settimeout(5)
     assert read_reply(client) == (CODE_MISMATCH, None)
     # A live server on the same key is paired normally afterwards.
-    client, server = pair(port, "fk")
+    client, server = pair(p, port, "fk")
     assert read_reply(client) == (CODE_SUCCESS, "server:fk")
     assert read_reply(server) == (CODE_SUCCESS, "client:fk")
     client.close()
@@ -130,11 +145,11 @@ def test_waiting_server_that_leaves_is_forgotten(proxy):
 
 
 def test_two_servers_one_key_fifo(proxy):
-    port, _ = proxy()
+    port, p = proxy()
     s1 = open_peer(port, "server:shared")
-    time.sleep(0.05)
+    waits(p, s1, "server", "shared")
     s2 = open_peer(port, "server:shared")  # no DUPLICATE: it queues behind s1
-    time.sleep(0.05)
+    waits(p, s2, "server", "shared")
     c1 = open_peer(port, "client:shared -timeout=1")
     c2 = open_peer(port, "client:shared -timeout=2")
     for c in (c1, c2):
@@ -152,9 +167,9 @@ def test_two_servers_one_key_fifo(proxy):
 
 
 def test_keys_do_not_cross(proxy):
-    port, _ = proxy("--timeout-client", "0.4")
+    port, p = proxy("--timeout-client", "0.4")
     server = open_peer(port, "server:a")
-    time.sleep(0.05)
+    waits(p, server, "server", "a")
     client = open_peer(port, "client:b")
     client.settimeout(5)
     assert read_reply(client) == (CODE_MISMATCH, None)
@@ -186,8 +201,8 @@ def _drain(sock, n, results, name):
 
 
 def test_64mib_both_ways(proxy):
-    port, _ = proxy()
-    client, server = pair(port, "bulk")
+    port, p = proxy()
+    client, server = pair(p, port, "bulk")
     assert read_reply(client)[0] == CODE_SUCCESS
     assert read_reply(server)[0] == CODE_SUCCESS
     size = 64 << 20
@@ -214,9 +229,9 @@ def test_64mib_both_ways(proxy):
 
 
 def test_server_drop_mid_transfer(proxy):
-    port, _ = proxy()
-    client, server = pair(port, "drop")
-    other_c, other_s = pair(port, "other")
+    port, p = proxy()
+    client, server = pair(p, port, "drop")
+    other_c, other_s = pair(p, port, "other")
     for s in (client, server, other_c, other_s):
         assert read_reply(s)[0] == CODE_SUCCESS
     server.sendall(b"x" * 100000)
@@ -233,7 +248,7 @@ def test_server_drop_mid_transfer(proxy):
 
     t = threading.Thread(target=keep_sending)
     t.start()
-    time.sleep(0.1)
+    assert recv_exact(server, 65536) == b"y" * 65536  # the relay is mid transfer
     server.close()
     assert closed_soon(client, timeout=5)
     stop.set()
@@ -274,14 +289,14 @@ def test_bad_role_gets_mismatch(proxy):
 
 
 def test_silent_peer_is_cut_off(proxy):
-    port, _ = proxy("--handshake-timeout", "0.3")
+    port, p = proxy("--handshake-timeout", "0.3")
     silent = connect(port)
     partial = connect(port)
     partial.sendall(struct.pack("<i", RPC_MAGIC))  # magic, then nothing
     assert closed_soon(silent)
     assert closed_soon(partial)
     # The proxy still serves others.
-    client, server = pair(port, "after")
+    client, server = pair(p, port, "after")
     assert read_reply(client) == (CODE_SUCCESS, "server:after")
     server.close()
     client.close()
@@ -295,10 +310,10 @@ def test_allow_list_refuses(proxy):
 
 def test_sigterm_closes_everything(proxy):
     port, p = proxy()
-    client, server = pair(port, "bye")
+    client, server = pair(p, port, "bye")
     assert read_reply(client)[0] == CODE_SUCCESS
     waiting = open_peer(port, "server:stays")
-    time.sleep(0.05)
+    waits(p, waiting, "server", "stays")
     rc, _, err = p.stop()
     assert rc == 0, err
     for s in (client, server, waiting):
@@ -309,7 +324,7 @@ def test_peer_keys_cannot_forge_log_lines(spawn):
     port = free_port()
     p = spawn("--headless", "proxy", "--host", "127.0.0.1", "--port", str(port),
               "--port-end", str(port + 1), "--timeout-client", "0.2")
-    wait_port(port)
+    p.wait_log("proxy: listening on 127.0.0.1:%d" % port)
     for key in ("router:x\nFAKE log line", "client:\x1b[2Jesc"):
         s = open_peer(port, key)
         s.settimeout(5)
@@ -323,16 +338,15 @@ def test_peer_keys_cannot_forge_log_lines(spawn):
 
 
 def test_max_connections(proxy):
-    port, _ = proxy("--max-connections", "2")
-    time.sleep(0.2)  # the readiness probe's connection is gone
+    port, p = proxy("--max-connections", "2")  # started without a probe connection
     s1 = open_peer(port, "server:m")
+    waits(p, s1, "server", "m")
     s2 = open_peer(port, "server:m")
-    time.sleep(0.1)
+    waits(p, s2, "server", "m")
     third = connect(port)
     assert closed_soon(third)
     assert not closed_soon(s2, timeout=0.2)  # the two admitted ones stay
-    s2.close()
-    time.sleep(0.2)
+    close_and_forget(p, s2)
     # A slot is free again: a client is accepted and paired with the first server.
     c = open_peer(port, "client:m")
     assert read_reply(c) == (CODE_SUCCESS, "server:m")
