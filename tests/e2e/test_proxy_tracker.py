@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from conftest import free_port, wait_port
+from conftest import free_port, wait_port, wait_until
 from fake_tracker import FakeTracker
 from proxy_peer import (CODE_MISMATCH, CODE_SUCCESS, closed_soon, connect, handshake_bytes,
                         open_peer, read_reply, recv_exact)
@@ -143,7 +143,7 @@ def test_tracker_down_at_start(spawn):
               "--port-end", str(port + 1), "--tracker", "127.0.0.1:%d" % tport)
     wait_port(port)
     server = open_peer(port, "server:late")
-    time.sleep(0.5)
+    p.wait_log("proxy: %s:%d pooled as server for key late" % server.getsockname()[:2])
     late = FakeTracker(tport)
     try:
         put = wait_puts(late, "late", 1)[0]
@@ -170,7 +170,7 @@ def test_server_that_leaves_is_no_longer_offered(proxy, tracker):
     # only the server still waiting is offered again, under a fresh key.
     tracker.wait_for(lambda: tracker.connections() >= 2, timeout=10)
     fresh = wait_puts(tracker, "lk", 1, conn=1)
-    time.sleep(0.5)
+    time.sleep(0.5)  # an observation window: no second offer follows (an absence)
     assert len(puts_for(tracker, "lk", 1)) == 1
     key = fresh[0][2][1]
     assert key not in [p[2][1] for p in puts]
@@ -246,15 +246,11 @@ def test_replay_server_half_tracker_mode(proxy, tracker):
 
 def _summary_when(tracker_port, pred, timeout=10.0):
     from tvm_wire import TrackerClient
-    deadline = time.time() + timeout
-    last = None
     with TrackerClient("127.0.0.1", tracker_port) as tc:
-        while time.time() < deadline:
-            last = tc.summary()
-            if pred(last):
-                return last
-            time.sleep(0.05)
-    raise TimeoutError("tracker summary never matched: %r" % (last,))
+        def matching():
+            s = tc.summary()
+            return s if pred(s) else None
+        return wait_until(matching, timeout, "a tracker summary that matches")
 
 
 def _free(summary, key):
@@ -309,7 +305,7 @@ def test_with_our_tracker_departed_server_is_withdrawn(spawn):
     leave.close()
     # The proxy re-registers: the tracker drops both offers, then gets the live one again.
     _summary_when(tport, lambda s: _free(s, "lv") == 1)
-    time.sleep(0.3)
+    time.sleep(0.3)  # an observation window: the count stays at 1 (an absence of more)
     assert _free(_summary_when(tport, lambda s: True), "lv") == 1
     client = _request_and_pair(tport, pport, "lv", stay)
     client.close()

@@ -3,7 +3,6 @@ proxy_server_side.json: the two halves of one session relayed by TVM's Python pr
 both halves through our proxy and check each side receives exactly the recorded bytes."""
 import json
 import os
-import time
 
 from conftest import free_port, wait_port
 from proxy_peer import connect, recv_exact
@@ -36,7 +35,7 @@ def test_replay_plain_proxy_session(spawn):
     wait_port(port)
     server = connect(port)
     server.sendall(server_hs)
-    time.sleep(0.05)
+    p.wait_log("proxy: %s:%d waits as server for key vecp" % server.getsockname()[:2])
     client = connect(port)
     client.sendall(client_hs)
 

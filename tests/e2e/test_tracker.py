@@ -334,7 +334,7 @@ def test_23_one_byte_per_segment(tracker):
         data = struct.pack("<i", TRACKER_MAGIC) + frame([PUT, "k", [1, "k:1"], None])
         for i in range(len(data)):
             c.send_raw(data[i:i + 1])
-            time.sleep(0.002)
+            time.sleep(0.002)  # the subject: each byte in its own segment
         assert c.recv_exact(4) == struct.pack("<i", TRACKER_MAGIC)
         assert c.recv_json() == 0
         assert summary(port)["queue_info"]["k"]["free"] == 1
@@ -387,9 +387,8 @@ def test_vanish_mid_message_is_logged_once(tracker):
     c = TrackerClient("127.0.0.1", port)
     local = "%s:%d" % c.local
     c.send_raw(frame([SUMMARY])[:5])
-    time.sleep(0.1)
     c.close()
-    time.sleep(0.2)
+    p.wait_log(local)
     still_serves(port)
     _, _, err = p.stop()
     lines = [l for l in err.splitlines() if local in l]
@@ -416,12 +415,12 @@ def test_stalled_frame_times_out_but_idle_connections_do_not(tracker):
     stalled = TrackerClient("127.0.0.1", port)
     stalled.send_raw(struct.pack("<i", 100) + b"[1, ")  # never finished
     assert stalled.closed_without_reply(5)
-    time.sleep(0.4)
+    time.sleep(0.4)  # the subject: an idle gap longer than the 0.3 s frame timeout
     assert idle.call([PING]) == 0  # 0.7 s idle between frames is fine
     slow = TrackerClient("127.0.0.1", port)
     for part in (frame([PING])[:3], frame([PING])[3:]):  # finished in time, in pieces
         slow.send_raw(part)
-        time.sleep(0.1)
+        time.sleep(0.1)  # the subject: a frame in pieces, finished within its 0.3 s
     assert slow.recv_json() == 0
     _, _, err = p.stop()
     assert err.count("message not completed within 0.3 s") == 1, err
