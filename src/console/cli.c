@@ -11,37 +11,37 @@ static int is_service_name(const char *s)
 	return strcmp(s, "tracker") == 0 || strcmp(s, "proxy") == 0 || strcmp(s, "server") == 0;
 }
 
+/* The log flags every mode takes. Returns 1 if consumed (advancing *i), 0 if not, -1 on error. */
+static int log_flag(int argc, char **argv, int *i, config_t *cfg, char *err, size_t n)
+{
+	const char *f = argv[*i];
+	if (strcmp(f, "--log-level") == 0) {
+		if (*i + 1 >= argc) {
+			snprintf(err, n, "%s needs a value", f);
+			return -1;
+		}
+		(*i)++;
+		return config_set(cfg, CONFIG_LOG, "level", argv[*i], f, err, n) ? -1 : 1;
+	}
+	if (strcmp(f, "--silent") == 0)
+		return config_set(cfg, CONFIG_LOG, "silent", "yes", f, err, n) ? -1 : 1;
+	if (strcmp(f, "--syslog") == 0)
+		return config_set(cfg, CONFIG_LOG, "syslog", "yes", f, err, n) ? -1 : 1;
+	return 0;
+}
+
 /* Flags shared by every mode. Returns 1 if consumed (advancing *i), 0 if not, -1 on error. */
 static int global_flag(int argc, char **argv, int *i, struct cli_args *a, char *err, size_t n)
 {
-	const char *f = argv[*i];
-	const char *val = *i + 1 < argc ? argv[*i + 1] : NULL;
-#define NEED_VALUE()                                                                          \
-	do {                                                                                  \
-		if (!val) {                                                                   \
-			snprintf(err, n, "%s needs a value", f);                             \
-			return -1;                                                            \
-		}                                                                             \
-		(*i)++;                                                                       \
-	} while (0)
-	if (strcmp(f, "--log-level") == 0) {
-		NEED_VALUE();
-		return config_set(&a->cfg, CONFIG_LOG, "level", val, f, err, n) ? -1 : 1;
-	}
-	if (strcmp(f, "--silent") == 0)
-		return config_set(&a->cfg, CONFIG_LOG, "silent", "yes", f, err, n) ? -1 : 1;
-	if (strcmp(f, "--syslog") == 0)
-		return config_set(&a->cfg, CONFIG_LOG, "syslog", "yes", f, err, n) ? -1 : 1;
-	if (strcmp(f, "--json") == 0) {
+	if (strcmp(argv[*i], "--json") == 0) {
 		a->json = 1;
 		return 1;
 	}
-	return 0;
-#undef NEED_VALUE
+	return log_flag(argc, argv, i, &a->cfg, err, n);
 }
 
 /* --flag value / --flag=value for a key of `section`. */
-static int section_flag(int argc, char **argv, int *i, struct cli_args *a, int section,
+static int section_flag(int argc, char **argv, int *i, config_t *cfg, enum config_section section,
 			char *err, size_t n)
 {
 	const char *f = argv[*i];
@@ -55,7 +55,7 @@ static int section_flag(int argc, char **argv, int *i, struct cli_args *a, int s
 	for (size_t k = 0; k < len; k++)
 		key[k] = f[2 + k] == '-' ? '_' : f[2 + k];
 	key[len] = '\0';
-	int takes = config_key_takes_value((enum config_section)section, key);
+	int takes = config_key_takes_value(section, key);
 	if (takes < 0)
 		return 0;
 	const char *val;
@@ -74,7 +74,14 @@ static int section_flag(int argc, char **argv, int *i, struct cli_args *a, int s
 	for (char *p = origin; *p; p++)
 		if (*p == '_')
 			*p = '-';
-	return config_set(&a->cfg, (enum config_section)section, key, val, origin, err, n) ? -1 : 1;
+	return config_set(cfg, section, key, val, origin, err, n) ? -1 : 1;
+}
+
+int cli_config_flag(int argc, char **argv, int *i, config_t *cfg, enum config_section section,
+		    char *err, size_t n)
+{
+	int r = log_flag(argc, argv, i, cfg, err, n);
+	return r ? r : section_flag(argc, argv, i, cfg, section, err, n);
 }
 
 void cli_apply_logging(const config_t *cfg)
@@ -180,7 +187,8 @@ int cli_parse(int argc, char **argv, struct cli_args *a, char *err, size_t n)
 			continue;
 		}
 		if (a->mode == CLI_HEADLESS && a->service >= 0) {
-			r = section_flag(argc, argv, &i, a, a->service, err, n);
+			r = section_flag(argc, argv, &i, &a->cfg, (enum config_section)a->service,
+					 err, n);
 			if (r < 0)
 				return -1;
 			if (r > 0)

@@ -25,6 +25,12 @@ struct cli_args {
  * flags over it, and validates. */
 int cli_parse(int argc, char **argv, struct cli_args *args, char *err, size_t err_size);
 
+/* One flag at argv[*i] into cfg: the log flags (--log-level L, --silent, --syslog), then a key
+ * of `section` written --key-name VALUE or --key-name=VALUE (booleans take no value). Returns
+ * 1 if consumed (advancing *i past a value), 0 if the flag is not one of these, -1 with err. */
+int cli_config_flag(int argc, char **argv, int *i, config_t *cfg, enum config_section section,
+		    char *err, size_t n);
+
 /* Apply the log section to the logging layer. */
 void cli_apply_logging(const config_t *cfg);
 

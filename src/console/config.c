@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "services/net.h"
+#include "services/rpc_client.h"
 
 enum key_type { KEY_STRING, KEY_INT, KEY_DOUBLE, KEY_BOOL, KEY_SIZE, KEY_LEVEL, KEY_ACL, KEY_ADDR };
 
@@ -20,6 +21,7 @@ enum key_type { KEY_STRING, KEY_INT, KEY_DOUBLE, KEY_BOOL, KEY_SIZE, KEY_LEVEL, 
 #define P(field) CONFIG_PROXY, offsetof(config_t, proxy.field), sizeof(((config_t *)0)->proxy.field)
 #define S(field) CONFIG_SERVER, offsetof(config_t, server.field), sizeof(((config_t *)0)->server.field)
 #define C(field) CONFIG_CONSOLE, offsetof(config_t, console.field), sizeof(((config_t *)0)->console.field)
+#define R(field) CONFIG_RUN, offsetof(config_t, run.field), sizeof(((config_t *)0)->run.field)
 #define L(field) CONFIG_LOG, offsetof(config_t, log.field), sizeof(((config_t *)0)->log.field)
 
 struct key_row {
@@ -75,10 +77,24 @@ static const struct key_row keys[] = {
 	{"local_key", KEY_STRING, C(local_key), 0, 0, 0},
 	{"attach", KEY_ADDR, C(attach), 0, 0, 0},
 	{"refresh", KEY_DOUBLE, C(refresh), 0.05, 10, 1},
+
+	{"tracker", KEY_ADDR, R(tracker), 0, 0, 0},
+	{"key", KEY_STRING, R(key), 0, 0, 0},
+	{"device", KEY_STRING, R(device), 0, 0, 0},
+	{"time", KEY_BOOL, R(time), 0, 1, 0},
+	{"number", KEY_INT, R(number), 1, 1 << 30, 0},
+	{"repeat", KEY_INT, R(repeat), 1, 1 << 20, 0},
+	{"min_repeat_ms", KEY_INT, R(min_repeat_ms), 0, 1 << 30, 0},
+	{"priority", KEY_INT, R(priority), -1000000, 1000000, 0},
+	{"retries", KEY_INT, R(retries), 1, 1000, 0},
+	{"wait", KEY_DOUBLE, R(wait), 0, 1e9, 0},
+	{"session_timeout", KEY_DOUBLE, R(session_timeout), 0, 1e9, 0},
+	{"timeout", KEY_DOUBLE, R(timeout), 0, 1e9, 0},
+	{"connect_timeout", KEY_DOUBLE, R(connect_timeout), 0.001, 1e6, 0},
 };
 
 static const char *const section_names[CONFIG_SECTION_COUNT] = {"log", "tracker", "proxy",
-								 "server", "console"};
+								 "server", "console", "run"};
 
 void config_default(config_t *cfg)
 {
@@ -90,6 +106,16 @@ void config_default(config_t *cfg)
 	cfg->console.local_server = 1;
 	snprintf(cfg->console.local_key, sizeof cfg->console.local_key, "local");
 	cfg->console.refresh = 0.2;
+	rpc_client_options_t client;
+	rpc_client_options_default(&client);
+	snprintf(cfg->run.device, sizeof cfg->run.device, "cpu");
+	cfg->run.number = 10;
+	cfg->run.repeat = 3;
+	cfg->run.priority = 1;
+	cfg->run.retries = 5;
+	cfg->run.session_timeout = client.session_timeout;
+	cfg->run.timeout = client.reply_timeout;
+	cfg->run.connect_timeout = client.connect_timeout;
 }
 
 int config_section_parse(const char *name)
@@ -315,7 +341,7 @@ static char *ini_read_line(char *str, int num, void *stream)
 		memcpy(name, p + 1, n);
 		name[n] = '\0';
 		int sec = config_section_parse(name);
-		if (sec < 0) {
+		if (sec < 0 || sec == CONFIG_RUN) {
 			load_fail(st, "%s:%d: unknown section [%s] (expected log, tracker, proxy, server "
 				  "or console)", name);
 			return NULL;
@@ -333,7 +359,7 @@ static int on_ini_entry(void *user, const char *section, const char *name, const
 	char origin[600];
 	snprintf(origin, sizeof origin, "%s:%d", st->path, st->lineno);
 	int sec = config_section_parse(section);
-	if (sec < 0) {
+	if (sec < 0 || sec == CONFIG_RUN) {
 		snprintf(st->err, st->err_size, "%s: key '%s' is outside any known section", origin,
 			 name);
 		st->failed = 1;
@@ -411,6 +437,8 @@ void config_print(const config_t *cfg, int (*print)(void *arg, const char *line)
 	int last = -1;
 	for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
 		const struct key_row *k = &keys[i];
+		if (k->section == CONFIG_RUN) /* command line only */
+			continue;
 		if ((int)k->section != last) {
 			snprintf(line, sizeof line, "%s[%s]", last < 0 ? "" : "\n", section_names[k->section]);
 			print(arg, line);

@@ -17,6 +17,7 @@ enum config_section {
 	CONFIG_PROXY = 2,
 	CONFIG_SERVER = 3,
 	CONFIG_CONSOLE = 4,
+	CONFIG_RUN = 5, /* --run/--connect flags: command line only, never in a file */
 	CONFIG_SECTION_COUNT
 };
 
@@ -26,6 +27,21 @@ typedef struct console_options {
 	char attach[300];     /* watch a remote tracker "host:port" instead of running services */
 	double refresh;       /* seconds between redraws, default 0.2 */
 } console_options_t;
+
+/* --run KEY / --connect HOST:PORT (run_cmd.c). The tensors and scalars passed (--in, --arg,
+ * --out, --shape, --like) are an ordered argument list, not settings, and stay in run_cmd.c. */
+typedef struct run_options {
+	char tracker[300];      /* --run: the tracker HOST:PORT ("" = $TVM_TRACKER_HOST/PORT) */
+	char key[128];          /* --connect: match key */
+	char device[32];        /* TYPE[:ID], default "cpu" */
+	int time;               /* also run runtime.RPCTimeEvaluator */
+	int number, repeat, min_repeat_ms;
+	int priority, retries;
+	double wait;            /* give up after S seconds without a free device; 0 = no limit */
+	double session_timeout; /* rpc_client_options_t's, defaults from there */
+	double timeout;
+	double connect_timeout;
+} run_options_t;
 
 typedef struct log_options {
 	enum log_level level;
@@ -40,6 +56,7 @@ typedef struct config {
 	proxy_options_t proxy;
 	server_options_t server;
 	console_options_t console;
+	run_options_t run;
 	char path[512]; /* the file loaded, "" if none */
 } config_t;
 

@@ -90,6 +90,7 @@ struct run_opts {
 	int retries;
 	double wait;
 	rpc_client_options_t client;
+	config_t cfg; /* the settings, [run] filled from the flags */
 };
 
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -117,7 +118,7 @@ static int parse_number(const char *flag, const char *text, double lo, double hi
 
 static int parse_int(const char *flag, const char *text, int lo, int hi, int *out)
 {
-	double v;
+	double v = 0;
 	if (parse_number(flag, text, lo, hi, &v))
 		return 2;
 	if (v != floor(v))
@@ -204,23 +205,79 @@ static int parse_device(const char *text, DLDevice *dev)
 	return usage_error("--device: unknown device '%s'", text);
 }
 
-static int parse_args(const struct cli_args *args, int argc, char **argv, struct run_opts *o)
+/* --in, --arg, --out, --shape, --like: the ordered argument list. Returns 1 if f is one of
+ * them (consuming val), 0 if not, 2 after a usage error. */
+static int list_flag(const char *f, const char *val, struct run_opts *o)
 {
-	memset(o, 0, sizeof *o);
-	rpc_client_options_default(&o->client);
-	o->timing.number = 10;
-	o->timing.repeat = 3;
-	o->device.device_type = kDLCPU;
-	o->priority = 1;
-	o->retries = 5;
-	if (args->run_direct)
-		o->target = args->target;
-	else
-		o->run_key = args->run_key;
+	int is_list = strcmp(f, "--in") == 0 || strcmp(f, "--arg") == 0 ||
+		      strcmp(f, "--out") == 0 || strcmp(f, "--shape") == 0 ||
+		      strcmp(f, "--like") == 0;
+	if (!is_list)
+		return 0;
+	if (!val)
+		return usage_error("%s needs a value", f);
+	if (strcmp(f, "--in") == 0 || strcmp(f, "--arg") == 0) {
+		if (o->n_in == RUN_MAX_ARGS)
+			return usage_error("too many --in/--arg");
+		o->ins[o->n_in].scalar = strcmp(f, "--arg") == 0;
+		if (o->ins[o->n_in].scalar)
+			o->ins[o->n_in].value = parse_scalar(val);
+		else
+			o->ins[o->n_in].path = val;
+		o->n_in++;
+		return 1;
+	}
+	if (strcmp(f, "--out") == 0) {
+		if (o->n_out == RUN_MAX_ARGS)
+			return usage_error("too many --out");
+		o->outs[o->n_out++].path = val;
+		return 1;
+	}
+	if (o->n_out == 0 || o->outs[o->n_out - 1].dest)
+		return usage_error("%s must follow the --out it describes", f);
+	struct run_out *out = &o->outs[o->n_out - 1];
+	if (strcmp(f, "--shape") == 0) {
+		if (parse_spec(val, &out->spec))
+			return 2;
+	} else {
+		npy_header_t h;
+		char err[512];
+		if (npy_read_file_header(val, &h, err, sizeof err) != 0)
+			return usage_error("--like: %s", err);
+		memset(&out->spec, 0, sizeof out->spec);
+		out->spec.dtype = h.dtype;
+		out->spec.ndim = h.ndim;
+		memcpy(out->spec.shape, h.shape, sizeof(int64_t) * (size_t)h.ndim);
+	}
+	out->dest = 1;
+	return 1;
+}
+
+/* The settings from the config table's [run] section into what the run uses. */
+static int apply_settings(const run_options_t *run, struct run_opts *o)
+{
+	o->key = run->key[0] ? run->key : NULL;
+	o->tracker = run->tracker[0] ? run->tracker : NULL;
+	o->time = run->time;
+	o->timing.number = run->number;
+	o->timing.repeat = run->repeat;
+	o->timing.min_repeat_ms = run->min_repeat_ms;
+	o->priority = run->priority;
+	o->retries = run->retries;
+	o->wait = run->wait;
+	o->client.session_timeout = run->session_timeout;
+	o->client.reply_timeout = run->timeout;
+	o->client.connect_timeout = run->connect_timeout;
+	return parse_device(run->device, &o->device);
+}
+
+/* Every flag but the argument list goes through the config table (console/config.c), as in
+ * every other mode: --tracker H:P and --tracker=H:P alike. */
+static int parse_flags(int argc, char **argv, struct run_opts *o)
+{
 	int positional = 0;
 	for (int i = 1; i < argc; i++) {
 		const char *f = argv[i];
-		const char *val = i + 1 < argc ? argv[i + 1] : NULL;
 		if (strcmp(f, "--run") == 0 || strcmp(f, "--connect") == 0) {
 			i++; /* already in args */
 			continue;
@@ -228,14 +285,6 @@ static int parse_args(const struct cli_args *args, int argc, char **argv, struct
 		if (strcmp(f, "--help") == 0 || strcmp(f, "-h") == 0) {
 			fputs(run_usage, stdout);
 			return 1;
-		}
-		if (strcmp(f, "--time") == 0) {
-			o->time = 1;
-			continue;
-		}
-		if (strcmp(f, "--silent") == 0) {
-			log_set_level(LOG_LEVEL_ERROR);
-			continue;
 		}
 		if (strncmp(f, "--", 2) != 0 || strcmp(f, "-") == 0) {
 			if (positional == 0)
@@ -247,88 +296,36 @@ static int parse_args(const struct cli_args *args, int argc, char **argv, struct
 			positional++;
 			continue;
 		}
-		if (!val)
-			return usage_error("%s needs a value", f);
-		i++;
-		double d;
-		if (strcmp(f, "--in") == 0) {
-			if (o->n_in == RUN_MAX_ARGS)
-				return usage_error("too many --in/--arg");
-			o->ins[o->n_in++].path = val;
-		} else if (strcmp(f, "--arg") == 0) {
-			if (o->n_in == RUN_MAX_ARGS)
-				return usage_error("too many --in/--arg");
-			o->ins[o->n_in].scalar = 1;
-			o->ins[o->n_in++].value = parse_scalar(val);
-		} else if (strcmp(f, "--out") == 0) {
-			if (o->n_out == RUN_MAX_ARGS)
-				return usage_error("too many --out");
-			o->outs[o->n_out++].path = val;
-		} else if (strcmp(f, "--shape") == 0 || strcmp(f, "--like") == 0) {
-			if (o->n_out == 0 || o->outs[o->n_out - 1].dest)
-				return usage_error("%s must follow the --out it describes", f);
-			struct run_out *out = &o->outs[o->n_out - 1];
-			if (strcmp(f, "--shape") == 0) {
-				if (parse_spec(val, &out->spec))
-					return 2;
-			} else {
-				npy_header_t h;
-				char err[512];
-				if (npy_read_file_header(val, &h, err, sizeof err) != 0)
-					return usage_error("--like: %s", err);
-				memset(&out->spec, 0, sizeof out->spec);
-				out->spec.dtype = h.dtype;
-				out->spec.ndim = h.ndim;
-				memcpy(out->spec.shape, h.shape, sizeof(int64_t) * (size_t)h.ndim);
-			}
-			out->dest = 1;
-		} else if (strcmp(f, "--tracker") == 0) {
-			o->tracker = val;
-		} else if (strcmp(f, "--key") == 0) {
-			o->key = val;
-		} else if (strcmp(f, "--number") == 0) {
-			if (parse_int(f, val, 1, 1 << 30, &o->timing.number))
-				return 2;
-		} else if (strcmp(f, "--repeat") == 0) {
-			if (parse_int(f, val, 1, 1 << 20, &o->timing.repeat))
-				return 2;
-		} else if (strcmp(f, "--min-repeat-ms") == 0) {
-			if (parse_int(f, val, 0, 1 << 30, &o->timing.min_repeat_ms))
-				return 2;
-		} else if (strcmp(f, "--priority") == 0) {
-			if (parse_int(f, val, -1000000, 1000000, &o->priority))
-				return 2;
-		} else if (strcmp(f, "--retries") == 0) {
-			if (parse_int(f, val, 1, 1000, &o->retries))
-				return 2;
-		} else if (strcmp(f, "--wait") == 0) {
-			if (parse_number(f, val, 0, 1e9, &o->wait))
-				return 2;
-		} else if (strcmp(f, "--session-timeout") == 0) {
-			if (parse_number(f, val, 0, 1e9, &d))
-				return 2;
-			o->client.session_timeout = d;
-		} else if (strcmp(f, "--timeout") == 0) {
-			if (parse_number(f, val, 0, 1e9, &d))
-				return 2;
-			o->client.reply_timeout = d;
-		} else if (strcmp(f, "--connect-timeout") == 0) {
-			if (parse_number(f, val, 0.001, 1e6, &d))
-				return 2;
-			o->client.connect_timeout = d;
-		} else if (strcmp(f, "--device") == 0) {
-			if (parse_device(val, &o->device))
-				return 2;
-		} else if (strcmp(f, "--log-level") == 0) {
-			enum log_level level;
-			if (log_level_parse(val, &level) != 0)
-				return usage_error("--log-level: '%s' is not error, warn, info or "
-						   "debug", val);
-			log_set_level(level);
-		} else {
+		int r = list_flag(f, i + 1 < argc ? argv[i + 1] : NULL, o);
+		if (r == 1)
+			i++;
+		if (r)
+			continue;
+		char err[512];
+		r = cli_config_flag(argc, argv, &i, &o->cfg, CONFIG_RUN, err, sizeof err);
+		if (r < 0)
+			return usage_error("%s", err);
+		if (r == 0)
 			return usage_error("unknown option '%s'", f);
-		}
 	}
+	return 0;
+}
+
+static int parse_args(const struct cli_args *args, int argc, char **argv, struct run_opts *o)
+{
+	memset(o, 0, sizeof *o);
+	rpc_client_options_default(&o->client);
+	o->cfg = args->cfg;
+	if (args->run_direct)
+		o->target = args->target;
+	else
+		o->run_key = args->run_key;
+	int rc = parse_flags(argc, argv, o);
+	if (rc)
+		return rc;
+	cli_apply_logging(&o->cfg);
+	if (apply_settings(&o->cfg.run, o))
+		return 2;
 	if (!o->module_path || !o->func)
 		return usage_error("%s needs MODULE.so and FUNC",
 				   args->run_direct ? "--connect" : "--run");

@@ -10,6 +10,7 @@
 #include <arpa/inet.h>
 #include <unistd.h>
 
+#include "console/cli.h"
 #include "console/config.h"
 #include "services/net.h"
 
@@ -161,6 +162,68 @@ static void test_diff_live_and_restart(void **state)
 	assert_string_equal(d.keys[0], "log.level");
 }
 
+/* --run/--connect flags go through the table's [run] section, in both spellings; files and
+ * the printed configuration know no [run]. */
+static int run_flag(config_t *cfg, char *err, size_t n, int argc, char **argv)
+{
+	int rc = 0;
+	for (int i = 0; i < argc && rc >= 0; i++) {
+		rc = cli_config_flag(argc, argv, &i, cfg, CONFIG_RUN, err, n);
+		if (rc == 0) {
+			snprintf(err, n, "unknown option '%s'", argv[i]);
+			return -1;
+		}
+	}
+	return rc < 0 ? -1 : 0;
+}
+
+static int count_run_section(void *arg, const char *line)
+{
+	*(int *)arg += strstr(line, "[run]") != NULL;
+	return 0;
+}
+
+static void test_run_flags(void **state)
+{
+	(void)state;
+	config_t cfg;
+	char err[256] = "";
+	config_default(&cfg);
+	assert_int_equal(cfg.run.number, 10);
+	assert_int_equal(cfg.run.repeat, 3);
+	assert_int_equal(cfg.run.retries, 5);
+	assert_string_equal(cfg.run.device, "cpu");
+	char *eq[] = {"--tracker=127.0.0.1:9190", "--repeat=4", "--time", "--min-repeat-ms", "5"};
+	assert_int_equal(run_flag(&cfg, err, sizeof err, 5, eq), 0);
+	assert_string_equal(cfg.run.tracker, "127.0.0.1:9190");
+	assert_int_equal(cfg.run.repeat, 4);
+	assert_int_equal(cfg.run.time, 1);
+	assert_int_equal(cfg.run.min_repeat_ms, 5);
+	char *spaced[] = {"--tracker", "10.0.0.1:9000", "--connect-timeout", "2.5", "--silent"};
+	assert_int_equal(run_flag(&cfg, err, sizeof err, 5, spaced), 0);
+	assert_string_equal(cfg.run.tracker, "10.0.0.1:9000");
+	assert_true(cfg.run.connect_timeout == 2.5);
+	assert_int_equal(cfg.log.silent, 1);
+	char *bad_range[] = {"--repeat", "0"};
+	assert_int_equal(run_flag(&cfg, err, sizeof err, 2, bad_range), -1);
+	assert_non_null(strstr(err, "--repeat"));
+	char *bad_addr[] = {"--tracker=nohost"};
+	assert_int_equal(run_flag(&cfg, err, sizeof err, 1, bad_addr), -1);
+	assert_non_null(strstr(err, "HOST:PORT"));
+	char *missing[] = {"--wait"};
+	assert_int_equal(run_flag(&cfg, err, sizeof err, 1, missing), -1);
+	assert_non_null(strstr(err, "needs a value"));
+	char *unknown[] = {"--bogus"};
+	assert_int_equal(run_flag(&cfg, err, sizeof err, 1, unknown), -1);
+	/* A service section's keys are not [run]'s. */
+	char *other[] = {"--port-end=9300"};
+	assert_int_equal(run_flag(&cfg, err, sizeof err, 1, other), -1);
+	expect_error("[run]\ntracker = 127.0.0.1:9190\n", "unknown section [run]");
+	int sections = 0;
+	config_print(&cfg, count_run_section, &sections);
+	assert_int_equal(sections, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -170,6 +233,7 @@ int main(void)
 		cmocka_unit_test(test_acl),
 		cmocka_unit_test(test_split_host_port),
 		cmocka_unit_test(test_diff_live_and_restart),
+		cmocka_unit_test(test_run_flags),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
