@@ -1,4 +1,4 @@
-/* Host services that TVM-compiled kernels call back into (session-protocol.md §7.4): scratch
+/* Host services that TVM-compiled kernels call back into (docs/session-protocol.md §7.4): scratch
  * workspaces, parallel launch with a barrier, and packed-function lookup and calls. The
  * library loader (module_library.c) writes these addresses into a .so's context variables;
  * the same functions are also exported under their TVM names for system-lib and C builds. */

@@ -1,4 +1,4 @@
-/* Parser and loader for `__tvm_ffi__library_bin` (relax-vm.md §1.2, §1.3, §1.6): the CSR
+/* Parser and loader for `__tvm_ffi__library_bin` (docs/relax-vm.md §1.2, §1.3, §1.6): the CSR
  * import tree, then one `str kind` (+ `str payload` unless `_lib`) per module. Only the
  * shapes a plain CPU Relax build produces are accepted; everything else is named and refused. */
 #include "runtime/module_blob.h"

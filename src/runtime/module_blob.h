@@ -1,4 +1,4 @@
-/* The module tree a TVM library carries in `__tvm_ffi__library_bin` (relax-vm.md §1.2):
+/* The module tree a TVM library carries in `__tvm_ffi__library_bin` (docs/relax-vm.md §1.2):
  * a pure parser over untrusted bytes, and the loader that turns a parsed tree into modules
  * (the library itself for `_lib`, a Relax executable module for `relax.VMExecutable`). */
 #ifndef TVMRPC_MODULE_BLOB_H

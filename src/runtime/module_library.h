@@ -1,4 +1,4 @@
-/* Loading TVM-compiled shared libraries (session-protocol.md §7): dlopen, filling the context
+/* Loading TVM-compiled shared libraries (docs/session-protocol.md §7): dlopen, filling the context
  * variables with the host services of backend.h, and a Module (type 73) whose functions are
  * the library's `__tvm_ffi_<name>` symbols. Registers `ffi.Module.load_from_file.so`. */
 #ifndef TVMRPC_MODULE_LIBRARY_H

@@ -1,5 +1,5 @@
 /* Linking uploaded object files (.o) and archives of them (.tar, MetaSchedule's default build
- * output) into a shared library with the server's configured C compiler (session-protocol.md
+ * output) into a shared library with the server's configured C compiler (docs/session-protocol.md
  * §6.1, §6.3). Commands run with fork/execvp and an argv, never through a shell. */
 #ifndef TVMRPC_MODULE_LINK_H
 #define TVMRPC_MODULE_LINK_H

@@ -1,4 +1,4 @@
-/* Autotuning helpers that MetaSchedule's RPC runner calls (session-protocol.md §6.4, §6.5):
+/* Autotuning helpers that MetaSchedule's RPC runner calls (docs/session-protocol.md §6.4, §6.5):
  * random tensor fills (values in [1, 10) from the mt19937 of contrib_random.c) and the CPU
  * cache flush used as the time evaluator's f_preproc. */
 #include <math.h>

@@ -1,4 +1,4 @@
-/* Global functions every RPC session offers (session-protocol.md §6.1-§6.2): the file
+/* Global functions every RPC session offers (docs/session-protocol.md §6.1-§6.2): the file
  * service confined to the session work directory, module loading and lookup, and the packet
  * size hint. Paths are walked component by component with O_NOFOLLOW below the work
  * directory, so "..", absolute paths and symlinks can never leave it. */

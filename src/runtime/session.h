@@ -1,4 +1,4 @@
-/* The server side of one RPC session (session-protocol.md): after the handshake, the
+/* The server side of one RPC session (docs/session-protocol.md): after the handshake, the
  * server service (services/server*.c) forks and calls session_serve() on the connection.
  * It answers packets until Shutdown, EOF at a packet boundary, a broken stream or the
  * deadline. Uses session_codec (bytes), session_handles (objects) and session_memory
@@ -68,7 +68,7 @@ const session_options_t *session_current(void);
  * 0, or -1 with a ValueError. */
 int session_client_region(uint64_t addr, uint64_t nbytes, void **out);
 
-/* The Exception text sent when the deadline passes (control-plane.md §3.6), e.g.
+/* The Exception text sent when the deadline passes (docs/control-plane.md §3.6), e.g.
  * `RPCSessionTimeoutError: Your 10.0s session has expired, try to increase the
  * "session_timeout" value.` (the number is formatted like Python's repr of a float). */
 void session_timeout_message(double seconds, char *buf, size_t size);

@@ -1,4 +1,4 @@
-/* Encode/decode of RPC session packets over byte buffers (session-protocol.md §1-§4).
+/* Encode/decode of RPC session packets over byte buffers (docs/session-protocol.md §1-§4).
  * Every read is bounds-checked against the packet; every count from the peer is checked
  * against the bytes left before anything is allocated for it. */
 #include <stdarg.h>

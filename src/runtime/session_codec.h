@@ -1,4 +1,4 @@
-/* Pure encode/decode of TVM RPC session packets (session-protocol.md §1.3-§4): framing,
+/* Pure encode/decode of TVM RPC session packets (docs/session-protocol.md §1.3-§4): framing,
  * packed argument sequences with every type index, DLTensor headers, typed returns and
  * exceptions. No I/O here: session.c moves bytes, this file only reads and writes buffers. */
 #ifndef TVMRPC_SESSION_CODEC_H

@@ -1,4 +1,4 @@
-/* Session constructors (InitServer with arguments, session-protocol.md): as TVM's server does,
+/* Session constructors (InitServer arguments, docs/session-protocol.md §1.5): as TVM's server does,
  * InitServer ["rpc.Connect", host, port, key, ...] makes this session a relay to another
  * server. The constructor is any global that returns an RPC session module; the services
  * layer tells how to reach its far server (session_relay_set_far_fd), and from then on the

@@ -1,4 +1,4 @@
-/* The system library (session-protocol.md §7.7): code linked into (or preloaded by) the server
+/* The system library (docs/session-protocol.md §7.7): code linked into (or preloaded by) the server
  * registers its `__tvm_ffi_…` symbols at start-up, and `ffi.SystemLib(prefix)` serves them as
  * one module per prefix. The registered table lives for the whole process. */
 #include <pthread.h>

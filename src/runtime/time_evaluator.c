@@ -1,5 +1,5 @@
-/* `runtime.RPCTimeEvaluator` (session-protocol.md §6.4): wraps a module or global function in a
- * Function that times it and returns Bytes of `repeat` f64 seconds-per-call values. Only CPU
+/* `runtime.RPCTimeEvaluator` (docs/session-protocol.md §6.4): wraps a module or global function in
+ * a Function that times it and returns Bytes of `repeat` f64 seconds-per-call values. Only CPU
  * devices exist here, so "synchronising the device" is a no-op. */
 #include <stdint.h>
 #include <stdlib.h>

@@ -1,6 +1,6 @@
 /* The Relax VM interpreter and its two modules: the executable module that load_module
  * returns for a Relax build, and the VM module that `vm_load_executable` creates and the
- * stock Python VirtualMachine drives over RPC (relax-vm.md §3, §5). One request at a time
+ * stock Python VirtualMachine drives over RPC (docs/relax-vm.md §3, §5). One request at a time
  * per VM; values in registers are reference counted TVMFFIAny. */
 #include "runtime/vm.h"
 
@@ -639,7 +639,7 @@ static int method_vm_initialization(void *self, const TVMFFIAny *args, int32_t n
 			return -1;
 		}
 	}
-	/* A second initialisation starts over rather than stacking devices (§8). */
+	/* A second initialisation starts over rather than stacking devices (docs/relax-vm.md §5.2). */
 	vm_reset(vm);
 	vm->num_devices = (size_t)n / 3;
 	vm->devices = xcalloc(vm->num_devices, sizeof *vm->devices);

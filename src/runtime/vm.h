@@ -1,6 +1,6 @@
 /* The Relax VM: the executable module (`relax.VMExecutable`, what load_module returns for a
  * Relax build) and the VM module it creates (`vm_load_executable`), with the interpreter and
- * the RPC-facing methods of relax-vm.md §5. Builtins live in vm_builtins.c. */
+ * the RPC-facing methods of docs/relax-vm.md §5. Builtins live in vm_builtins.c. */
 #ifndef TVMRPC_VM_H
 #define TVMRPC_VM_H
 

@@ -1,5 +1,5 @@
-/* The `vm.builtin.*` functions Relax bytecode calls (relax-vm.md §4, tiers A and B and the
- * cheap parts of C), and the list of builtins this runtime refuses with a reason. The VM
+/* The `vm.builtin.*` functions Relax bytecode calls (docs/relax-vm.md §4), and the list of
+ * builtins this runtime refuses with a reason. The VM
  * resolves them here; vm_globals.c also registers them as globals for remote clients, with
  * TVM's typed signatures checked first. Builtins that need the VM (%vm) accept only the VM
  * running on this thread, so a remote peer cannot pass a forged VM pointer. Every argument

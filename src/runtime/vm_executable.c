@@ -1,4 +1,4 @@
-/* Parser and validator for the Relax VM executable format (relax-vm.md §2). The bytes come
+/* Parser and validator for the Relax VM executable format (docs/relax-vm.md §2). The bytes come
  * from an uploaded file, so every count is checked against what is left before allocating,
  * and every index an instruction can use is checked once here (§2.6); vm.c relies on that. */
 #include "runtime/vm_executable.h"

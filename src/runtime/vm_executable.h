@@ -1,4 +1,4 @@
-/* The Relax VM executable (payload of a `relax.VMExecutable` module, relax-vm.md §2): a pure
+/* The Relax VM executable (payload of a `relax.VMExecutable` module, docs/relax-vm.md §2): a pure
  * parser over untrusted bytes that copies and validates everything it keeps, so the
  * interpreter in vm.c can index tables without re-checking. */
 #ifndef TVMRPC_VM_EXECUTABLE_H

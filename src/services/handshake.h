@@ -1,4 +1,4 @@
-/* RPC connection handshake (control-plane.md §3): magic, key length, key; replies SUCCESS +
+/* RPC connection handshake (docs/control-plane.md §3): magic, key length, key; replies SUCCESS +
  * key, MISMATCH or DUPLICATE; and the key grammar "<role>:<match>[ -timeout=N]...".
  * Pure functions over buffers, shared by the device server, the proxy and the clients. */
 #ifndef TVMRPC_HANDSHAKE_H

@@ -1,4 +1,4 @@
-/* Unguessable matchkey suffixes (weakness §7.2 of control-plane.md): getrandom(2), falling back
+/* Unguessable matchkey suffixes (docs/control-plane.md §7.2): getrandom(2), falling back
  * to /dev/urandom, never a user-space PRNG. */
 #include "services/matchkey.h"
 

@@ -1,5 +1,5 @@
 /* Matchkeys: "<key>:<random>", the one secret between a tracker resource and the client it is
- * handed to (control-plane.md §2.6). The random part comes from the kernel CSPRNG. */
+ * handed to (docs/control-plane.md §2.6). The random part comes from the kernel CSPRNG. */
 #ifndef TVMRPC_MATCHKEY_H
 #define TVMRPC_MATCHKEY_H
 

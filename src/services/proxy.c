@@ -1,4 +1,4 @@
-/* The proxy (control-plane.md §4): reads the RPC handshake of servers and clients, pairs them
+/* The proxy (docs/control-plane.md §4): reads the RPC handshake of servers and clients, pairs them
  * by match key and hands each pair to proxy_link.c, which relays the bytes. In tracker mode
  * the waiting servers are offered to a tracker under private match keys (proxy_tracker.c).
  * Everything runs on one libuv loop, with no blocking call. */

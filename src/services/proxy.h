@@ -1,4 +1,4 @@
-/* The proxy service: pairs servers and clients by key and forwards bytes (control-plane.md §4),
+/* The proxy service: pairs servers and clients by key and relays bytes (docs/control-plane.md §4),
  * optionally registering its servers with a tracker. Runs on a libuv loop. */
 #ifndef TVMRPC_PROXY_H
 #define TVMRPC_PROXY_H

@@ -1,4 +1,4 @@
-/* Tracker mode of the proxy (control-plane.md §4.4-4.5): every pooled server is one
+/* Tracker mode of the proxy (docs/control-plane.md §4.4-4.5): every pooled server is one
  * tracker_link resource with a private matchkey "K:<random>"; a client must present exactly a
  * current one. tracker_link does the non-blocking tracker I/O, polls, regeneration and
  * reconnects; this file keeps the pool, the "server:proxy[k1,k2]" info and replaces stale

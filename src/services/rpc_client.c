@@ -1,7 +1,7 @@
 /* Blocking TVM RPC client. Each request is encoded with session_codec into one buffer and
  * sent, then exactly one reply is read with a deadline; bulk payloads (uploads, tensor copies)
  * move between the socket and the caller's memory directly. The tracker part speaks the JSON
- * frames of control-plane.md §2 through tracker_codec. */
+ * frames of docs/control-plane.md §2 through tracker_codec. */
 #include "services/rpc_client.h"
 #include "services/net.h"
 

@@ -1,4 +1,4 @@
-/* Blocking TVM RPC client (session-protocol.md, client view): connect + handshake, or a
+/* Blocking TVM RPC client (docs/session-protocol.md, client view): connect + handshake, or a
  * tracker REQUEST with TVM's retries; then InitServer, global/module functions, typed calls,
  * uploads, remote tensors with streamed copies, the time evaluator, and a link probe.
  * Plain sockets with deadlines (no event loop): one caller, one request at a time. Packets are
@@ -38,7 +38,7 @@ typedef struct rpc_client_options {
 
 void rpc_client_options_default(rpc_client_options_t *opt);
 
-/* A tracker REQUEST (control-plane.md §6.6): up to max_retry attempts of REQUEST + connect;
+/* A tracker REQUEST (docs/control-plane.md §6.6): up to max_retry attempts of REQUEST + connect;
  * a failed tracker connection is reopened, a stale match key (MISMATCH) is simply retried. */
 typedef struct rpc_tracker_request {
 	const char *host;

@@ -1,4 +1,4 @@
-/* The device server (control-plane.md §5): reads handshakes without blocking on the libuv loop,
+/* The device server (docs/control-plane.md §5): reads handshakes without blocking the libuv loop,
  * registers with a tracker through tracker_link or waits at a proxy, and hands each matched
  * connection to a forked session (server_session.c). One session runs at a time. */
 #include "services/server.h"

@@ -1,5 +1,5 @@
 /* The device server: accepts RPC clients directly, through a tracker, or through a proxy
- * (control-plane.md §5) and runs each session in a forked child (session.h). */
+ * (docs/control-plane.md §5) and runs each session in a forked child (session.h). */
 #ifndef TVMRPC_SERVER_H
 #define TVMRPC_SERVER_H
 

@@ -274,7 +274,7 @@ static void on_flush_timeout(uv_timer_t *t)
 	session_close_all(s);
 }
 
-/* The packet of control-plane.md §3.6: u64 nbytes, i32 kException, i32 1, i32 kStr(8), u64 L,
+/* The packet of docs/control-plane.md §3.6: u64 nbytes, i32 kException, i32 1, i32 kStr(8), u64 L,
  * message. */
 static char *timeout_packet(double timeout, size_t *len)
 {

@@ -1,4 +1,4 @@
-/* One RPC session of the device server, run in a forked child (control-plane.md §5.4). The
+/* One RPC session of the device server, run in a forked child (docs/control-plane.md §5.4). The
  * parent keeps the socket, watches the child through SIGCHLD, kills it at deadline + grace and
  * then writes the RPCSessionTimeoutError packet itself. Used only by server.c. */
 #ifndef TVMRPC_SERVER_SESSION_H

@@ -1,4 +1,4 @@
-/* The tracker service: TVM's tracker protocol (control-plane.md §2) on one libuv loop. It
+/* The tracker service: TVM's tracker protocol (docs/control-plane.md §2) on one libuv loop. It
  * accepts connections, reads magic + JSON frames through tracker_codec, and schedules
  * resources through tracker_queue; tracker_view.c reads the state for the console. */
 #include "services/tracker.h"

@@ -1,4 +1,4 @@
-/* The tracker service: TVM's tracker protocol on a libuv loop (see control-plane.md §2).
+/* The tracker service: TVM's tracker protocol on a libuv loop (see docs/control-plane.md §2).
  * State lives in one tracker_t owned here; the console reads it through tracker_view.h. */
 #ifndef TVMRPC_TRACKER_H
 #define TVMRPC_TRACKER_H

@@ -1,4 +1,4 @@
-/* Tracker wire codec (control-plane.md §2): magic, "i32 length + JSON" frames, and JSON text
+/* Tracker wire codec (docs/control-plane.md §2): magic, "i32 length + JSON" frames, and JSON text
  * in Python json.dumps style. Pure functions over buffers; no sockets. */
 #ifndef TVMRPC_TRACKER_CODEC_H
 #define TVMRPC_TRACKER_CODEC_H

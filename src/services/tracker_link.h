@@ -1,4 +1,4 @@
-/* Client side of the tracker registration protocol (control-plane.md §2.4-2.7) on a libuv loop,
+/* Client side of tracker registration (docs/control-plane.md §2.4-2.7) on a libuv loop,
  * shared by the device server and the proxy. It keeps one tracker connection alive forever
  * (connect timeout, capped exponential back-off, never gives up), re-sends UPDATE_INFO and PUTs
  * after every reconnect, polls GET_PENDING_MATCHKEYS and regenerates matchkeys that a client

@@ -27,7 +27,7 @@ void tracker_client_close(tracker_client_t *c);
 int tracker_query_summary(const char *host, int port, double timeout, cJSON **summary,
 			  char *err, size_t err_size);
 /* The text of TVM's TrackerSession.text_summary() for a summary object, byte for byte
- * (control-plane.md §2.8). malloc'd. */
+ * (docs/control-plane.md §2.8). malloc'd. */
 char *tracker_query_format_text(const cJSON *summary);
 
 #endif

@@ -68,7 +68,7 @@ def library_blob(so_bytes_path):
 
 
 def executable_payload(blob):
-    """The relax.VMExecutable payload of a library blob (relax-vm.md §1.2)."""
+    """The relax.VMExecutable payload of a library blob (docs/relax-vm.md §1.2)."""
     import struct
     pos = 8
     for _ in range(2):  # indptr, child

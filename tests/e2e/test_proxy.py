@@ -1,4 +1,4 @@
-"""The proxy in standalone mode (control-plane.md §4.2-4.5, checklist 20, 21, 23): pairing by
+"""The proxy in standalone mode (docs/control-plane.md §4.2-4.5): pairing by
 key, SUCCESS + the partner's key to each side, verbatim relay both ways with large transfers,
 timeouts, forgotten waiters and malformed handshakes. Peers are plain Python sockets."""
 import hashlib

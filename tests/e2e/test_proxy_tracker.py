@@ -1,4 +1,4 @@
-"""The proxy in tracker mode (control-plane.md §4.4-4.5, §6.4, checklist 22) against a
+"""The proxy in tracker mode (docs/control-plane.md §4.4-4.5, §6.4) against a
 recording fake tracker: PUT/UPDATE_INFO shapes, private unguessable match keys, clients paired
 only on a current key, reconnect with fresh keys, stale offers replaced, regeneration."""
 import json

@@ -1,7 +1,7 @@
 """tvm_wire posing as a device server behind the real proxy (`--headless proxy`, standalone
 mode): server-side handshake, pairing with a tvm_wire client, the client's full key (with
 -timeout) delivered to the server, packets relayed verbatim both ways, DUPLICATE for a second
-server on the same key (control-plane.md §4.3, §4.5)."""
+server on the same key (docs/control-plane.md §4.3, §4.5)."""
 import threading
 
 import pytest

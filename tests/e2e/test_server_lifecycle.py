@@ -1,4 +1,4 @@
-"""The device server's service side (control-plane.md §3.3, §4.7, §5, checklist 14-19):
+"""The device server's service side (docs/control-plane.md §3.3, §4.7, §5):
 handshakes (match, mismatch, empty key, byte-by-byte, silent peers), tracker registration seen
 by a fake tracker and by our real tracker, matchkey regeneration, tracker restarts, crashed and
 hung session children, session timeouts, work directories, and registration through a proxy.
@@ -190,7 +190,7 @@ def free_count(tracker_port, key):
         return q["free"] if q else 0
 
 
-# --- standalone handshakes (checklist 14-16, 23) -------------------------------------------
+# --- standalone handshakes (docs/control-plane.md §3.3) ------------------------------------
 
 
 def test_standalone_match_and_mismatch(server):
@@ -492,7 +492,7 @@ def test_sigterm_ends_running_session(server, tmp_path):
     assert os.listdir(base) == []
 
 
-# --- tracker registration (checklist 17, 18) -----------------------------------------------
+# --- tracker registration (docs/control-plane.md §2.6, §5.3) -------------------------------
 
 
 def test_registration_shapes_and_one_put_per_session(server, fake_tracker):

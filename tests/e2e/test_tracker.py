@@ -1,4 +1,4 @@
-"""The tracker (control-plane.md §2, checklist items 1-13 and 23 of §8, plus the §7 fixes):
+"""The tracker (docs/control-plane.md §2, with the departures from TVM of §7):
 protocol replies byte for byte, scheduling by priority and arrival, cleanup on disconnect,
 limits and bad input. Driven by tvm_wire's TrackerClient, an independent Python client."""
 import json
@@ -53,7 +53,8 @@ def still_serves(port):
         assert c.call([PING]) == SUCCESS
 
 
-# ---- checklist items 1-13 ----
+# ---- the requests of docs/control-plane.md §2.4-2.7 ----
+
 
 def test_1_magic_echo_and_wrong_magic(tracker):
     port, _ = tracker()
@@ -317,7 +318,8 @@ def test_several_keys_and_duplicate_put(tracker):
     proxy.close()
 
 
-# ---- checklist 23: buffering of the handshake ----
+# ---- buffering of the handshake (docs/control-plane.md §2.1) ----
+
 
 def test_23_magic_and_first_frame_in_one_segment(tracker):
     port, _ = tracker()

@@ -1,4 +1,4 @@
-"""`tvmrpc-console --query HOST:PORT [--json]` (control-plane.md §2.8, checklist 25): TVM's
+"""`tvmrpc-console --query HOST:PORT [--json]` (docs/control-plane.md §2.8): TVM's
 query_rpc_tracker text byte for byte, the SUMMARY object as JSON, and clear errors with exit
 status 1 when the tracker is unreachable, silent or not a tracker."""
 import json

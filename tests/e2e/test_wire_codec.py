@@ -1,5 +1,5 @@
 """Tests of tvm_wire itself (no server needed): every type index round-trips, the tensor
-header layout, and the worked byte examples of session-protocol.md reproduced byte for byte."""
+header layout, and the byte layouts of docs/session-protocol.md reproduced byte for byte."""
 import json
 import socket
 import struct
@@ -19,7 +19,7 @@ HEADER_2x3 = hx("00 00 10 00 00 00 00 00 | 01 00 00 00 | 00 00 00 00 | 02 00 00 
 T2x3 = w.TensorHeader(0x100000, w.CPU, (2, 3), w.DataType(2, 32, 1), 0)
 
 
-# --- worked examples of session-protocol.md --------------------------------------------------
+# --- byte layouts of docs/session-protocol.md ------------------------------------------------
 
 
 def test_initserver_29_bytes():
@@ -415,7 +415,7 @@ def test_session_rejects_bad_replies():
 
 def test_chunking_like_stock_client():
     """N = 500, float32[300]: three CopyToRemote packets of 500, 500, 356 bytes with offsets
-    0, 448, 896 (session-protocol.md §4.3); the limit is asked once per session."""
+    0, 448, 896 (docs/session-protocol.md §4.3); the limit is asked once per session."""
     hdr = w.TensorHeader(0x1000, w.CPU, (300,), w.DataType(2, 32))
     data = bytes(range(256)) * 4 + bytes(176)
     steps = [w.return_packet([w.OpaquePtr(0x77)]), w.return_packet([1, 500])]

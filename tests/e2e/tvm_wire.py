@@ -66,7 +66,7 @@ SYSCALL_FIRST = RPCCode.GET_GLOBAL_FUNC
 
 
 class TI(enum.IntEnum):
-    """tvm-ffi type indices that appear on the wire (session-protocol.md §2.2)."""
+    """tvm-ffi type indices that appear on the wire (docs/session-protocol.md §2.2)."""
     NONE = 0
     INT = 1
     BOOL = 2

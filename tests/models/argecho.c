@@ -1,7 +1,8 @@
 /* Test kernels for tests/e2e/test_server_session.py: they report what the server handed them
  * (type indices, scalar values, string/bytes contents, tensor data), so the end-to-end tests
- * can check every argument type of a CallFunc. Written against the safe-call ABI of
- * session-protocol.md §7 with its own definitions, like TVM's generated code: no header of ours. */
+ * can check every argument type of a CallFunc. Written against the safe-call ABI
+ * (docs/session-protocol.md §7) with its own definitions, like TVM's generated code: no
+ * header of ours. */
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>

@@ -1,4 +1,4 @@
-/* Test library carrying an embedded module tree (__tvm_ffi__library_bin, session-protocol.md
+/* Test library carrying an embedded module tree (__tvm_ffi__library_bin, docs/session-protocol.md
  * §7.5) with a `const_loader` root above `_lib`: a CPU-only C server must refuse to load it. */
 #include "tvm_abi.h"
 

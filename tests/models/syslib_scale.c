@@ -1,4 +1,4 @@
-/* Test "system library" (session-protocol.md §7.7): meant to be preloaded (--load-library).
+/* Test "system library" (docs/session-protocol.md §7.7): meant to be preloaded (--load-library).
  * Its constructor registers `__tvm_ffi_syslib_scale` with TVMFFIEnvModRegisterSystemLibSymbol,
  * and the kernel calls the host's TVMBackend* functions by their direct names, as system-lib
  * and C-source builds do. syslib_scale(A: f32[n], B: f32[n]) sets B = 2 * A via a workspace. */

@@ -1,5 +1,5 @@
-/* The slice of TVM's compiled-module ABI (session-protocol.md §7) that the test kernels in this
- * folder are written against, declared the way generated code sees it: no TVM headers, only
+/* The slice of TVM's compiled-module ABI (docs/session-protocol.md §7) that the test kernels in
+ * this folder are written against, declared the way generated code sees it: no TVM headers, only
  * DLPack, the 16-byte TVMFFIAny, and one undefined host symbol for raising errors. Each kernel
  * checks its arguments like TVM's generated code and reports failures through the host. */
 #ifndef TVMRPC_TEST_TVM_ABI_H

@@ -1,4 +1,4 @@
-/* Unit tests for runtime.RPCTimeEvaluator (session-protocol.md §6.4): the sleep kernel gives
+/* Unit tests for runtime.RPCTimeEvaluator (docs/session-protocol.md §6.4): the sleep kernel gives
  * known times, counting globals show the warm-up, number adjustment, f_preproc and cooldown,
  * and bad arguments give clear errors. */
 #include <setjmp.h>

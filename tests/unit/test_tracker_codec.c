@@ -155,7 +155,7 @@ static char *format(const char *summary_json)
 	return text;
 }
 
-/* control-plane.md §2.8 example and checklist 25: W = 4, rulers of 28 dashes, the proxy-only
+/* The example of docs/control-plane.md §2.8: W = 4, rulers of 28 dashes, the proxy-only
  * key hidden, rows padded with trailing spaces, servers sorted by key. */
 static void test_query_text_example(void **state)
 {

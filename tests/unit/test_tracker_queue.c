@@ -46,7 +46,7 @@ static void test_priority_then_fifo(void **state)
 	tracker_queues_t qs;
 	tracker_queues_init(&qs);
 	tracker_queue_t *q = tracker_queues_get(&qs, "k");
-	/* The §8 item 10 order: (1, C1), (5, C2), (5, C3) -> C2, C3, C1. */
+	/* The order of docs/control-plane.md §2.5: (1, C1), (5, C2), (5, C3) -> C2, C3, C1. */
 	tracker_queue_request_push(q, new_request(1, 1));
 	tracker_queue_request_push(q, new_request(5, 2));
 	tracker_queue_request_push(q, new_request(5, 3));

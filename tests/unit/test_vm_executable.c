@@ -19,7 +19,7 @@
 #include "vm_test_util.h"
 
 #define FIXTURE "tests/fixtures/mlp_digits.so"
-#define PAYLOAD_OFFSET 90 /* relax-vm.md §9: the executable starts at blob offset 90 */
+#define PAYLOAD_OFFSET 90 /* docs/relax-vm.md §1.5, §7: payload at blob offset 90 */
 #define PAYLOAD_LEN 12278
 #ifndef ITERS
 #define ITERS 3000
@@ -135,7 +135,7 @@ static void test_payload_corruptions(void **state)
 {
 	(void)state;
 	uint8_t *orig = payload_copy();
-	/* Sanity: the layout of relax-vm.md §9. */
+	/* Sanity: the layout of docs/relax-vm.md §7. */
 	assert_memory_equal(orig + 40, "main", 4);
 	assert_int_equal(orig[763], 12);
 	assert_memory_equal(orig + 771, "\x05\x00\x00\x00\x02\x20\x01\x00", 8);
