@@ -55,7 +55,6 @@ def still_serves(port):
 
 # ---- the requests of docs/control-plane.md §2.4-2.7 ----
 
-
 def test_1_magic_echo_and_wrong_magic(tracker):
     port, _ = tracker()
     with TrackerClient("127.0.0.1", port, handshake=False) as c:
@@ -319,7 +318,6 @@ def test_several_keys_and_duplicate_put(tracker):
 
 
 # ---- buffering of the handshake (docs/control-plane.md §2.1) ----
-
 
 def test_23_magic_and_first_frame_in_one_segment(tracker):
     port, _ = tracker()
