@@ -5,6 +5,7 @@ hung session children, session timeouts, work directories, and registration thro
 Clients are tests/e2e/tvm_wire.py (independent of the C code); only 127.0.0.1 is used."""
 import json
 import os
+import select
 import signal
 import socket
 import stat
@@ -57,6 +58,13 @@ def wait_for(cond, timeout=10.0, step=0.05, what="condition"):
             return v
         time.sleep(step)
     raise AssertionError("timed out waiting for " + what)
+
+
+def wait_pushed(sock, timeout=10.0):
+    """Wait until the server sends something unasked (the session-timeout error it pushes when
+    the deadline passes), instead of sleeping past the deadline and hoping it has passed."""
+    r, _, _ = select.select([sock], [], [], timeout)
+    assert r, "the server pushed nothing within %gs" % timeout
 
 
 def session_works(sess):
@@ -236,7 +244,7 @@ def test_handshake_one_byte_at_a_time(server):
     s = w.connect(HOST, port)
     for b in w.handshake_bytes("client:x1 -timeout=10"):
         s.sendall(bytes([b]))
-        time.sleep(0.005)
+        time.sleep(0.005)  # the subject: each byte in its own segment
     assert w.read_handshake_reply(s) == "server:x1"
     sess = w.Session(s, "server:x1")
     sess.init_server()
@@ -314,7 +322,7 @@ def test_client_timeout_sends_timeout_error(server):
     port, _ = server(key="x1")
     sess = w.Session.connect(HOST, port, key="x1", timeout=1)
     session_works(sess)
-    time.sleep(2)
+    wait_pushed(sess.sock)
     with pytest.raises(w.RPCSessionTimeoutError) as e:
         sess.listdir(".")
     assert "RPCSessionTimeoutError: " in str(e.value)
@@ -328,7 +336,7 @@ def test_client_timeout_sends_timeout_error(server):
 def test_server_session_timeout_applies_without_client_timeout(server):
     port, _ = server("--session-timeout", "1", key="x1")
     sess = w.Session.connect(HOST, port, key="x1")
-    time.sleep(2)
+    wait_pushed(sess.sock)
     with pytest.raises(w.RPCSessionTimeoutError):
         sess.listdir(".")
     sess.close()
@@ -453,7 +461,7 @@ def test_settings_from_ini_file(spawn, tmp_path):
     assert sess.server_key == "server:inikey"
     session_works(sess)
     assert len(os.listdir(tmp_path / "w")) == 1
-    time.sleep(2)
+    wait_pushed(sess.sock)
     with pytest.raises(w.RPCSessionTimeoutError):
         sess.listdir(".")
     sess.close()
@@ -528,7 +536,7 @@ def test_registration_shapes_and_one_put_per_session(server, fake_tracker):
         s.close()
     puts = wait_for(lambda: len(fake_tracker.messages(3)) >= 2 and fake_tracker.messages(3),
                     what="the PUT after the session")
-    time.sleep(2.5)  # one more poll period: still exactly one new PUT
+    time.sleep(2.5)  # an observation window of one poll period: still exactly one new PUT
     puts = fake_tracker.messages(3)
     assert len(puts) == 2
     assert puts[1][2][1] != mk and puts[1][2][1].startswith("rasp:")
@@ -570,14 +578,17 @@ def test_real_tracker_request_session_and_regeneration(server, tracker):
 
 def test_tracker_restart_reregisters(server, tracker):
     tport, start_tracker, procs = tracker
-    port, _ = server("--tracker", "%s:%d" % (HOST, tport), key="rasp")
+    # At debug level the server logs each refused reconnect ("next try in").
+    port, proc = server("--tracker", "%s:%d" % (HOST, tport), "--log-level", "debug",
+                        key="rasp")
     wait_for(lambda: free_count(tport, "rasp") == 1, what="registration")
     check_clean_exit(procs[-1])
+    proc.wait_log("tracker %s:%d: connection lost" % (HOST, tport))
     # Meanwhile the board still serves clients with the plain key (no tracker to hand out
     # matchkeys).
     with w.Session.connect(HOST, port, key="rasp") as sess:
         session_works(sess)
-    time.sleep(1.0)
+    proc.wait_log("next try in")  # a reconnect was refused: the server backs off
     start_tracker()
     t0 = time.time()
     wait_for(lambda: free_count(tport, "rasp") == 1, timeout=20, step=0.05,
@@ -649,7 +660,7 @@ def test_through_fake_proxy(server):
     sess._reply()  # the InitServer reply
     session_works(sess)
     # The -timeout=1 of the client's key applies.
-    time.sleep(2)
+    wait_pushed(sess.sock)
     with pytest.raises(w.RPCSessionTimeoutError):
         sess.listdir(".")
     sess.close()
@@ -679,7 +690,7 @@ def _try_session(port, key):
     try:
         return w.Session.connect(HOST, port, key=key, timeout=10, sock_timeout=5)
     except (w.HandshakeError, OSError, EOFError):
-        time.sleep(0.2)
+        time.sleep(0.2)  # the step of wait_for's poll: a connection attempt is costly
         return None
 
 
