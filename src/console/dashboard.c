@@ -73,15 +73,6 @@ struct dash_row *dashboard_add_row(dashboard_t *d, enum dash_pane pane)
 	return r;
 }
 
-void dashboard_set_rows(dashboard_t *d, enum dash_pane pane, const struct dash_row *rows,
-			size_t n)
-{
-	dashboard_clear_rows(d, pane);
-	for (size_t i = 0; i < n; i++)
-		*dashboard_add_row(d, pane) = rows[i];
-	dashboard_refresh_view(d);
-}
-
 static int contains_ci(const char *hay, const char *needle)
 {
 	size_t n = strlen(needle);
@@ -107,12 +98,10 @@ static int row_matches(const struct dash_pane_state *p, const struct dash_row *r
 	return 0;
 }
 
-/* qsort has no context argument; the pane being sorted is passed through this. */
-static const struct dash_pane_state *sorting;
-
-static int compare_rows(const void *a, const void *b)
+/* qsort_r's comparator: view entries (row indexes) of the pane `arg`. */
+static int compare_rows(const void *a, const void *b, void *arg)
 {
-	const struct dash_pane_state *p = sorting;
+	const struct dash_pane_state *p = arg;
 	size_t ia = *(const size_t *)a, ib = *(const size_t *)b;
 	const struct dash_row *ra = &p->rows[ia], *rb = &p->rows[ib];
 	int c = p->sort_col, cmp;
@@ -140,9 +129,7 @@ static void pane_refresh(struct dash_pane_state *p)
 		if (row_matches(p, &p->rows[i]))
 			p->view[p->nview++] = i;
 	if (p->sort_col >= 0 && p->sort_col < p->ncols && p->nview > 1) {
-		sorting = p;
-		qsort(p->view, p->nview, sizeof *p->view, compare_rows);
-		sorting = NULL;
+		qsort_r(p->view, p->nview, sizeof *p->view, compare_rows, p);
 	}
 	p->selected = old_selected;
 	if (had && keep_id) {
@@ -249,7 +236,7 @@ struct dash_action dashboard_key(dashboard_t *d, int key, int page_rows)
 	case DASH_MODE_HELP:
 	case DASH_MODE_DETAIL:
 		d->mode = DASH_MODE_NORMAL;
-		return key == 'q' ? act(DASH_ACTION_REDRAW, 0) : act(DASH_ACTION_REDRAW, 0);
+		return act(DASH_ACTION_REDRAW, 0); /* any key, 'q' included, closes the overlay */
 	case DASH_MODE_NORMAL:
 		break;
 	}

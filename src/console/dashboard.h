@@ -76,9 +76,6 @@ typedef struct dashboard {
 void dashboard_init(dashboard_t *d);
 void dashboard_free(dashboard_t *d);
 
-/* Replace the rows of a pane (copied). Keeps the selection on the same id when possible. */
-void dashboard_set_rows(dashboard_t *d, enum dash_pane pane, const struct dash_row *rows,
-			size_t n);
 /* Append one row (the source's incremental path). Call dashboard_refresh_view after. */
 struct dash_row *dashboard_add_row(dashboard_t *d, enum dash_pane pane);
 void dashboard_clear_rows(dashboard_t *d, enum dash_pane pane);

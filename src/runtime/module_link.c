@@ -33,11 +33,6 @@ void module_link_set_compiler(const char *compiler)
 	snprintf(link_compiler, sizeof link_compiler, "%s", compiler ? compiler : "");
 }
 
-const char *module_link_compiler(void)
-{
-	return link_compiler;
-}
-
 int module_link_find_compiler(char *out, size_t size)
 {
 	static const char *const names[] = {"cc", "gcc", "g++"};

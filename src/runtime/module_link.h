@@ -10,7 +10,6 @@
  * NULL or "" means none found, "none" means linking is switched off; linking then fails with
  * an error that says which and names the fixes. */
 void module_link_set_compiler(const char *compiler);
-const char *module_link_compiler(void); /* "" if none */
 
 /* The compiler a server uses when its settings name none, as TVM's server does: the first of
  * cc, gcc, g++ found on PATH, as an absolute path into out. Returns 0, or -1 (out = "") when

@@ -14,8 +14,9 @@
 #include "services/tracker_queue.h"
 #include "services/tracker_view.h"
 
-/* Limits on what one connection may make the tracker hold (§7.6: state must not grow
- * without bound). Real servers PUT one resource under one key; a proxy one per pooled server. */
+/* Limits on what one connection may make the tracker hold, so that its state cannot grow
+ * without bound (docs/control-plane.md §8). Real servers PUT one resource under one key; a
+ * proxy one per pooled server. */
 #define TRACKER_MAX_RESOURCES_PER_CONN 1024
 #define TRACKER_MAX_KEYS_PER_CONN 256
 #define TRACKER_MAX_REQUESTS_PER_CONN 64

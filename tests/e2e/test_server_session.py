@@ -911,7 +911,7 @@ def test_oversized_packet_is_refused(services):
 
 def test_session_timeout(server):
     """-timeout=1: without any request from the client, the session ends with one Exception
-    packet starting with `RPCSessionTimeoutError: ` (control-plane §3.6), then the close."""
+    packet starting with `RPCSessionTimeoutError: ` (docs/control-plane.md §3.6), then closes."""
     s = connect(server, timeout=1)
     s.sock.settimeout(20)
     with pytest.raises(w.RPCSessionTimeoutError) as e:

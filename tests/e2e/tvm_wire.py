@@ -830,7 +830,7 @@ def connect(host, port, timeout=10.0):
     return s
 
 
-# --- RPC handshake (control-plane §3) ------------------------------------------------------
+# --- RPC handshake (docs/control-plane.md §3) ----------------------------------------------
 
 
 def handshake_bytes(key):
@@ -886,7 +886,7 @@ def server_handshake(host, port, key, timeout=10.0):
     return s, peer
 
 
-# --- Tracker (control-plane §2) ------------------------------------------------------------
+# --- Tracker (docs/control-plane.md §2) ----------------------------------------------------
 
 
 def tracker_frame(obj):
