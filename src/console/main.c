@@ -9,6 +9,7 @@
 #include "console/config.h"
 #include "runtime/ffi_catalog.h"
 #include "runtime/log.h"
+#include "runtime/xalloc.h"
 
 static void usage(FILE *out)
 {
@@ -46,6 +47,7 @@ int main(int argc, char **argv)
 {
 	struct cli_args args;
 	char err[1024];
+	xalloc_cjson_hooks_install();
 	int rc = cli_parse(argc, argv, &args, err, sizeof err);
 	if (rc != 0) {
 		fprintf(stderr, "tvmrpc-console: %s\n", err);

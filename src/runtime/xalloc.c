@@ -1,6 +1,7 @@
 /* Allocation helpers that abort on exhaustion of our own bookkeeping memory. */
 #include "runtime/xalloc.h"
 
+#include <cJSON.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,6 +29,12 @@ void *xrealloc(void *ptr, size_t size)
 	if (!p)
 		fatal("out of memory (%zu bytes)", size);
 	return p;
+}
+
+void xalloc_cjson_hooks_install(void)
+{
+	cJSON_Hooks hooks = {.malloc_fn = xmalloc, .free_fn = free};
+	cJSON_InitHooks(&hooks);
 }
 
 char *xstrdup(const char *s)

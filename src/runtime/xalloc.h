@@ -10,6 +10,9 @@ void *xcalloc(size_t count, size_t size);
 void *xrealloc(void *ptr, size_t size);
 char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
+/* Makes cJSON allocate through xmalloc (cJSON_InitHooks): call once at start, before any
+ * cJSON call. The JSON texts it parses are bounded first (tracker max_message). */
+void xalloc_cjson_hooks_install(void);
 /* 64-byte aligned, zero-filled; NULL on failure (used for peer-sized buffers). Free with free(). */
 void *aligned_alloc_zero(size_t alignment, size_t size);
 

@@ -3,7 +3,16 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "runtime/xalloc.h"
 #include "services/tracker_codec.h"
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	(void)argc;
+	(void)argv;
+	xalloc_cjson_hooks_install(); /* as main() does */
+	return 0;
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

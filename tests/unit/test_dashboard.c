@@ -10,6 +10,7 @@
 
 #include "console/dashboard.h"
 #include "console/dashboard_source.h"
+#include "runtime/xalloc.h"
 
 static void add_server(dashboard_t *d, uint64_t id, const char *addr, const char *key,
 		       const char *state, double sessions)
@@ -190,6 +191,7 @@ static void test_summary_source(void **state)
 
 int main(void)
 {
+	xalloc_cjson_hooks_install();
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_filter_and_selection), cmocka_unit_test(test_sort_cycle),
 		cmocka_unit_test(test_actions_need_confirmation), cmocka_unit_test(test_focus_and_scroll),

@@ -24,6 +24,8 @@
 #include "runtime/ffi.h"
 #include "runtime/session.h"
 #include "runtime/session_codec.h"
+#include "services/session_serve.h"
+#include "runtime/xalloc.h"
 
 #define VECTOR_DIR "tests/vectors"
 #define MAX_MAP 1024
@@ -594,6 +596,7 @@ static void test_replay_python_relax_mlp(void **state)
 
 int main(void)
 {
+	xalloc_cjson_hooks_install();
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_replay_handshake),
 		cmocka_unit_test(test_replay_initserver_constructor),

@@ -13,6 +13,7 @@
 
 #include "services/tracker_codec.h"
 #include "services/tracker_query.h"
+#include "runtime/xalloc.h"
 
 static size_t make_frame(char *buf, const char *json)
 {
@@ -211,6 +212,7 @@ static void test_query_text_edges(void **state)
 
 int main(void)
 {
+	xalloc_cjson_hooks_install();
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_magic_bytes),
 		cmocka_unit_test(test_reader_byte_by_byte),

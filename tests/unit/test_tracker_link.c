@@ -15,6 +15,7 @@
 #include "services/net.h"
 #include "services/tracker_codec.h"
 #include "services/tracker_link.h"
+#include "runtime/xalloc.h"
 
 #define MAX_FRAMES 256
 
@@ -456,6 +457,7 @@ static void test_matchkey_format_and_uniqueness(void **state)
 
 int main(void)
 {
+	xalloc_cjson_hooks_install();
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_register_shapes),
 		cmocka_unit_test(test_regenerates_unclaimed_key),
