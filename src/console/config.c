@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "runtime/vm.h"
 #include "services/net.h"
 #include "services/rpc_client.h"
 
@@ -72,6 +73,8 @@ static const struct key_row keys[] = {
 	{"compiler", KEY_STRING, S(compiler), 0, 0, 1},
 	{"allow", KEY_ACL, S(allow), 0, 0, 1},
 	{"no_fork", KEY_BOOL, S(no_fork), 0, 1, 0},
+	{"vm_storage_limit", KEY_SIZE, CONFIG_SERVER, offsetof(config_t, vm_storage_limit),
+	 sizeof(uint64_t), 1024, 1024.0 * 1024 * 1024 * 1024, 1},
 
 	{"local_server", KEY_BOOL, C(local_server), 0, 1, 0},
 	{"local_key", KEY_STRING, C(local_key), 0, 0, 0},
@@ -103,6 +106,7 @@ void config_default(config_t *cfg)
 	tracker_options_default(&cfg->tracker);
 	proxy_options_default(&cfg->proxy);
 	server_options_default(&cfg->server);
+	cfg->vm_storage_limit = vm_storage_limit();
 	cfg->console.local_server = 1;
 	snprintf(cfg->console.local_key, sizeof cfg->console.local_key, "local");
 	cfg->console.refresh = 0.2;

@@ -4,6 +4,7 @@
 #define TVMRPC_CONFIG_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "runtime/log.h"
@@ -55,6 +56,7 @@ typedef struct config {
 	tracker_options_t tracker;
 	proxy_options_t proxy;
 	server_options_t server;
+	uint64_t vm_storage_limit; /* [server]: largest single Relax VM storage (vm.h), process-wide */
 	console_options_t console;
 	run_options_t run;
 	char path[512]; /* the file loaded, "" if none */

@@ -10,6 +10,7 @@
 #include "console/cli.h"
 #include "console/services_run.h"
 #include "runtime/log.h"
+#include "runtime/vm.h"
 #include "services/net.h"
 
 struct headless {
@@ -110,6 +111,7 @@ static void headless_reload(struct headless *h)
 	next.tracker = h->running.tracker;
 	next.proxy = h->running.proxy;
 	next.server = h->running.server;
+	next.vm_storage_limit = h->running.vm_storage_limit;
 	memcpy(next.has, h->running.has, sizeof next.has);
 	if (h->svc.tracker && d.live[CONFIG_TRACKER] && !failed) {
 		snprintf(next.tracker.allow, sizeof next.tracker.allow, "%s", fresh->cfg.tracker.allow);
@@ -135,6 +137,8 @@ static void headless_reload(struct headless *h)
 		o->max_packet = n->max_packet;
 		o->session_memory = n->session_memory;
 		o->handshake_timeout = n->handshake_timeout;
+		next.vm_storage_limit = fresh->cfg.vm_storage_limit;
+		vm_storage_limit_set(next.vm_storage_limit); /* sessions forked from now on */
 	}
 	h->running = next;
 	ensure_fd_limit(&h->running); /* a raised max_connections needs the descriptors too */

@@ -5,6 +5,7 @@
 
 #include <stdio.h>
 
+#include "runtime/vm.h"
 #include "services/net.h"
 
 long services_run_fd_limit(const config_t *cfg, unsigned which, uint64_t *want)
@@ -34,6 +35,8 @@ int services_run_start(services_run_t *s, uv_loop_t *loop, config_t *cfg, unsign
 		*failed = "proxy";
 		return err;
 	}
+	if (which & SERVICES_RUN_SERVER)
+		vm_storage_limit_set(cfg->vm_storage_limit); /* process-wide: sessions inherit it */
 	if ((which & SERVICES_RUN_SERVER) &&
 	    (err = server_start(loop, &cfg->server, &s->server)) != 0) {
 		*failed = "server";
