@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "runtime/ffi.h"
+#include "runtime/log.h"
 #include "runtime/runtime_globals.h"
 
 uint16_t __gnu_f2h_ieee(float value); /* backend.c */
@@ -85,7 +86,8 @@ static int random_fill(void *self, const TVMFFIAny *args, int32_t num_args, TVMF
 FFI_REGISTER_GLOBAL("tvm.contrib.random.random_fill", random_fill)
 
 /* Evict the cache lines holding [data, data + size) so that the next measured call starts
- * cold. Architectures without a user-level flush keep their caches (timing stays valid). */
+ * cold. Architectures without a user-level flush keep their caches (timing stays valid, but
+ * warm); the first call says so in the log, once per process. */
 static void cache_flush_range(const char *data, uint64_t size)
 {
 #if defined(__x86_64__) || (defined(__i386__) && defined(__SSE2__))
@@ -99,8 +101,12 @@ static void cache_flush_range(const char *data, uint64_t size)
 		__asm__ volatile("dc civac, %0" ::"r"(data + off) : "memory");
 	__asm__ volatile("dsb ish" ::: "memory");
 #else
+	static int warned;
 	(void)data;
 	(void)size;
+	if (!__atomic_exchange_n(&warned, 1, __ATOMIC_RELAXED))
+		log_warn("cache_flush_cpu_non_first_arg: this CPU has no user-level cache flush; "
+			 "the inputs stay cached between measurements");
 #endif
 }
 
