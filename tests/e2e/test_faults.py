@@ -213,7 +213,7 @@ def restart_and_time(tracker, down):
     """kill -9 the tracker, keep it down `down` seconds, restart it on the same port; returns
     the seconds from its listening again to all three servers being registered."""
     tracker.kill9()
-    time.sleep(down)
+    time.sleep(down)  # the subject: how long the tracker stays down
     tracker.start()
     wait_listening(tracker)
     t_up = time.monotonic()
@@ -245,7 +245,7 @@ def test_tracker_killed_servers_reregister_and_waiting_clients_get_errors(servic
             tc.recv_assignment()
         tc.close()
     print("\nwaiting clients saw the tracker's death after %.3f s" % (time.monotonic() - t_kill))
-    time.sleep(1.0)                         # the servers notice and start backing off
+    time.sleep(1.0)  # the subject: the tracker stays down 1 s (the servers back off meanwhile)
     tracker.start()
     wait_listening(tracker)
     t_up = time.monotonic()
@@ -366,7 +366,7 @@ def test_proxy_restarted_server_reconnects_with_backoff(services):
     print("\nclient of the proxied session saw the proxy's death after %.3f s" %
           (time.monotonic() - t_kill))
     down = 3.0
-    time.sleep(down)
+    time.sleep(down)  # the subject: the retries counted over a fixed 3 s of the proxy down
     retries = srv.text().count("retrying in")
     # back-off (0.5 s doubling), not a tight loop: a handful of attempts in 3 s
     assert 1 <= retries <= 8, srv.text()
@@ -481,7 +481,7 @@ def test_slow_peers_cut_off_by_handshake_timeout(services):
                 cut[svc] = time.monotonic() - start
         if len(cut) == len(streams):
             break
-        time.sleep(1.0)
+        time.sleep(1.0)  # the subject: a slowloris peer sends one byte a second
     for svc, s in socks.items():
         s.close()
     print("\ncut off after: " + ", ".join("%s %.1f s (%d of %d bytes)" %

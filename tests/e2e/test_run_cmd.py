@@ -269,10 +269,7 @@ def test_through_proxy(spawn, tmp_path):
     proxy = start_proxy(spawn)
     server = spawn("--headless", "server", "--through-proxy", "--host", "127.0.0.1",
                    "--port", str(proxy), "--key", "board")
-    time.sleep(0.3)
-    if server.p.poll() is not None:
-        rc, _, err = server.stop()
-        raise AssertionError("server exited with %d: %s" % (rc, err))
+    server.wait_log(", waiting for a client")  # registered with the proxy
     out = tmp_path / "b.npy"
     run_ok("--connect", "127.0.0.1:%d" % proxy, "--key", "board", fixture("add_one.so"),
            "add_one", "--in", fixture("add_one_input.npy"), "--out", str(out),

@@ -259,7 +259,8 @@ def test_second_client_waits_for_the_running_session(server):
 
     t = threading.Thread(target=second, daemon=True)
     t.start()
-    time.sleep(0.3)
+    eventually(lambda: "client waits for the running session" in server.text(),
+               "the second client queued behind the running session")
     assert_usable(first)                 # the running session is not disturbed
     first.shutdown()
     t.join(30)
@@ -287,7 +288,7 @@ def test_handshake_one_byte_per_segment(server):
     sock = w.connect("127.0.0.1", server.port)
     for b in w.handshake_bytes("client:" + KEY + " -timeout=20"):
         sock.sendall(bytes([b]))
-        time.sleep(0.002)
+        time.sleep(0.002)  # the subject: each byte in its own segment
     assert w.read_handshake_reply(sock) == "server:" + KEY
     s = w.Session(sock)
     assert s.init_server() == [None]
