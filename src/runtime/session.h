@@ -1,5 +1,6 @@
 /* The server side of one RPC session (docs/session-protocol.md): after the handshake, the
- * server service (services/server*.c) forks and calls session_serve() on the connection.
+ * server service (services/server*.c) forks and calls session_serve() on the connection,
+ * which runs this engine (session_run) over a socket channel (services/session_serve.c).
  * It answers packets until Shutdown, EOF at a packet boundary, a broken stream or the
  * deadline. Uses session_codec (bytes), session_handles (objects) and session_memory
  * (allocations); the file service and module globals live in server_functions.c.
@@ -22,6 +23,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include "runtime/ffi.h"
 
@@ -34,31 +36,50 @@ typedef struct session_options {
 				 * drained and answered with an Exception */
 	uint64_t memory_cap;    /* cap on live DevAllocData* bytes, 0 = unlimited */
 	size_t max_string;      /* longest string argument, default 1 MiB (0 = default) */
-	double timeout_seconds; /* session deadline from the start of session_serve, 0 = none */
+	double timeout_seconds; /* session deadline from the start of session_run, 0 = none */
 	const char *peer;       /* peer name for log lines, may be NULL */
 } session_options_t;
 
 /* Fills the defaults above (work_dir NULL, no timeout, no memory cap). */
 void session_options_default(session_options_t *opt);
 
-/* Results of session_serve (besides 0 = clean end: Shutdown or EOF at a packet boundary). */
+/* Results of session_run (besides 0 = clean end: Shutdown or EOF at a packet boundary). */
 #define SESSION_ERR_TIMEOUT (-1001) /* deadline passed; the timeout Exception was sent */
 #define SESSION_ERR_PROTOCOL (-1002) /* framing broken (e.g. packet shorter than its code) */
 #define SESSION_ERR_IO (-1003)       /* read/write failed or EOF inside a packet */
 
-/* Serve one session on a connected stream socket or pipe (blocking; the caller owns and
- * closes fd). Returns 0 or one of SESSION_ERR_*. Every object and allocation the session
- * created is released before it returns. SIGPIPE is avoided with MSG_NOSIGNAL on sockets;
- * a pipe writer should ignore SIGPIPE. */
-int session_serve(int fd, const session_options_t *opt);
-/* Same with separate read and write descriptors (pipe transport, §1.1). */
-int session_serve_fds(int read_fd, int write_fd, const session_options_t *opt);
+/* What a channel's read and write return besides a byte count. */
+#define SESSION_CHANNEL_ERROR (-1)   /* the transport failed; errno says why */
+#define SESSION_CHANNEL_TIMEOUT (-2) /* the deadline passed first */
+
+/* How the engine reaches its client. The engine does no I/O of its own: services implements
+ * this over a socket or a pipe (services/session_serve.h), tests and fuzzers over memory.
+ * Deadlines are CLOCK_MONOTONIC seconds, 0 = none; the channel does the waiting. */
+typedef struct session_channel {
+	void *context;
+	/* Read 1..n bytes, blocking until some arrive: the count, 0 at the end of the stream,
+	 * or SESSION_CHANNEL_ERROR / SESSION_CHANNEL_TIMEOUT. */
+	long (*read)(void *context, void *buf, size_t n, double deadline);
+	/* Write a prefix of iov[0..count) (count > 0, iov[0] not empty), blocking until some
+	 * bytes leave: the count written, or SESSION_CHANNEL_ERROR / SESSION_CHANNEL_TIMEOUT. */
+	long (*write)(void *context, const struct iovec *iov, int count, double deadline);
+	/* After a session constructor (InitServer ["rpc.Connect", ...]) made the session a
+	 * relay: copy bytes both ways between the client and the far session module until one
+	 * side ends. 0, SESSION_ERR_TIMEOUT or SESSION_ERR_IO. NULL: the session then ends with
+	 * SESSION_ERR_IO after InitServer's answer. */
+	int (*relay)(void *context, ffi_module_t *far, double deadline);
+} session_channel_t;
+
+/* Serve one session on `channel` until Shutdown, the end of the stream at a packet boundary
+ * (both 0), a broken stream or the deadline. Returns 0 or one of SESSION_ERR_*. Every object
+ * and allocation the session created is released before it returns. */
+int session_run(const session_channel_t *channel, const session_options_t *opt);
 
 /* A device attribute as DevGetAttr answers it (§5): Exist (kind 0) is Int 1 for the CPU and
  * Int 0 otherwise, TotalGlobalMemory (14) the CPU's RAM in bytes, everything else None. */
 void session_device_attr(DLDevice dev, int64_t kind, TVMFFIAny *out);
 
-/* The options of the session being served on this thread, or NULL outside session_serve.
+/* The options of the session being served on this thread, or NULL outside session_run.
  * For global functions that need the work directory or limits. */
 const session_options_t *session_current(void);
 

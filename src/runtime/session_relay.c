@@ -1,19 +1,12 @@
-/* Session constructors and the byte relay behind them (session_relay.h). The relay is plain
- * descriptor copying with poll: the far session is already open (handshake and InitServer
- * done by the constructor), and every later packet, in either direction, passes unchanged. */
-#include <errno.h>
-#include <math.h>
-#include <poll.h>
+/* Session constructors (session_relay.h): run the constructor a client names in InitServer
+ * and check it returned a far session. Copying the bytes afterwards is the channel's job
+ * (services/session_serve.c), since the runtime does no I/O. */
 #include <string.h>
-#include <sys/socket.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "runtime/log.h"
 #include "runtime/session.h"
 #include "runtime/session_relay.h"
 
-#define RELAY_CHUNK 65536
 #define MAX_CONSTRUCTOR_ARGS 16
 
 static session_far_fd_fn far_fd_of;
@@ -94,79 +87,7 @@ int session_relay_construct(const session_seq_t *seq, ffi_module_t **out)
 	return 0;
 }
 
-static double now_seconds(void)
+int session_relay_far_fd(ffi_module_t *mod)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int wait_ms(double deadline)
-{
-	if (deadline <= 0)
-		return -1;
-	double left = deadline - now_seconds();
-	return left <= 0 ? 0 : left > 1e6 ? 1000000000 : (int)ceil(left * 1000.0);
-}
-
-/* Write all of buf, waiting on a full socket or pipe. */
-static int write_all(int fd, const char *buf, size_t n, double deadline)
-{
-	while (n > 0) {
-		ssize_t w = send(fd, buf, n, MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (w < 0 && errno == ENOTSOCK)
-			w = write(fd, buf, n);
-		if (w > 0) {
-			buf += w;
-			n -= (size_t)w;
-			continue;
-		}
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			struct pollfd p = {.fd = fd, .events = POLLOUT};
-			int ms = wait_ms(deadline);
-			if (ms == 0)
-				return SESSION_ERR_TIMEOUT;
-			if (poll(&p, 1, ms) < 0 && errno != EINTR)
-				return SESSION_ERR_IO;
-			continue;
-		}
-		return SESSION_ERR_IO;
-	}
-	return 0;
-}
-
-int session_relay_run(ffi_module_t *mod, int rfd, int wfd, double deadline)
-{
-	int far = far_fd_of ? far_fd_of(mod) : -1;
-	if (far < 0)
-		return SESSION_ERR_IO;
-	struct pollfd p[2] = {{.fd = rfd, .events = POLLIN}, {.fd = far, .events = POLLIN}};
-	const int to[2] = {far, wfd};
-	char buf[RELAY_CHUNK];
-	for (;;) {
-		int ms = wait_ms(deadline);
-		if (ms == 0)
-			return SESSION_ERR_TIMEOUT;
-		int n = poll(p, 2, ms);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return SESSION_ERR_IO;
-		for (int i = 0; i < 2; i++) {
-			if (!(p[i].revents & (POLLIN | POLLHUP | POLLERR)))
-				continue;
-			ssize_t got = read(p[i].fd, buf, sizeof buf);
-			if (got < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
-				continue;
-			if (got <= 0) {
-				log_debug("relay: the %s side ended", i == 0 ? "client" : "far server");
-				return got == 0 ? 0 : SESSION_ERR_IO;
-			}
-			int rc = write_all(to[i], buf, (size_t)got, deadline);
-			if (rc)
-				return rc;
-		}
-	}
+	return far_fd_of ? far_fd_of(mod) : -1;
 }

@@ -2,7 +2,7 @@
  * InitServer ["rpc.Connect", host, port, key, ...] makes this session a relay to another
  * server. The constructor is any global that returns an RPC session module; the services
  * layer tells how to reach its far server (session_relay_set_far_fd), and from then on the
- * session engine (session.c) only copies bytes both ways until one side ends. */
+ * session's channel (session.h) only copies bytes both ways until one side ends. */
 #ifndef TVMRPC_SESSION_RELAY_H
 #define TVMRPC_SESSION_RELAY_H
 
@@ -19,9 +19,8 @@ void session_relay_set_far_fd(session_far_fd_fn fn);
  * (no constructor of that name, it failed, or it did not return a far session). */
 int session_relay_construct(const session_seq_t *seq, ffi_module_t **out);
 
-/* Copy bytes between the client (rfd/wfd) and mod's far server until either side closes
- * (0), the deadline (CLOCK_MONOTONIC seconds, 0 = none) passes (SESSION_ERR_TIMEOUT), or a
- * read or write fails (SESSION_ERR_IO). */
-int session_relay_run(ffi_module_t *mod, int rfd, int wfd, double deadline);
+/* The far server's connected socket of a session module session_relay_construct returned,
+ * for the channel that relays to it; -1 with an error set when there is none. */
+int session_relay_far_fd(ffi_module_t *mod);
 
 #endif

@@ -317,16 +317,22 @@ double net_deadline_after(double seconds)
 	return seconds > 0 ? net_monotonic() + seconds : 0;
 }
 
+int net_poll_timeout(double deadline)
+{
+	if (deadline <= 0)
+		return -1;
+	double left = deadline - net_monotonic();
+	if (left <= 0)
+		return 0;
+	return left > 3600 ? 3600000 : (int)(left * 1000) + 1;
+}
+
 int net_wait_fd(int fd, short events, double deadline)
 {
 	for (;;) {
-		int ms = -1;
-		if (deadline > 0) {
-			double left = deadline - net_monotonic();
-			if (left <= 0)
-				return 0;
-			ms = left > 3600 ? 3600000 : (int)(left * 1000) + 1;
-		}
+		int ms = net_poll_timeout(deadline);
+		if (ms == 0)
+			return 0;
 		struct pollfd p = {.fd = fd, .events = events};
 		int r = poll(&p, 1, ms);
 		if (r > 0)

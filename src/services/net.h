@@ -61,5 +61,8 @@ int net_split_host_port(const char *text, char *host, size_t host_size, int *por
 double net_monotonic(void);
 double net_deadline_after(double seconds);
 int net_wait_fd(int fd, short events, double deadline);
+/* poll()'s timeout until `deadline`: -1 for none, 0 once it passed, else the milliseconds left
+ * rounded up (at most an hour; callers poll again). */
+int net_poll_timeout(double deadline);
 
 #endif

@@ -23,6 +23,7 @@
 #include "runtime/module_library.h"
 #include "runtime/session.h"
 #include "runtime/xalloc.h"
+#include "services/session_serve.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define SESSION_LSAN 1

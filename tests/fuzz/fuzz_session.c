@@ -1,13 +1,11 @@
-/* libFuzzer harness: the whole session engine. The input is the client's byte stream after
- * the handshake (InitServer is prepended when absent); replies go to /dev/null. Limits keep
+/* libFuzzer harness: the whole session engine, driven through an in-memory channel (no
+ * descriptors, no threads). The input is the client's byte stream after the handshake
+ * (InitServer is prepended when absent); replies are discarded. Limits keep
  * every run small: 1 MiB packets, 16 MiB of remote memory, no work directory. */
-#include <fcntl.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
+#include <sys/uio.h>
 
 #include "runtime/ffi.h"
 #include "runtime/log.h"
@@ -26,33 +24,40 @@ static int no_time_evaluator(void *self, const TVMFFIAny *args, int32_t n, TVMFF
 	return -1;
 }
 
-struct feed {
-	int fd;
+/* The engine's channel (runtime/session.h) over memory: reads take from the input, writes
+ * are discarded, and a session constructor's relay is refused (no far server). */
+typedef struct feed {
 	const uint8_t *data;
-	size_t size;
-};
+	size_t size, pos;
+} feed_t;
 
-static void *feed_main(void *arg)
+static long feed_read(void *context, void *buf, size_t n, double deadline)
 {
-	struct feed *f = arg;
-	size_t off = 0;
-	while (off < f->size) {
-		ssize_t w = write(f->fd, f->data + off, f->size - off);
-		if (w <= 0)
-			break;
-		off += (size_t)w;
-	}
-	close(f->fd);
-	return NULL;
+	(void)deadline;
+	feed_t *f = context;
+	if (n > f->size - f->pos)
+		n = f->size - f->pos;
+	memcpy(buf, f->data + f->pos, n);
+	f->pos += n;
+	return (long)n;
+}
+
+static long discard_write(void *context, const struct iovec *iov, int count, double deadline)
+{
+	(void)context;
+	(void)deadline;
+	size_t total = 0;
+	for (int i = 0; i < count; i++)
+		total += iov[i].iov_len;
+	return (long)total;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static int null_fd = -1;
-	if (null_fd < 0) {
-		signal(SIGPIPE, SIG_IGN);
+	static int quiet;
+	if (!quiet) {
+		quiet = 1;
 		log_set_quiet(1);
-		null_fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
 		ffi_registry_put_call("runtime.RPCTimeEvaluator", no_time_evaluator);
 	}
 	static const uint8_t init[] = {0x15, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 5, 0, 0, 0, 0,
@@ -65,20 +70,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	memcpy(stream + len, data, size);
 	len += size;
-	int p[2];
-	if (pipe(p) != 0)
-		abort();
-	struct feed f = {p[1], stream, len};
-	pthread_t th;
-	pthread_create(&th, NULL, feed_main, &f);
+	feed_t f = {stream, len, 0};
+	session_channel_t channel = {&f, feed_read, discard_write, NULL};
 	session_options_t opt;
 	session_options_default(&opt);
 	opt.max_packet = 1 << 20;
 	opt.memory_cap = 16 << 20;
 	opt.timeout_seconds = 5;
-	session_serve_fds(p[0], null_fd, &opt);
-	close(p[0]); /* unblocks the feeder if the session ended early */
-	pthread_join(th, NULL);
+	session_run(&channel, &opt);
 	free(stream);
 	return 0;
 }

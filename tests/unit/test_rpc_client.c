@@ -21,6 +21,7 @@
 #include "runtime/session.h"
 #include "services/handshake.h"
 #include "services/rpc_client.h"
+#include "services/session_serve.h"
 
 struct acceptor {
 	int listen_fd;

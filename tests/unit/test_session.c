@@ -1,5 +1,5 @@
 /* Unit tests for the session engine (session_serve) and the file-service globals, driven
- * over a socketpair by a small client built on session_codec: state machine, limits,
+ * over a socketpair (and once over an in-memory channel, with no descriptor at all) by a small client built on session_codec: state machine, limits,
  * timeouts, handle reference counts, pointer validation, copies, calls and path
  * confinement. Test-only globals ("test.session.*") exercise argument and result encoding. */
 #include <setjmp.h>
@@ -24,6 +24,7 @@
 #include "runtime/session_codec.h"
 #include "runtime/session_handles.h"
 #include "runtime/session_memory.h"
+#include "services/session_serve.h"
 
 /* ---- test globals ---- */
 
@@ -1185,6 +1186,68 @@ static void test_pipe_transport(void **state)
 	close(to_client[1]);
 }
 
+/* ---- tests: an in-memory channel (no descriptors) ---- */
+
+typedef struct memory_channel {
+	const uint8_t *in;
+	size_t in_len, in_pos;
+	uint8_t out[256];
+	size_t out_len;
+	int time_out; /* reads past the input report the deadline instead of the end */
+} memory_channel_t;
+
+static long memory_read(void *context, void *buf, size_t n, double deadline)
+{
+	(void)deadline;
+	memory_channel_t *m = context;
+	size_t left = m->in_len - m->in_pos;
+	if (left == 0 && m->time_out)
+		return SESSION_CHANNEL_TIMEOUT;
+	if (n > left)
+		n = left;
+	memcpy(buf, m->in + m->in_pos, n);
+	m->in_pos += n;
+	return (long)n;
+}
+
+/* Takes at most 3 bytes per call, so the engine must resume partial writes. */
+static long memory_write(void *context, const struct iovec *iov, int count, double deadline)
+{
+	(void)deadline;
+	(void)count;
+	memory_channel_t *m = context;
+	size_t n = iov[0].iov_len < 3 ? iov[0].iov_len : 3;
+	assert_true(m->out_len + n <= sizeof m->out);
+	memcpy(m->out + m->out_len, iov[0].iov_base, n);
+	m->out_len += n;
+	return (long)n;
+}
+
+static void test_memory_channel(void **state)
+{
+	(void)state;
+	static const uint8_t init[] = {0x15, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 5, 0, 0, 0, 0,
+				       0, 0, 0, '0', '.', '8', '.', '0', 0, 0, 0, 0};
+	static const uint8_t none[] = {12, 0, 0, 0, 0, 0, 0, 0, 4, 0, 0, 0,
+				       1, 0, 0, 0, 0, 0, 0, 0};
+	memory_channel_t m = {.in = init, .in_len = sizeof init};
+	session_channel_t channel = {&m, memory_read, memory_write, NULL};
+	assert_int_equal(session_run(&channel, NULL), 0);
+	assert_int_equal(m.out_len, sizeof none);
+	assert_memory_equal(m.out, none, sizeof none);
+
+	/* A channel's timeout ends the session with the timeout notice. */
+	memory_channel_t late = {.in = init, .in_len = sizeof init, .time_out = 1};
+	channel.context = &late;
+	session_options_t opt;
+	session_options_default(&opt);
+	opt.timeout_seconds = 7;
+	assert_int_equal(session_run(&channel, &opt), SESSION_ERR_TIMEOUT);
+	assert_true(late.out_len > sizeof none + 12);
+	assert_int_equal(late.out[sizeof none + 8], SESSION_CODE_EXCEPTION);
+	assert_non_null(memmem(late.out, late.out_len, "Your 7.0s session has expired", 29));
+}
+
 /* ---- tests: the tables on their own ---- */
 
 static void test_handle_table(void **state)
@@ -1283,6 +1346,7 @@ int main(void)
 		cmocka_unit_test(test_tensor_and_module_returns),
 		cmocka_unit_test(test_file_service),
 		cmocka_unit_test(test_pipe_transport),
+		cmocka_unit_test(test_memory_channel),
 		cmocka_unit_test(test_handle_table),
 		cmocka_unit_test(test_memory_table),
 	};
