@@ -49,8 +49,12 @@ class Console:
         raise AssertionError("timed out waiting for %s; screen:\n%s" % (what, text))
 
     def keys(self, *keys):
+        """Type keys; callers then wait_for the screen they cause. Input is read in order, so
+        only a trailing Escape needs a pause: ncurses tells a lone Escape from an Alt+key
+        sequence by the gap after it (set_escdelay(25) in ui.c)."""
         subprocess.run([TMUX, "send-keys", "-t", self.name] + list(keys), check=True)
-        time.sleep(0.15)
+        if keys[-1] == "Escape":
+            time.sleep(0.15)
 
     def exit_status(self, timeout=20.0):
         deadline = time.time() + timeout
@@ -192,7 +196,8 @@ def test_help_filter_sort_and_details(tmp_path, console):
     c.keys("/", "Escape")
     c.wait_for(lambda s: "server:alpha" in s)
     c.keys("s", "s")  # address descending
-    text = c.screen()
+    text = c.wait_for(lambda s: "server:gamma" in s and "server:alpha" in s and
+                      s.index("server:gamma") < s.index("server:alpha"), what="sorted rows")
     top = text.index("server:gamma")
     assert top < text.index("server:alpha")
     c.keys("Enter")
