@@ -1,12 +1,11 @@
 """Whole chains through the proxy with our device server (--through-proxy) and the independent
 Python client tests/e2e/tvm_wire.py: standalone with 64 MiB tensor copies both ways, and
 tracker mode (client REQUEST -> proxy -> server, then the server's fresh registration)."""
-import time
 
 import numpy as np
 
 import tvm_wire as w
-from conftest import free_port, wait_port
+from conftest import free_port, wait_port, wait_until
 
 HOST = "127.0.0.1"
 
@@ -74,14 +73,8 @@ def test_tracker_chain_request_session_and_reregistration(spawn):
     session_once()
     # The tracker lists the proxy, not the server, as the resource owner.
     with w.TrackerClient(HOST, tport) as tc:
-        deadline = time.time() + 10
-        while True:
-            info = tc.summary()["server_info"]
-            if {"key": "server:proxy[board]", "addr": [HOST, pport]} in info or \
-                    time.time() > deadline:
-                break
-            time.sleep(0.05)
-    assert {"key": "server:proxy[board]", "addr": [HOST, pport]} in info
+        wait_until(lambda: {"key": "server:proxy[board]", "addr": [HOST, pport]} in
+                   tc.summary()["server_info"], 10, "the proxy listed as the owner")
     _clean_stop(server)
     _clean_stop(proxy)
     _clean_stop(tracker)

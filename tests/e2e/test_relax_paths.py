@@ -3,11 +3,10 @@
 board behind the proxy reached through the tracker (tracker -> proxy -> board). The logits
 must match TVM's within 1e-5 and every prediction its label."""
 import os
-import time
 
 import numpy as np
 
-from conftest import ROOT, free_port, run, wait_port
+from conftest import ROOT, free_port, run, wait_port, wait_until
 from tvm_wire import TrackerClient
 
 FIX = os.path.join(ROOT, "tests", "fixtures")
@@ -26,12 +25,9 @@ def start_tracker(spawn):
 
 
 def wait_free(tracker, key, timeout=20.0):
-    t = TrackerClient("127.0.0.1", tracker)
-    deadline = time.time() + timeout
-    while t.summary()["queue_info"].get(key, {}).get("free", 0) < 1:
-        assert time.time() < deadline, "no free %s in the tracker" % key
-        time.sleep(0.1)
-    t.close()
+    with TrackerClient("127.0.0.1", tracker) as t:
+        wait_until(lambda: t.summary()["queue_info"].get(key, {}).get("free", 0) >= 1,
+                   timeout, "a free %s in the tracker" % key)
 
 
 def run_mlp(tracker, key, out, timed=False):

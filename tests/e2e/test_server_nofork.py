@@ -2,12 +2,11 @@
 such as CPU emulators). Sessions still work one after another, the work directory is still
 private and removed, and the server registers again after each session."""
 import os
-import time
 
 import numpy as np
 import pytest
 
-from conftest import BUILD, free_port, wait_port
+from conftest import BUILD, free_port, wait_port, wait_until
 from tvm_wire import Session, TrackerClient
 
 ARGECHO = os.path.join(BUILD, "models", "argecho.so")
@@ -27,10 +26,8 @@ def test_no_fork_sessions_in_process(spawn, tmp_path):
     tracker = TrackerClient("127.0.0.1", tport)
     kernel = open(ARGECHO, "rb").read()
     for round_ in range(2):
-        deadline = time.time() + 20
-        while tracker.summary()["queue_info"].get("nofork", {}).get("free") != 1:
-            assert time.time() < deadline, "server did not register (round %d)" % round_
-            time.sleep(0.1)
+        wait_until(lambda: tracker.summary()["queue_info"].get("nofork", {}).get("free") == 1,
+                   20, "the server's registration (round %d)" % round_)
         addr, port, matchkey = tracker.request("nofork")
         with Session.connect(addr, port, key=matchkey, timeout=20) as s:
             s.upload("argecho.so", kernel)
@@ -41,10 +38,7 @@ def test_no_fork_sessions_in_process(spawn, tmp_path):
             add_one(a, b)
             np.testing.assert_array_equal(b.numpy(), x + 1)
             assert len(os.listdir(work)) == 1  # this session's private directory
-        deadline = time.time() + 10
-        while os.listdir(work):
-            assert time.time() < deadline, "work directory not removed"
-            time.sleep(0.05)
+        wait_until(lambda: not os.listdir(work), 10, "the work directory's removal")
     tracker.close()
     rc, out, err = server.stop()
     assert "running in the server process" in err
