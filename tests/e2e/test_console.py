@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from conftest import BIN, free_port
+from conftest import BIN, free_port, wait_port
 from tvm_wire import TrackerClient
 
 TMUX = shutil.which("tmux")
@@ -95,17 +95,6 @@ def register(port, key, server_port, n):
     return t
 
 
-def wait_listening(port, timeout=10.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise AssertionError("port %d never listened" % port)
-
-
 def port_is_free(port):
     with socket.socket() as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -120,7 +109,7 @@ def test_panes_show_servers_queues_and_requests(tmp_path, console):
     port = free_port()
     c = console(["--config", lab_config(tmp_path, port)])
     c.wait_for(lambda s: "Servers" in s and "Events" in s, what="dashboard")
-    wait_listening(port)
+    wait_port(port)
     s1 = register(port, "rasp4b", 9501, 1)
     s2 = register(port, "jetson", 9502, 2)
     waiter = TrackerClient("127.0.0.1", port)
@@ -146,7 +135,7 @@ def test_panes_show_servers_queues_and_requests(tmp_path, console):
 def test_drain_kick_and_cancel_act_on_the_tracker(tmp_path, console):
     port = free_port()
     c = console(["--config", lab_config(tmp_path, port)])
-    wait_listening(port)
+    wait_port(port)
     server = register(port, "board", 9601, 1)
     waiter = TrackerClient("127.0.0.1", port)
     waiter.send_request("nothing-here", user="bob")
@@ -183,7 +172,7 @@ def test_drain_kick_and_cancel_act_on_the_tracker(tmp_path, console):
 def test_help_filter_sort_and_details(tmp_path, console):
     port = free_port()
     c = console(["--config", lab_config(tmp_path, port)])
-    wait_listening(port)
+    wait_port(port)
     conns = [register(port, k, 9700 + i, i) for i, k in enumerate(["alpha", "beta", "gamma"])]
     c.wait_for(lambda s: "server:gamma" in s)
     c.keys("?")
@@ -212,7 +201,7 @@ def test_help_filter_sort_and_details(tmp_path, console):
 def test_resize_to_80x24_and_quit_frees_ports(tmp_path, console):
     port = free_port()
     c = console(["--config", lab_config(tmp_path, port)], width=120, height=40)
-    wait_listening(port)
+    wait_port(port)
     t = register(port, "small-term", 9801, 1)
     c.wait_for(lambda s: "server:small-term" in s)
     subprocess.run([TMUX, "resize-window", "-t", c.name, "-x", "80", "-y", "24"], check=True)
@@ -244,7 +233,7 @@ def test_attach_watches_a_remote_tracker(tmp_path, spawn, console):
     port = free_port()
     spawn("--headless", "tracker", "--host", "127.0.0.1", "--port", str(port), "--port-end",
           str(port + 1))
-    wait_listening(port)
+    wait_port(port)
     t = register(port, "remote-board", 9901, 1)
     c = console(["--attach", "127.0.0.1:%d" % port])
     text = c.wait_for(lambda s: "server:remote-board" in s, what="attached summary")
@@ -291,7 +280,7 @@ def test_refused_connections_are_counted_in_the_title(tmp_path, console):
     cfg.write_text("[tracker]\nhost = 127.0.0.1\nport = %d\nport_end = %d\nallow = 10.1.2.3\n"
                    "[console]\nlocal_server = no\nrefresh = 0.1\n" % (port, port + 1))
     c = console(["--config", str(cfg)])
-    wait_listening(port)
+    wait_port(port)
     for _ in range(3):
         s = socket.create_connection(("127.0.0.1", port), timeout=5)
         s.settimeout(5)
