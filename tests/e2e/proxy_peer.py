@@ -47,7 +47,7 @@ def open_peer(port, key, chunk=None):
     if chunk:
         for i in range(0, len(data), chunk):
             s.sendall(data[i:i + chunk])
-            time.sleep(0.002)
+            time.sleep(0.002)  # the subject: each piece in its own segment
     else:
         s.sendall(data)
     return s
