@@ -488,7 +488,13 @@ static void test_names_functor(void **state)
 	/* A snapshot: a later removal does not change it. */
 	ffi_registry_put_call("test.temporary.global", fake_loader);
 	TVMFFIAny name = raw("test.temporary.global");
-	ok_str("ffi.GetGlobalFuncMetadata", &name, 1, "");
+	/* A global of ours alone is described as a packed function, as TVM's untyped ones. */
+	ok_str("ffi.GetGlobalFuncMetadata", &name, 1,
+	       "{\"type_schema\":\"{\\\"type\\\":\\\"ffi.Function\\\"}\"}");
+	TVMFFIAny typed = raw("ffi.MapSize");
+	ok_str("ffi.GetGlobalFuncMetadata", &typed, 1,
+	       "{\"type_schema\":\"{\\\"type\\\":\\\"ffi.Function\\\",\\\"args\\\":"
+	       "[{\\\"type\\\":\\\"int\\\"},{\\\"type\\\":\\\"ffi.Map\\\"}]}\"}");
 	assert_true(ok_int("ffi.FunctionRemoveGlobal", &name, 1));
 	assert_false(ok_int("ffi.FunctionRemoveGlobal", &name, 1));
 	assert_null(ffi_registry_get("test.temporary.global"));
