@@ -1,10 +1,13 @@
-/* Socket helpers for the services: port-range listening, CIDR access lists, peer names. */
+/* Socket helpers for the services: port-range listening, CIDR access lists, peer names, and
+ * the blocking transfers with deadlines that every blocking client and the session channel
+ * share (redis's anet.c plays this part there). */
 #include "services/net.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -13,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "runtime/xalloc.h"
@@ -342,4 +346,159 @@ int net_wait_fd(int fd, short events, double deadline)
 		if (r < 0 && errno != EINTR)
 			return -1;
 	}
+}
+
+int net_is_socket(int fd)
+{
+	int type;
+	socklen_t type_len = sizeof type;
+	return getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &type_len) == 0;
+}
+
+/* 0 once fd is ready for `events`, else NET_IO_TIMEOUT or NET_IO_POLL. */
+static int net_wait_ready(int fd, short events, double deadline)
+{
+	int r = net_wait_fd(fd, events, deadline);
+	return r > 0 ? 0 : r == 0 ? NET_IO_TIMEOUT : NET_IO_POLL;
+}
+
+ssize_t net_read_some(int fd, int is_socket, void *buf, size_t n, double deadline)
+{
+	for (;;) {
+		if (deadline > 0 && !is_socket) {
+			int w = net_wait_ready(fd, POLLIN, deadline);
+			if (w)
+				return w;
+		}
+		ssize_t r = is_socket ? recv(fd, buf, n, MSG_DONTWAIT) : read(fd, buf, n);
+		if (r >= 0)
+			return r;
+		if (errno == EAGAIN || errno == EWOULDBLOCK) {
+			int w = net_wait_ready(fd, POLLIN, deadline);
+			if (w)
+				return w;
+		} else if (errno != EINTR) {
+			return NET_IO_FAILED;
+		}
+	}
+}
+
+ssize_t net_write_some(int fd, int is_socket, const struct iovec *iov, int count,
+		       double deadline)
+{
+	for (;;) {
+		if (deadline > 0 && !is_socket) {
+			int w = net_wait_ready(fd, POLLOUT, deadline);
+			if (w)
+				return w;
+		}
+		struct msghdr msg = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)count};
+		ssize_t r = is_socket ? sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT)
+				      : writev(fd, iov, count);
+		if (r >= 0)
+			return r;
+		if (errno == EAGAIN || errno == EWOULDBLOCK) {
+			int w = net_wait_ready(fd, POLLOUT, deadline);
+			if (w)
+				return w;
+		} else if (errno != EINTR) {
+			return NET_IO_FAILED;
+		}
+	}
+}
+
+int net_recv_all(int fd, void *buf, size_t n, double deadline)
+{
+	uint8_t *p = buf;
+	while (n > 0) {
+		ssize_t r = net_read_some(fd, 1, p, n, deadline);
+		if (r <= 0)
+			return r == 0 ? NET_IO_CLOSED : (int)r;
+		p += r;
+		n -= (size_t)r;
+	}
+	return 0;
+}
+
+int net_send_iov(int fd, struct iovec *iov, int count, double deadline)
+{
+	while (count > 0) {
+		if (iov->iov_len == 0) {
+			iov++;
+			count--;
+			continue;
+		}
+		ssize_t r = net_write_some(fd, 1, iov, count, deadline);
+		if (r < 0)
+			return (int)r;
+		if (r == 0) { /* a stream socket never does this; do not spin on it */
+			errno = EIO;
+			return NET_IO_FAILED;
+		}
+		size_t done = (size_t)r;
+		while (count > 0 && done >= iov->iov_len) {
+			done -= iov->iov_len;
+			iov++;
+			count--;
+		}
+		if (count > 0) {
+			iov->iov_base = (uint8_t *)iov->iov_base + done;
+			iov->iov_len -= done;
+		}
+	}
+	return 0;
+}
+
+int net_send_all(int fd, const void *data, size_t n, double deadline)
+{
+	struct iovec iov = {(void *)data, n};
+	return net_send_iov(fd, &iov, 1, deadline);
+}
+
+/* Connect one resolved address, waiting for the handshake until the deadline. */
+static int net_connect_one(const struct addrinfo *ai, double deadline)
+{
+	int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
+			ai->ai_protocol);
+	if (fd < 0)
+		return -1;
+	if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
+		int r = errno == EINPROGRESS ? net_wait_fd(fd, POLLOUT, deadline) : -1;
+		int so = 0;
+		socklen_t sl = sizeof so;
+		if (r == 0)
+			errno = ETIMEDOUT;
+		else if (r > 0 && (getsockopt(fd, SOL_SOCKET, SO_ERROR, &so, &sl) != 0 || so))
+			errno = so ? so : errno;
+		if (r <= 0 || so) {
+			int saved = errno;
+			close(fd);
+			errno = saved;
+			return -1;
+		}
+	}
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	return fd;
+}
+
+int net_connect_tcp(const char *host, int port, double deadline, int *resolve_error)
+{
+	char service[16];
+	snprintf(service, sizeof service, "%d", port);
+	struct addrinfo hints, *res = NULL;
+	memset(&hints, 0, sizeof hints);
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	*resolve_error = getaddrinfo(host, service, &hints, &res);
+	if (*resolve_error != 0)
+		return -1;
+	int fd = -1;
+	errno = ECONNREFUSED;
+	for (const struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next)
+		fd = net_connect_one(ai, deadline);
+	int saved = errno;
+	freeaddrinfo(res);
+	errno = saved;
+	return fd;
 }

@@ -1,11 +1,14 @@
 /* Thin socket helpers shared by the services: listening on the first free port of a range,
- * access lists (allow = CIDR list), peer names, and TCP options. No protocol logic here. */
+ * access lists (allow = CIDR list), peer names, TCP options, and blocking connect/read/write
+ * with deadlines for the blocking clients. No protocol logic here. */
 #ifndef TVMRPC_NET_H
 #define TVMRPC_NET_H
 
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/uio.h>
 #include <uv.h>
 
 /* Bind `server` (already uv_tcp_init'ed) on host at the first free port in [port, port_end)
@@ -64,5 +67,35 @@ int net_wait_fd(int fd, short events, double deadline);
 /* poll()'s timeout until `deadline`: -1 for none, 0 once it passed, else the milliseconds left
  * rounded up (at most an hour; callers poll again). */
 int net_poll_timeout(double deadline);
+
+/* Blocking transfers with a deadline (0 = none): the one I/O layer of the blocking clients
+ * (rpc_client, tracker_client) and of the session channel (session_serve). Besides byte
+ * counts they return one of these; errno tells why for the last two. */
+#define NET_IO_CLOSED (-1)  /* the stream ended before all bytes came */
+#define NET_IO_TIMEOUT (-2) /* the deadline passed */
+#define NET_IO_FAILED (-3)  /* the read or write failed */
+#define NET_IO_POLL (-4)    /* waiting for the descriptor failed */
+
+/* 1 if fd is a socket (sent to with MSG_NOSIGNAL, read without blocking), 0 otherwise. */
+int net_is_socket(int fd);
+/* One read of 1..n bytes: the count, 0 at the end of the stream, or NET_IO_*. A socket is read
+ * with MSG_DONTWAIT and waited on only when empty, so a deadline costs nothing while data
+ * flows; another descriptor (a pipe, maybe blocking) is waited on first if there is a
+ * deadline. */
+ssize_t net_read_some(int fd, int is_socket, void *buf, size_t n, double deadline);
+/* One write of a prefix of iov[0..count), waiting the same way: the count, or NET_IO_*. */
+ssize_t net_write_some(int fd, int is_socket, const struct iovec *iov, int count,
+		       double deadline);
+/* Exactly n bytes to or from a socket: 0, or NET_IO_* (NET_IO_CLOSED: the peer closed first).
+ * net_send_iov advances iov as it goes. */
+int net_recv_all(int fd, void *buf, size_t n, double deadline);
+int net_send_all(int fd, const void *data, size_t n, double deadline);
+int net_send_iov(int fd, struct iovec *iov, int count, double deadline);
+
+/* A non-blocking TCP connection (TCP_NODELAY) to host:port, a name, IPv4 or IPv6 address,
+ * trying each address until the deadline. The descriptor, or -1 with *resolve_error set to
+ * getaddrinfo's code when the name did not resolve, else errno set (ETIMEDOUT: the deadline
+ * passed). */
+int net_connect_tcp(const char *host, int port, double deadline, int *resolve_error);
 
 #endif

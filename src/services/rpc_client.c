@@ -100,113 +100,51 @@ void rpc_client_options_default(rpc_client_options_t *opt)
 
 /* ---- sockets with deadlines ---- */
 
-/* 0 ready, RPC_CLIENT_ERR_TIMEOUT, or RPC_CLIENT_ERR_IO. deadline 0 = none. */
-static int wait_fd(int fd, short events, double deadline)
+/* A net.h transfer result as the client reports it: 0, RPC_CLIENT_ERR_TIMEOUT (with the
+ * `late` text) or RPC_CLIENT_ERR_IO (`what` names the failed call). */
+static int io_status(int r, const char *what, const char *late, char *err, size_t errlen)
 {
-	int r = net_wait_fd(fd, events, deadline);
-	return r > 0 ? 0 : r == 0 ? RPC_CLIENT_ERR_TIMEOUT : RPC_CLIENT_ERR_IO;
+	switch (r) {
+	case 0:
+		return 0;
+	case NET_IO_TIMEOUT:
+		return fail_to(err, errlen, RPC_CLIENT_ERR_TIMEOUT, "%s", late);
+	case NET_IO_CLOSED:
+		return fail_to(err, errlen, RPC_CLIENT_ERR_IO, "connection closed by the peer");
+	case NET_IO_POLL:
+		return fail_to(err, errlen, RPC_CLIENT_ERR_IO, "poll: %s", strerror(errno));
+	default:
+		return fail_to(err, errlen, RPC_CLIENT_ERR_IO, "%s: %s", what, strerror(errno));
+	}
 }
 
 static int io_send(int fd, const void *data, size_t n, double deadline, char *err, size_t errlen)
 {
-	const uint8_t *p = data;
-	while (n > 0) {
-		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-		if (w > 0) {
-			p += w;
-			n -= (size_t)w;
-			continue;
-		}
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			int r = wait_fd(fd, POLLOUT, deadline);
-			if (r == RPC_CLIENT_ERR_TIMEOUT)
-				return fail_to(err, errlen, r, "timed out sending to the peer");
-			if (r != 0)
-				return fail_to(err, errlen, r, "poll: %s", strerror(errno));
-			continue;
-		}
-		return fail_to(err, errlen, RPC_CLIENT_ERR_IO, "send: %s",
-			       w < 0 ? strerror(errno) : "no progress");
-	}
-	return 0;
+	return io_status(net_send_all(fd, data, n, deadline), "send",
+			 "timed out sending to the peer", err, errlen);
 }
 
 static int io_recv(int fd, void *data, size_t n, double deadline, char *err, size_t errlen)
 {
-	uint8_t *p = data;
-	while (n > 0) {
-		ssize_t r = recv(fd, p, n, 0);
-		if (r > 0) {
-			p += r;
-			n -= (size_t)r;
-			continue;
-		}
-		if (r == 0)
-			return fail_to(err, errlen, RPC_CLIENT_ERR_IO, "connection closed by the peer");
-		if (errno == EINTR)
-			continue;
-		if (errno == EAGAIN || errno == EWOULDBLOCK) {
-			int w = wait_fd(fd, POLLIN, deadline);
-			if (w == RPC_CLIENT_ERR_TIMEOUT)
-				return fail_to(err, errlen, w, "timed out waiting for the peer");
-			if (w != 0)
-				return fail_to(err, errlen, w, "poll: %s", strerror(errno));
-			continue;
-		}
-		return fail_to(err, errlen, RPC_CLIENT_ERR_IO, "recv: %s", strerror(errno));
-	}
-	return 0;
+	return io_status(net_recv_all(fd, data, n, deadline), "recv",
+			 "timed out waiting for the peer", err, errlen);
 }
 
-/* Non-blocking TCP connection to host:port (names and IPv6 allowed). Returns fd or < 0. */
+/* TCP connection to host:port (names and IPv6 allowed). Returns fd or < 0. */
 static int tcp_connect(const char *host, int port, double deadline, char *err, size_t errlen)
 {
-	char service[16];
-	snprintf(service, sizeof service, "%d", port);
-	struct addrinfo hints, *res = NULL;
-	memset(&hints, 0, sizeof hints);
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	int g = getaddrinfo(host, service, &hints, &res);
-	if (g != 0)
+	int resolve_error;
+	int fd = net_connect_tcp(host, port, deadline, &resolve_error);
+	if (fd >= 0)
+		return fd;
+	if (resolve_error)
 		return fail_to(err, errlen, RPC_CLIENT_ERR_IO, "cannot resolve %s: %s", host,
-			       gai_strerror(g));
-	int rc = RPC_CLIENT_ERR_IO;
-	fail_to(err, errlen, rc, "cannot connect to %s:%d", host, port);
-	for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
-		int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
-				ai->ai_protocol);
-		if (fd < 0)
-			continue;
-		int r = connect(fd, ai->ai_addr, ai->ai_addrlen);
-		if (r != 0 && errno == EINPROGRESS) {
-			int w = wait_fd(fd, POLLOUT, deadline);
-			if (w == 0) {
-				int so = 0;
-				socklen_t sl = sizeof so;
-				getsockopt(fd, SOL_SOCKET, SO_ERROR, &so, &sl);
-				r = so ? -1 : 0;
-				errno = so;
-			} else {
-				r = -1;
-				errno = ETIMEDOUT;
-				rc = RPC_CLIENT_ERR_TIMEOUT;
-			}
-		}
-		if (r == 0) {
-			int one = 1;
-			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-			freeaddrinfo(res);
-			return fd;
-		}
-		fail_to(err, errlen, rc, "cannot connect to %s:%d: %s", host, port,
-			rc == RPC_CLIENT_ERR_TIMEOUT ? "timed out" : strerror(errno));
-		close(fd);
-	}
-	freeaddrinfo(res);
-	return rc;
+			       gai_strerror(resolve_error));
+	if (errno == ETIMEDOUT)
+		return fail_to(err, errlen, RPC_CLIENT_ERR_TIMEOUT,
+			       "cannot connect to %s:%d: timed out", host, port);
+	return fail_to(err, errlen, RPC_CLIENT_ERR_IO, "cannot connect to %s:%d: %s", host, port,
+		       strerror(errno));
 }
 
 static uint32_t get_u32le(const uint8_t *p)
@@ -236,21 +174,9 @@ static int send_request(rpc_client_t *c, const void *payload, size_t payload_len
 	if (c->dead)
 		return client_fail(c, RPC_CLIENT_ERR_IO, "the session with %s has ended",
 				   c->peer);
-	size_t head = c->out.len, sent = 0;
-	if (payload_len) {
-		struct iovec iov[2] = {{c->out.data, head}, {(void *)payload, payload_len}};
-		struct msghdr msg = {.msg_iov = iov, .msg_iovlen = 2};
-		ssize_t w = sendmsg(c->fd, &msg, MSG_NOSIGNAL);
-		sent = w > 0 ? (size_t)w : 0; /* errors and EAGAIN: io_send below reports/waits */
-	}
-	int rc = 0;
-	if (sent < head)
-		rc = io_send(c->fd, c->out.data + sent, head - sent, deadline, c->err,
-			     sizeof c->err);
-	size_t done = sent > head ? sent - head : 0;
-	if (rc == 0 && payload_len > done)
-		rc = io_send(c->fd, (const uint8_t *)payload + done, payload_len - done, deadline,
-			     c->err, sizeof c->err);
+	struct iovec iov[2] = {{c->out.data, c->out.len}, {(void *)payload, payload_len}};
+	int rc = io_status(net_send_iov(c->fd, iov, payload_len ? 2 : 1, deadline), "send",
+			   "timed out sending to the peer", c->err, sizeof c->err);
 	return rc ? client_io(c, rc, "sending to") : 0;
 }
 

@@ -1,9 +1,8 @@
-/* A session channel over descriptors (session_serve.h). Sockets are read and written with
- * MSG_DONTWAIT and waited on only when they would block, so a deadline costs nothing while
- * data flows; other descriptors (pipes) are waited on first when there is a deadline. */
+/* A session channel over descriptors (session_serve.h): reads and writes go through net.h's
+ * blocking transfers with deadlines, and the relay a session constructor asks for is a poll
+ * loop copying between the client and the far server. */
 #include <errno.h>
 #include <poll.h>
-#include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -19,84 +18,39 @@ typedef struct fd_channel {
 	int read_is_socket, write_is_socket;
 } fd_channel_t;
 
-/* 0 once fd is ready for `events`, else SESSION_CHANNEL_TIMEOUT or SESSION_CHANNEL_ERROR. */
-static int channel_wait(int fd, short events, double deadline)
+/* A net_* result as the engine's channel reports it. */
+static long channel_status(ssize_t r)
 {
-	int r = net_wait_fd(fd, events, deadline);
-	return r > 0 ? 0 : r == 0 ? SESSION_CHANNEL_TIMEOUT : SESSION_CHANNEL_ERROR;
+	if (r >= 0)
+		return (long)r;
+	return r == NET_IO_TIMEOUT ? SESSION_CHANNEL_TIMEOUT : SESSION_CHANNEL_ERROR;
 }
 
 static long channel_read(void *context, void *buf, size_t n, double deadline)
 {
 	fd_channel_t *c = context;
-	for (;;) {
-		if (deadline > 0 && !c->read_is_socket) {
-			int w = channel_wait(c->read_fd, POLLIN, deadline);
-			if (w)
-				return w;
-		}
-		ssize_t r = c->read_is_socket ? recv(c->read_fd, buf, n, MSG_DONTWAIT)
-					      : read(c->read_fd, buf, n);
-		if (r >= 0)
-			return (long)r;
-		if (errno == EAGAIN || errno == EWOULDBLOCK) {
-			int w = channel_wait(c->read_fd, POLLIN, deadline);
-			if (w)
-				return w;
-		} else if (errno != EINTR) {
-			return SESSION_CHANNEL_ERROR;
-		}
-	}
+	return channel_status(net_read_some(c->read_fd, c->read_is_socket, buf, n, deadline));
 }
 
 static long channel_write(void *context, const struct iovec *iov, int count, double deadline)
 {
 	fd_channel_t *c = context;
-	for (;;) {
-		if (deadline > 0 && !c->write_is_socket) {
-			int w = channel_wait(c->write_fd, POLLOUT, deadline);
-			if (w)
-				return w;
-		}
-		struct msghdr msg = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)count};
-		ssize_t r = c->write_is_socket
-				    ? sendmsg(c->write_fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT)
-				    : writev(c->write_fd, iov, count);
-		if (r >= 0)
-			return (long)r;
-		if (errno == EAGAIN || errno == EWOULDBLOCK) {
-			int w = channel_wait(c->write_fd, POLLOUT, deadline);
-			if (w)
-				return w;
-		} else if (errno != EINTR) {
-			return SESSION_CHANNEL_ERROR;
-		}
-	}
+	return channel_status(
+		net_write_some(c->write_fd, c->write_is_socket, iov, count, deadline));
 }
 
 /* Write all of buf, waiting on a full socket or pipe. */
-static int relay_write_all(int fd, const char *buf, size_t n, double deadline)
+static int relay_write_all(int fd, int is_socket, const char *buf, size_t n, double deadline)
 {
 	while (n > 0) {
-		ssize_t w = send(fd, buf, n, MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (w < 0 && errno == ENOTSOCK)
-			w = write(fd, buf, n);
-		if (w > 0) {
-			buf += w;
-			n -= (size_t)w;
-			continue;
-		}
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			int r = channel_wait(fd, POLLOUT, deadline);
-			if (r == SESSION_CHANNEL_TIMEOUT)
-				return SESSION_ERR_TIMEOUT;
-			if (r != 0)
-				return SESSION_ERR_IO;
-			continue;
-		}
-		return SESSION_ERR_IO;
+		struct iovec iov = {(void *)buf, n};
+		ssize_t w = net_write_some(fd, is_socket, &iov, 1, deadline);
+		if (w == NET_IO_TIMEOUT)
+			return SESSION_ERR_TIMEOUT;
+		if (w <= 0)
+			return SESSION_ERR_IO;
+		buf += w;
+		n -= (size_t)w;
 	}
 	return 0;
 }
@@ -111,7 +65,7 @@ static int channel_relay(void *context, ffi_module_t *far_module, double deadlin
 		return SESSION_ERR_IO;
 	struct pollfd p[2] = {{.fd = c->read_fd, .events = POLLIN},
 			      {.fd = far, .events = POLLIN}};
-	const int to[2] = {far, c->write_fd};
+	const int to[2] = {far, c->write_fd}, to_socket[2] = {1, c->write_is_socket};
 	char buf[RELAY_CHUNK];
 	for (;;) {
 		int ms = net_poll_timeout(deadline);
@@ -132,23 +86,17 @@ static int channel_relay(void *context, ffi_module_t *far_module, double deadlin
 				log_debug("relay: the %s side ended", i == 0 ? "client" : "far server");
 				return got == 0 ? 0 : SESSION_ERR_IO;
 			}
-			int rc = relay_write_all(to[i], buf, (size_t)got, deadline);
+			int rc = relay_write_all(to[i], to_socket[i], buf, (size_t)got, deadline);
 			if (rc)
 				return rc;
 		}
 	}
 }
 
-static int fd_is_socket(int fd)
-{
-	int type;
-	socklen_t type_len = sizeof type;
-	return getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &type_len) == 0;
-}
-
 int session_serve_fds(int read_fd, int write_fd, const session_options_t *opt)
 {
-	fd_channel_t c = {read_fd, write_fd, fd_is_socket(read_fd), fd_is_socket(write_fd)};
+	fd_channel_t c = {read_fd, write_fd, net_is_socket(read_fd),
+			  net_is_socket(write_fd)};
 	session_channel_t channel = {&c, channel_read, channel_write, channel_relay};
 	return session_run(&channel, opt);
 }

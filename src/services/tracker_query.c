@@ -28,86 +28,34 @@
 static int send_all(tracker_client_t *c, const char *data, size_t len, double deadline, char *err,
 		    size_t n)
 {
-	while (len > 0) {
-		ssize_t w = send(c->fd, data, len, MSG_NOSIGNAL);
-		if (w > 0) {
-			data += w;
-			len -= (size_t)w;
-			continue;
-		}
-		if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-			snprintf(err, n, "send failed: %s", strerror(errno));
-			return -1;
-		}
-		int r = net_wait_fd(c->fd, POLLOUT, deadline);
-		if (r <= 0) {
-			snprintf(err, n, r == 0 ? "tracker did not accept data within %g s"
-						: "poll failed", c->timeout);
-			return -1;
-		}
-	}
-	return 0;
+	int r = net_send_all(c->fd, data, len, deadline);
+	if (r == NET_IO_TIMEOUT)
+		snprintf(err, n, "tracker did not accept data within %g s", c->timeout);
+	else if (r == NET_IO_POLL)
+		snprintf(err, n, "poll failed");
+	else if (r)
+		snprintf(err, n, "send failed: %s", strerror(errno));
+	return r ? -1 : 0;
 }
 
-/* Read exactly len bytes (len > 0) or report why not. */
+/* Read 1..len bytes (len > 0) or report why not. */
 static int recv_some(tracker_client_t *c, char *buf, size_t len, size_t *got, double deadline,
 		     char *err, size_t n)
 {
-	for (;;) {
-		ssize_t r = recv(c->fd, buf, len, 0);
-		if (r > 0) {
-			*got = (size_t)r;
-			return 0;
-		}
-		if (r == 0) {
-			snprintf(err, n, "tracker closed the connection");
-			return -1;
-		}
-		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-			snprintf(err, n, "receive failed: %s", strerror(errno));
-			return -1;
-		}
-		int w = net_wait_fd(c->fd, POLLIN, deadline);
-		if (w <= 0) {
-			snprintf(err, n, w == 0 ? "no answer from the tracker within %g s"
-						: "poll failed", c->timeout);
-			return -1;
-		}
+	ssize_t r = net_read_some(c->fd, 1, buf, len, deadline);
+	if (r > 0) {
+		*got = (size_t)r;
+		return 0;
 	}
-}
-
-static int connect_one(const struct addrinfo *ai, double deadline, int *out, int *os_err)
-{
-	int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
-			ai->ai_protocol);
-	if (fd < 0) {
-		*os_err = errno;
-		return -1;
-	}
-	if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
-		if (errno != EINPROGRESS) {
-			*os_err = errno;
-			close(fd);
-			return -1;
-		}
-		int r = net_wait_fd(fd, POLLOUT, deadline);
-		int so = 0;
-		socklen_t sl = sizeof so;
-		if (r <= 0) {
-			*os_err = r == 0 ? ETIMEDOUT : errno;
-			close(fd);
-			return -1;
-		}
-		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &so, &sl) != 0 || so != 0) {
-			*os_err = so ? so : errno;
-			close(fd);
-			return -1;
-		}
-	}
-	int one = 1;
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	*out = fd;
-	return 0;
+	if (r == 0)
+		snprintf(err, n, "tracker closed the connection");
+	else if (r == NET_IO_TIMEOUT)
+		snprintf(err, n, "no answer from the tracker within %g s", c->timeout);
+	else if (r == NET_IO_POLL)
+		snprintf(err, n, "poll failed");
+	else
+		snprintf(err, n, "receive failed: %s", strerror(errno));
+	return -1;
 }
 
 int tracker_client_connect(tracker_client_t *c, const char *host, int port, double timeout,
@@ -115,28 +63,17 @@ int tracker_client_connect(tracker_client_t *c, const char *host, int port, doub
 {
 	c->fd = -1;
 	c->timeout = timeout;
-	char service[16];
-	snprintf(service, sizeof service, "%d", port);
-	struct addrinfo hints, *res = NULL;
-	memset(&hints, 0, sizeof hints);
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	int gai = getaddrinfo(host, service, &hints, &res);
-	if (gai != 0) {
-		snprintf(err, n, "cannot resolve %s: %s", host, gai_strerror(gai));
-		return -1;
-	}
 	double deadline = net_deadline_after(timeout);
-	int os_err = 0;
-	for (const struct addrinfo *ai = res; ai && c->fd < 0; ai = ai->ai_next)
-		connect_one(ai, deadline, &c->fd, &os_err);
-	freeaddrinfo(res);
+	int resolve_error;
+	c->fd = net_connect_tcp(host, port, deadline, &resolve_error);
 	if (c->fd < 0) {
-		if (os_err == ETIMEDOUT)
+		if (resolve_error)
+			snprintf(err, n, "cannot resolve %s: %s", host, gai_strerror(resolve_error));
+		else if (errno == ETIMEDOUT)
 			snprintf(err, n, "cannot connect to %s:%d: no answer within %g s", host, port,
 				 timeout);
 		else
-			snprintf(err, n, "cannot connect to %s:%d: %s", host, port, strerror(os_err));
+			snprintf(err, n, "cannot connect to %s:%d: %s", host, port, strerror(errno));
 		return -1;
 	}
 	uint8_t magic[4];
