@@ -1,17 +1,14 @@
 /* Blocking TVM RPC client. Each request is encoded with session_codec into one buffer and
  * sent, then exactly one reply is read with a deadline; bulk payloads (uploads, tensor copies)
- * move between the socket and the caller's memory directly. The tracker part speaks the JSON
- * frames of docs/control-plane.md §2 through tracker_codec. */
+ * move between the socket and the caller's memory directly, through net.h's transfers with
+ * deadlines. A tracker REQUEST goes through the blocking tracker client (tracker_client.h). */
 #include "services/rpc_client.h"
 #include "services/net.h"
 
-#include <cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
 #include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -27,7 +24,7 @@
 #include "runtime/log.h"
 #include "runtime/xalloc.h"
 #include "services/handshake.h"
-#include "services/tracker_codec.h"
+#include "services/tracker_client.h"
 
 #define RPC_SESSION_TIMEOUT_PREFIX "RPCSessionTimeoutError: "
 #define UPLOAD_CHUNK (256u * 1024u)
@@ -1067,87 +1064,12 @@ const char *rpc_client_peer(const rpc_client_t *c)
 
 /* ---- tracker ---- */
 
-static int tracker_open(const rpc_tracker_request_t *req, double timeout, char *err,
-			size_t errlen)
+/* A tracker client failure as this client reports it. */
+static int tracker_status(int rc)
 {
-	double deadline = net_deadline_after(timeout);
-	int fd = tcp_connect(req->host, req->port, deadline, err, errlen);
-	if (fd < 0)
-		return fd;
-	uint8_t magic[4];
-	tracker_put_i32(magic, TRACKER_MAGIC);
-	int rc = io_send(fd, magic, 4, deadline, err, errlen);
-	uint8_t echo[4];
-	if (rc == 0)
-		rc = io_recv(fd, echo, 4, deadline, err, errlen);
-	if (rc == 0 && tracker_get_i32(echo) != TRACKER_MAGIC)
-		rc = fail_to(err, errlen, RPC_CLIENT_ERR_PROTOCOL, "%s:%d is not an RPC tracker",
-			     req->host, req->port);
-	else if (rc) {
-		char why[512];
-		snprintf(why, sizeof why, "%.511s", err);
-		rc = fail_to(err, errlen, rc, "tracker %s:%d: %s", req->host, req->port,
-			     rc == RPC_CLIENT_ERR_TIMEOUT ? "no answer to the handshake" : why);
-	}
-	if (rc) {
-		close(fd);
-		return rc;
-	}
-	return fd;
-}
-
-/* Send REQUEST and wait for the assignment [0, [addr, port, matchkey]]. */
-static int tracker_ask(int fd, const rpc_tracker_request_t *req, const rpc_client_options_t *opt,
-		       char *addr, size_t addr_size, int *port, char *match, size_t match_size,
-		       char *err, size_t errlen)
-{
-	cJSON *msg = cJSON_CreateArray();
-	cJSON_AddItemToArray(msg, cJSON_CreateNumber(TRACKER_REQUEST));
-	cJSON_AddItemToArray(msg, cJSON_CreateString(req->key));
-	cJSON_AddItemToArray(msg, cJSON_CreateString(""));
-	cJSON_AddItemToArray(msg, cJSON_CreateNumber(req->priority));
-	size_t len;
-	char *frame = tracker_frame_encode(msg, &len);
-	cJSON_Delete(msg);
-	if (!frame)
-		return fail_to(err, errlen, RPC_CLIENT_ERR_ARG, "out of memory");
-	int rc = io_send(fd, frame, len, net_deadline_after(opt->connect_timeout), err, errlen);
-	free(frame);
-	if (rc)
-		return rc;
-	double deadline = net_deadline_after(req->wait_timeout);
-	uint8_t head[4];
-	rc = io_recv(fd, head, 4, deadline, err, errlen);
-	if (rc == RPC_CLIENT_ERR_TIMEOUT)
-		return fail_to(err, errlen, rc, "no free '%s' device within %g s", req->key,
-			       req->wait_timeout);
-	if (rc)
-		return rc;
-	int32_t n = tracker_get_i32(head);
-	if (n <= 0 || (uint32_t)n > TRACKER_DEFAULT_MAX_MESSAGE)
-		return fail_to(err, errlen, RPC_CLIENT_ERR_PROTOCOL, "tracker sent a %d-byte frame",
-			       n);
-	char *body = xmalloc((size_t)n);
-	rc = io_recv(fd, body, (size_t)n, net_deadline_after(opt->connect_timeout), err, errlen);
-	cJSON *reply = rc ? NULL : cJSON_ParseWithLength(body, (size_t)n);
-	free(body);
-	if (rc)
-		return rc;
-	const cJSON *code = cJSON_GetArrayItem(reply, 0), *val = cJSON_GetArrayItem(reply, 1);
-	const cJSON *a = cJSON_GetArrayItem(val, 0), *p = cJSON_GetArrayItem(val, 1),
-		    *m = cJSON_GetArrayItem(val, 2);
-	if (!cJSON_IsArray(reply) || !cJSON_IsNumber(code) || code->valueint != TRACKER_SUCCESS ||
-	    !cJSON_IsString(a) || !cJSON_IsString(m) ||
-	    !(cJSON_IsNumber(p) || (cJSON_IsString(p) && atoi(p->valuestring) > 0))) {
-		cJSON_Delete(reply);
-		return fail_to(err, errlen, RPC_CLIENT_ERR_PROTOCOL, "tracker refused the request "
-			       "for '%s'", req->key);
-	}
-	snprintf(addr, addr_size, "%s", a->valuestring);
-	*port = cJSON_IsNumber(p) ? p->valueint : atoi(p->valuestring);
-	snprintf(match, match_size, "%s", m->valuestring);
-	cJSON_Delete(reply);
-	return 0;
+	return rc == TRACKER_CLIENT_ERR_TIMEOUT    ? RPC_CLIENT_ERR_TIMEOUT
+	       : rc == TRACKER_CLIENT_ERR_PROTOCOL ? RPC_CLIENT_ERR_PROTOCOL
+						   : RPC_CLIENT_ERR_IO;
 }
 
 int rpc_client_request(const rpc_tracker_request_t *req, const rpc_client_options_t *opt,
@@ -1160,29 +1082,31 @@ int rpc_client_request(const rpc_tracker_request_t *req, const rpc_client_option
 		opt = &defaults;
 	}
 	int attempts = req->max_retry > 0 ? req->max_retry : 5;
-	int fd = -1, rc = RPC_CLIENT_ERR_IO, tried = 0;
+	int rc = RPC_CLIENT_ERR_IO, tried = 0;
+	tracker_client_t tracker = {.fd = -1};
 	char last[768] = "";
 	for (int i = 0; i < attempts; i++) {
 		tried = i + 1;
 		if (i > 0) /* short pause so that a flapping server or tracker can settle */
 			sleep_s(i < 4 ? 0.25 * i : 1.0);
-		if (fd < 0) {
-			fd = tracker_open(req, opt->connect_timeout, last, sizeof last);
-			if (fd < 0) {
-				rc = fd;
-				fd = -1;
+		if (tracker.fd < 0) {
+			rc = tracker_client_connect(&tracker, req->host, req->port,
+						    opt->connect_timeout, last, sizeof last);
+			if (rc) {
+				rc = tracker_status(rc);
 				log_debug("tracker request %d/%d: %s", i + 1, attempts, last);
 				continue;
 			}
 		}
 		char addr[256], match[512];
 		int port = 0;
-		rc = tracker_ask(fd, req, opt, addr, sizeof addr, &port, match, sizeof match, last,
-				 sizeof last);
+		rc = tracker_client_request(&tracker, req->key, req->priority, req->wait_timeout,
+					    addr, sizeof addr, &port, match, sizeof match, last,
+					    sizeof last);
 		if (rc) {
+			rc = tracker_status(rc);
 			/* the tracker connection is in an unknown state: reopen it next time */
-			close(fd);
-			fd = -1;
+			tracker_client_close(&tracker);
 			log_debug("tracker request %d/%d: %s", i + 1, attempts, last);
 			if (rc == RPC_CLIENT_ERR_TIMEOUT)
 				break; /* waited as long as asked */
@@ -1191,13 +1115,12 @@ int rpc_client_request(const rpc_tracker_request_t *req, const rpc_client_option
 		log_debug("tracker assigned %s:%d (%s)", addr, port, match);
 		rc = rpc_client_connect(addr, port, match, opt, out, last, sizeof last);
 		if (rc == 0) {
-			close(fd);
+			tracker_client_close(&tracker);
 			return 0;
 		}
 		log_debug("tracker request %d/%d: %s", i + 1, attempts, last);
 	}
-	if (fd >= 0)
-		close(fd);
+	tracker_client_close(&tracker);
 	return fail_to(err, errlen, rc, "cannot get a '%s' device from tracker %s:%d after %d "
 		       "attempt(s): %s", req->key, req->host, req->port, tried, last);
 }

@@ -1,155 +1,19 @@
-/* Blocking tracker client (tracker_query.h): non-blocking sockets driven by poll() so that a
- * silent or unreachable tracker gives a clear error instead of a hang, plus the text layout of
- * TVM's query tool. */
+/* `--query` (tracker_query.h): SUMMARY through the blocking tracker client (tracker_client.h)
+ * and the text layout of TVM's query tool. */
 #include "services/tracker_query.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "runtime/xalloc.h"
-#include "services/net.h"
+#include "services/tracker_client.h"
 #include "services/tracker_codec.h"
-
-/* Replies can be large (SUMMARY of 10,000 servers); still bounded. */
-#define TRACKER_CLIENT_MAX_REPLY (64u << 20)
-
-static int send_all(tracker_client_t *c, const char *data, size_t len, double deadline, char *err,
-		    size_t n)
-{
-	int r = net_send_all(c->fd, data, len, deadline);
-	if (r == NET_IO_TIMEOUT)
-		snprintf(err, n, "tracker did not accept data within %g s", c->timeout);
-	else if (r == NET_IO_POLL)
-		snprintf(err, n, "poll failed");
-	else if (r)
-		snprintf(err, n, "send failed: %s", strerror(errno));
-	return r ? -1 : 0;
-}
-
-/* Read 1..len bytes (len > 0) or report why not. */
-static int recv_some(tracker_client_t *c, char *buf, size_t len, size_t *got, double deadline,
-		     char *err, size_t n)
-{
-	ssize_t r = net_read_some(c->fd, 1, buf, len, deadline);
-	if (r > 0) {
-		*got = (size_t)r;
-		return 0;
-	}
-	if (r == 0)
-		snprintf(err, n, "tracker closed the connection");
-	else if (r == NET_IO_TIMEOUT)
-		snprintf(err, n, "no answer from the tracker within %g s", c->timeout);
-	else if (r == NET_IO_POLL)
-		snprintf(err, n, "poll failed");
-	else
-		snprintf(err, n, "receive failed: %s", strerror(errno));
-	return -1;
-}
-
-int tracker_client_connect(tracker_client_t *c, const char *host, int port, double timeout,
-			   char *err, size_t n)
-{
-	c->fd = -1;
-	c->timeout = timeout;
-	double deadline = net_deadline_after(timeout);
-	int resolve_error;
-	c->fd = net_connect_tcp(host, port, deadline, &resolve_error);
-	if (c->fd < 0) {
-		if (resolve_error)
-			snprintf(err, n, "cannot resolve %s: %s", host, gai_strerror(resolve_error));
-		else if (errno == ETIMEDOUT)
-			snprintf(err, n, "cannot connect to %s:%d: no answer within %g s", host, port,
-				 timeout);
-		else
-			snprintf(err, n, "cannot connect to %s:%d: %s", host, port, strerror(errno));
-		return -1;
-	}
-	uint8_t magic[4];
-	tracker_put_i32(magic, TRACKER_MAGIC);
-	char why[160];
-	if (send_all(c, (const char *)magic, 4, deadline, why, sizeof why) != 0)
-		goto fail;
-	uint8_t echo[4];
-	size_t have = 0;
-	while (have < 4) {
-		size_t got;
-		if (recv_some(c, (char *)echo + have, 4 - have, &got, deadline, why, sizeof why))
-			goto fail;
-		have += got;
-	}
-	if (tracker_get_i32(echo) != TRACKER_MAGIC) {
-		snprintf(why, sizeof why, "it answered 0x%08x, not the tracker magic",
-			 (unsigned)tracker_get_i32(echo));
-		goto fail;
-	}
-	return 0;
-fail:
-	snprintf(err, n, "%s:%d is not a working RPC tracker: %s", host, port, why);
-	tracker_client_close(c);
-	return -1;
-}
-
-int tracker_client_call(tracker_client_t *c, const cJSON *request, cJSON **reply, char *err,
-			size_t n)
-{
-	*reply = NULL;
-	size_t len;
-	char *frame = tracker_frame_encode(request, &len);
-	if (!frame) {
-		snprintf(err, n, "out of memory");
-		return -1;
-	}
-	double deadline = net_deadline_after(c->timeout);
-	int rc = send_all(c, frame, len, deadline, err, n);
-	free(frame);
-	if (rc != 0)
-		return -1;
-	tracker_frame_reader_t reader;
-	tracker_frame_reader_init(&reader, TRACKER_CLIENT_MAX_REPLY);
-	char buf[16384];
-	for (;;) {
-		size_t got;
-		/* Read only what the frame still needs, so nothing after it is swallowed. */
-		size_t want = reader.header_have < 4 ? 4 - reader.header_have
-						     : reader.body_len - reader.body_have;
-		if (want > sizeof buf)
-			want = sizeof buf;
-		if (recv_some(c, buf, want, &got, deadline, err, n) != 0) {
-			tracker_frame_reader_free(&reader);
-			return -1;
-		}
-		size_t used;
-		int r = tracker_frame_feed(&reader, buf, got, &used, reply);
-		if (r == 1)
-			return 0;
-		if (r < 0) {
-			snprintf(err, n, r == TRACKER_ERR_LENGTH ? "reply length %d out of range"
-								: "reply is not valid JSON",
-				 tracker_get_i32(reader.header));
-			tracker_frame_reader_free(&reader);
-			return -1;
-		}
-	}
-}
-
-void tracker_client_close(tracker_client_t *c)
-{
-	if (c->fd >= 0)
-		close(c->fd);
-	c->fd = -1;
-}
 
 int tracker_query_summary(const char *host, int port, double timeout, cJSON **summary,
 			  char *err, size_t n)
