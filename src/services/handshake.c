@@ -8,20 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int32_t get_i32(const uint8_t *p)
-{
-	return (int32_t)((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-			 (uint32_t)p[3] << 24);
-}
-
-static void put_i32(uint8_t *p, int32_t v)
-{
-	uint32_t u = (uint32_t)v;
-	p[0] = (uint8_t)u;
-	p[1] = (uint8_t)(u >> 8);
-	p[2] = (uint8_t)(u >> 16);
-	p[3] = (uint8_t)(u >> 24);
-}
+#include "services/frame_reader.h"
 
 void handshake_reader_init(handshake_reader_t *r, uint32_t max_key, int expect_magic)
 {
@@ -36,55 +23,44 @@ void handshake_reader_free(handshake_reader_t *r)
 	r->key = NULL;
 }
 
+/* After the first word: a reply other than SUCCESS carries no key. */
+static int check_first_word(handshake_reader_t *r)
+{
+	r->first_word = frame_get_i32(r->header);
+	if (r->expect_magic && r->first_word != RPC_MAGIC)
+		return HANDSHAKE_ERR_MAGIC;
+	if (!r->expect_magic && r->first_word != RPC_CODE_SUCCESS) {
+		/* MISMATCH, DUPLICATE or garbage: no key follows. */
+		r->key = calloc(1, 1);
+		return r->key ? 1 : HANDSHAKE_ERR_MEMORY;
+	}
+	return 0;
+}
+
 int handshake_feed(handshake_reader_t *r, const void *data, size_t len, size_t *consumed)
 {
 	const uint8_t *p = data;
-	size_t used = 0;
-	while (r->header_have < 4 && used < len)
-		r->header[r->header_have++] = p[used++];
-	if (r->header_have >= 4 && r->header_have == 4 && !r->key && used <= len) {
-		r->first_word = get_i32(r->header);
-		if (r->expect_magic && r->first_word != RPC_MAGIC) {
-			*consumed = used;
-			return HANDSHAKE_ERR_MAGIC;
-		}
-		if (!r->expect_magic && r->first_word != RPC_CODE_SUCCESS) {
-			/* MISMATCH, DUPLICATE or garbage: no key follows. */
-			r->key = calloc(1, 1);
-			*consumed = used;
-			return r->key ? 1 : HANDSHAKE_ERR_MEMORY;
-		}
-	}
-	while (r->header_have >= 4 && r->header_have < 8 && used < len)
-		r->header[r->header_have++] = p[used++];
-	if (r->header_have < 8) {
-		*consumed = used;
-		return 0;
-	}
-	if (!r->key) {
-		int32_t n = get_i32(r->header + 4);
-		if (n < 0 || (uint32_t)n > r->max_key) {
-			*consumed = used;
-			return HANDSHAKE_ERR_LENGTH;
-		}
-		r->key_len = (uint32_t)n;
-		r->key_have = 0;
-		r->key = malloc((size_t)n + 1);
-		if (!r->key) {
-			*consumed = used;
-			return HANDSHAKE_ERR_MEMORY;
-		}
-	}
-	size_t want = r->key_len - r->key_have;
-	size_t take = len - used < want ? len - used : want;
-	memcpy(r->key + r->key_have, p + used, take);
-	r->key_have += (uint32_t)take;
-	used += take;
+	size_t used = frame_header_fill(r->header, &r->header_have, 4, p, len);
 	*consumed = used;
-	if (r->key_have < r->key_len)
+	if (r->header_have == 4 && !r->key) {
+		int rc = check_first_word(r);
+		if (rc)
+			return rc;
+	}
+	used += frame_header_fill(r->header, &r->header_have, 8, p + used, len - used);
+	*consumed = used;
+	if (r->header_have < 8)
 		return 0;
-	r->key[r->key_len] = '\0';
-	return 1;
+	if (!r->key) {
+		int32_t n = frame_get_i32(r->header + 4);
+		int rc = frame_body_start(&r->key, &r->key_have, n, 0, r->max_key);
+		if (rc)
+			return rc == FRAME_ERR_LENGTH ? HANDSHAKE_ERR_LENGTH : HANDSHAKE_ERR_MEMORY;
+		r->key_len = (uint32_t)n;
+	}
+	used += frame_body_fill(r->key, r->key_len, &r->key_have, p + used, len - used);
+	*consumed = used;
+	return r->key_have == r->key_len;
 }
 
 int handshake_key_parse(const char *key, size_t len, handshake_key_t *out, char *err,
@@ -154,14 +130,14 @@ size_t handshake_encode(uint8_t *buf, size_t cap, int32_t word, const char *key)
 	if (!key) {
 		if (cap < 4)
 			return 0;
-		put_i32(buf, word);
+		frame_put_i32(buf, word);
 		return 4;
 	}
 	size_t n = strlen(key);
 	if (n > INT32_MAX || cap < 8 + n)
 		return 0;
-	put_i32(buf, word);
-	put_i32(buf + 4, (int32_t)n);
+	frame_put_i32(buf, word);
+	frame_put_i32(buf + 4, (int32_t)n);
 	memcpy(buf + 8, key, n);
 	return 8 + n;
 }

@@ -7,19 +7,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "services/frame_reader.h"
+
 void tracker_put_i32(uint8_t *p, int32_t v)
 {
-	uint32_t u = (uint32_t)v;
-	p[0] = (uint8_t)u;
-	p[1] = (uint8_t)(u >> 8);
-	p[2] = (uint8_t)(u >> 16);
-	p[3] = (uint8_t)(u >> 24);
+	frame_put_i32(p, v);
 }
 
 int32_t tracker_get_i32(const uint8_t *p)
 {
-	return (int32_t)((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-			 (uint32_t)p[3] << 24);
+	return frame_get_i32(p);
 }
 
 void tracker_frame_reader_init(tracker_frame_reader_t *r, uint32_t max_len)
@@ -47,37 +44,23 @@ static int only_whitespace(const char *p, const char *end)
 int tracker_frame_feed(tracker_frame_reader_t *r, const char *data, size_t len, size_t *consumed,
 		       cJSON **out)
 {
-	size_t used = 0;
+	const uint8_t *p = (const uint8_t *)data;
 	*out = NULL;
-	while (r->header_have < 4 && used < len)
-		r->header[r->header_have++] = (uint8_t)data[used++];
-	if (r->header_have < 4) {
-		*consumed = used;
+	size_t used = frame_header_fill(r->header, &r->header_have, 4, p, len);
+	*consumed = used;
+	if (r->header_have < 4)
 		return 0;
-	}
 	if (!r->body) {
-		int32_t n = tracker_get_i32(r->header);
-		if (n <= 0 || (uint32_t)n > r->max_len) {
-			*consumed = used;
-			return TRACKER_ERR_LENGTH;
-		}
+		int32_t n = frame_get_i32(r->header);
+		int rc = frame_body_start(&r->body, &r->body_have, n, 1, r->max_len);
+		if (rc)
+			return rc == FRAME_ERR_LENGTH ? TRACKER_ERR_LENGTH : TRACKER_ERR_MEMORY;
 		r->body_len = (uint32_t)n;
-		r->body_have = 0;
-		r->body = malloc((size_t)n + 1);
-		if (!r->body) {
-			*consumed = used;
-			return TRACKER_ERR_MEMORY;
-		}
 	}
-	size_t want = r->body_len - r->body_have;
-	size_t take = len - used < want ? len - used : want;
-	memcpy(r->body + r->body_have, data + used, take);
-	r->body_have += (uint32_t)take;
-	used += take;
+	used += frame_body_fill(r->body, r->body_len, &r->body_have, p + used, len - used);
 	*consumed = used;
 	if (r->body_have < r->body_len)
 		return 0;
-	r->body[r->body_len] = '\0';
 	const char *end = NULL;
 	cJSON *msg = cJSON_ParseWithLengthOpts(r->body, r->body_len, &end, 0);
 	int ok = msg && end && only_whitespace(end, r->body + r->body_len);
