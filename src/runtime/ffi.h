@@ -266,6 +266,8 @@ int ffi_dltensor_nbytes(const DLTensor *t, uint64_t *out);
 
 /* ---- errors (thread-local "last error", as tvm-ffi) ---- */
 void ffi_error_set(const char *kind, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* For decoders of untrusted bytes: ValueError "<what> is malformed: <message>". Returns -1. */
+int ffi_error_malformed(const char *what, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 const char *ffi_error_kind(void);    /* "" if none */
 const char *ffi_error_message(void); /* "" if none */
 /* "Kind: message" into buf. */

@@ -21,6 +21,17 @@ void ffi_error_set(const char *kind, const char *fmt, ...)
 	va_end(ap);
 }
 
+int ffi_error_malformed(const char *what, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	ffi_error_set("ValueError", "%s is malformed: %s", what, msg);
+	return -1;
+}
+
 const char *ffi_error_kind(void) { return error_kind; }
 const char *ffi_error_message(void) { return error_message; }
 

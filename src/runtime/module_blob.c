@@ -3,7 +3,6 @@
  * shapes a plain CPU Relax build produces are accepted; everything else is named and refused. */
 #include "runtime/module_blob.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,17 +15,7 @@
 #define KIND_LIB "_lib"
 #define KIND_EXEC "relax.VMExecutable"
 
-static int blob_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int blob_error(const char *fmt, ...)
-{
-	char msg[512];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
-	ffi_error_set("ValueError", "library module blob is malformed: %s", msg);
-	return -1;
-}
+#define blob_error(...) ffi_error_malformed("library module blob", __VA_ARGS__)
 
 /* byte_reader.h does the bounds and byte order; these name what was being read. */
 typedef byte_reader_t cursor_t;

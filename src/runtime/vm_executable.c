@@ -86,17 +86,7 @@ static int read_count(reader_t *r, size_t min_size, size_t *out, const char *wha
 	return 0;
 }
 
-static int bad(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int bad(const char *fmt, ...)
-{
-	char msg[512];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
-	ffi_error_set("ValueError", "Relax executable is malformed: %s", msg);
-	return -1;
-}
+#define bad(...) ffi_error_malformed("Relax executable", __VA_ARGS__)
 
 void vm_executable_free(vm_executable_t *exec)
 {
