@@ -1,6 +1,6 @@
 /* The device server (docs/control-plane.md §5): reads handshakes without blocking the libuv loop,
- * registers with a tracker through tracker_link or waits at a proxy, and hands each matched
- * connection to a forked session (server_session.c). One session runs at a time. */
+ * registers with a tracker through tracker_link or waits at a proxy (server_proxy.c), and hands
+ * each matched connection to a forked session (server_session.c). One session runs at a time. */
 #include "services/server.h"
 
 #include <errno.h>
@@ -15,6 +15,7 @@
 #include "runtime/xalloc.h"
 #include "services/handshake.h"
 #include "services/net.h"
+#include "services/server_internal.h"
 #include "services/server_session.h"
 #include "services/tracker_link.h"
 
@@ -23,9 +24,6 @@
 #define MAX_WAITING 16       /* matched clients queued behind the running session */
 #define STOP_GRACE 2.0       /* seconds a session gets to end on shutdown */
 #define TIMEOUT_GRACE 2.0    /* seconds past its timeout before a session is killed */
-#define PROXY_BACKOFF_MIN 0.5
-#define PROXY_BACKOFF_MAX 30.0
-#define PROXY_CONNECT_TIMEOUT 10.0
 
 enum hs_state { HS_READING, HS_REPLYING, HS_WAITING, HS_STARTING };
 
@@ -46,58 +44,8 @@ struct hs_conn {
 	char buf[HANDSHAKE_DEFAULT_MAX_KEY + 8];
 };
 
-struct proxy_conn {
-	server_t *srv;        /* NULL once abandoned */
-	uv_tcp_t *tcp;
-	uv_connect_t connect_req;
-	uv_write_t write_req;
-	handshake_reader_t reader;
-	uint64_t started_ms;
-	uint8_t hello[8 + 160];
-	char buf[HANDSHAKE_DEFAULT_MAX_KEY + 8];
-};
-
-struct proxy_resolve {
-	uv_getaddrinfo_t req;
-	server_t *srv; /* NULL once abandoned */
-};
-
-struct server {
-	uv_loop_t *loop;
-	server_options_t opt;
-	net_acl_t acl;
-	int port;
-	uv_tcp_t listener;
-	int listening;
-	char reply_key[160];  /* "server:<key>" */
-	char compiler[256];   /* what links .o/.tar uploads: a command, "none", or "" (none found) */
-
-	tracker_link_t *link;
-	uint64_t resource;
-	int matchkey_held;
-
-	/* through-proxy mode */
-	char proxy_host[256];
-	uv_timer_t proxy_timer; /* back-off, then connect timeout */
-	struct proxy_conn *proxy;
-	struct proxy_resolve *resolving;
-	double proxy_backoff;
-
-	struct hs_conn *conns;    /* reading or replying */
-	struct hs_conn *waiting;  /* FIFO of matched clients behind the running session */
-	server_session_t *session;
-	int starting;             /* a SUCCESS reply is being written */
-
-	server_stats_t stats;
-	int closing;
-	int refs;                 /* handles and sessions still to finish while closing */
-	void (*close_done)(void *arg);
-	void *close_arg;
-};
-
 static void server_next_waiting(server_t *srv);
 static void server_maybe_renew(server_t *srv);
-static void proxy_schedule(server_t *srv, double delay);
 static void server_unref(server_t *srv);
 
 void server_options_default(server_options_t *o)
@@ -110,20 +58,13 @@ void server_options_default(server_options_t *o)
 	o->handshake_timeout = 10;
 }
 
-static uint64_t ms(double seconds)
-{
-	return seconds <= 0 ? 0 : (uint64_t)(seconds * 1000.0 + 0.5);
-}
-
-static void update_registration(server_t *srv)
+void server_registration_update(server_t *srv)
 {
 	enum server_registration r;
 	if (srv->session || srv->starting) {
 		r = SERVER_REG_BUSY;
 	} else if (srv->opt.through_proxy) {
-		r = srv->proxy && srv->proxy->started_ms ? SERVER_REG_REGISTERED
-			: srv->proxy			  ? SERVER_REG_CONNECTING
-							  : SERVER_REG_RETRYING;
+		r = server_proxy_registration(srv);
 	} else if (srv->link) {
 		tracker_link_state_t st = tracker_link_state(srv->link);
 		r = st == TRACKER_LINK_REGISTERED   ? SERVER_REG_REGISTERED
@@ -136,7 +77,7 @@ static void update_registration(server_t *srv)
 }
 
 /* Exactly the bytes the handshake still needs: never read into the data plane that follows. */
-static size_t handshake_need(const handshake_reader_t *r)
+size_t server_handshake_need(const handshake_reader_t *r)
 {
 	if (r->header_have < 4)
 		return 4 - r->header_have;
@@ -227,7 +168,7 @@ static void hs_reply_mismatch(struct hs_conn *c)
 
 static void on_session_done(void *arg, enum server_session_end how);
 
-static void server_start_session(server_t *srv, uv_tcp_t *tcp, const char *peer, double timeout)
+void server_start_session(server_t *srv, uv_tcp_t *tcp, const char *peer, double timeout)
 {
 	server_session_config_t cfg;
 	memset(&cfg, 0, sizeof cfg);
@@ -257,7 +198,7 @@ static void server_start_session(server_t *srv, uv_tcp_t *tcp, const char *peer,
 	snprintf(srv->stats.session_peer, sizeof srv->stats.session_peer, "%s", peer);
 	srv->stats.session_start_ms = uv_now(srv->loop);
 	srv->stats.session_timeout = timeout;
-	update_registration(srv);
+	server_registration_update(srv);
 }
 
 static void on_success_written(uv_write_t *req, int status)
@@ -273,7 +214,7 @@ static void on_success_written(uv_write_t *req, int status)
 		hs_close(c);
 		server_next_waiting(srv);
 		server_maybe_renew(srv);
-		update_registration(srv);
+		server_registration_update(srv);
 		return;
 	}
 	/* The session takes the socket; the connection record goes away. */
@@ -305,10 +246,10 @@ static void hs_accept(struct hs_conn *c)
 		server_next_waiting(srv);
 		server_maybe_renew(srv);
 	}
-	update_registration(srv);
+	server_registration_update(srv);
 }
 
-static double effective_timeout(double client, double server)
+double server_effective_timeout(double client, double server)
 {
 	if (client > 0 && server > 0)
 		return client < server ? client : server;
@@ -342,7 +283,7 @@ static void hs_evaluate(struct hs_conn *c)
 		hs_reply_mismatch(c);
 		return;
 	}
-	c->timeout = effective_timeout(key.timeout, srv->opt.session_timeout);
+	c->timeout = server_effective_timeout(key.timeout, srv->opt.session_timeout);
 	if (srv->link && !srv->matchkey_held) {
 		/* The board is taken (whichever key was used): the tracker must not offer it, and
 		 * the matchkey is consumed. server_maybe_renew PUTs a fresh one when it is free. */
@@ -376,7 +317,7 @@ static void on_hs_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
 	(void)suggested;
 	struct hs_conn *c = h->data;
-	size_t need = handshake_need(&c->reader);
+	size_t need = server_handshake_need(&c->reader);
 	if (need > sizeof c->buf)
 		need = sizeof c->buf;
 	*buf = uv_buf_init(c->buf, (unsigned)need);
@@ -462,7 +403,7 @@ static void on_connection(uv_stream_t *listener, int status)
 	srv->conns = c;
 	srv->stats.handshaking++;
 	net_tune(tcp);
-	uv_timer_start(&c->timer, on_hs_timeout, ms(srv->opt.handshake_timeout), 0);
+	uv_timer_start(&c->timer, on_hs_timeout, server_ms(srv->opt.handshake_timeout), 0);
 	int err = uv_read_start((uv_stream_t *)tcp, on_hs_alloc, on_hs_read);
 	if (err) {
 		log_info("%s: cannot read: %s", peer, uv_strerror(err));
@@ -515,222 +456,12 @@ static void on_session_done(void *arg, enum server_session_end how)
 		srv->stats.sessions_failed++;
 	if (!srv->closing) {
 		if (srv->opt.through_proxy)
-			proxy_schedule(srv, how == SERVER_SESSION_FAILED ? srv->proxy_backoff : 0);
+			server_proxy_schedule(srv, how == SERVER_SESSION_FAILED ? srv->proxy_backoff : 0);
 		server_next_waiting(srv);
 		server_maybe_renew(srv);
 	}
-	update_registration(srv);
+	server_registration_update(srv);
 	server_unref(srv);
-}
-
-/* ---- through a proxy (§4.7) --------------------------------------------------------------- */
-
-static void on_proxy_tcp_closed(uv_handle_t *h)
-{
-	struct proxy_conn *pc = h->data;
-	handshake_reader_free(&pc->reader);
-	free(pc->tcp);
-	free(pc);
-}
-
-static void proxy_drop(server_t *srv)
-{
-	struct proxy_conn *pc = srv->proxy;
-	if (!pc)
-		return;
-	srv->proxy = NULL;
-	pc->srv = NULL;
-	uv_close((uv_handle_t *)pc->tcp, on_proxy_tcp_closed);
-}
-
-static void proxy_fail(server_t *srv, const char *what)
-{
-	struct proxy_conn *pc = srv->proxy;
-	/* A registration that waited long was healthy: start the back-off from the bottom. */
-	if (pc && pc->started_ms && uv_now(srv->loop) - pc->started_ms > 30000)
-		srv->proxy_backoff = PROXY_BACKOFF_MIN;
-	log_warn("proxy %s:%d: %s; retrying in %.1fs", srv->proxy_host, srv->opt.port, what,
-		 srv->proxy_backoff);
-	proxy_drop(srv);
-	if (srv->resolving) {
-		srv->resolving->srv = NULL;
-		uv_cancel((uv_req_t *)&srv->resolving->req);
-		srv->resolving = NULL;
-	}
-	double delay = srv->proxy_backoff;
-	srv->proxy_backoff = srv->proxy_backoff * 2 > PROXY_BACKOFF_MAX ? PROXY_BACKOFF_MAX
-									 : srv->proxy_backoff * 2;
-	proxy_schedule(srv, delay);
-	update_registration(srv);
-}
-
-static void on_proxy_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
-{
-	(void)suggested;
-	struct proxy_conn *pc = h->data;
-	size_t need = handshake_need(&pc->reader);
-	if (need > sizeof pc->buf)
-		need = sizeof pc->buf;
-	*buf = uv_buf_init(pc->buf, (unsigned)need);
-}
-
-static void on_proxy_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
-{
-	struct proxy_conn *pc = s->data;
-	server_t *srv = pc->srv;
-	if (!srv)
-		return;
-	if (nread < 0) {
-		proxy_fail(srv, nread == UV_EOF ? "the proxy closed the connection"
-						: uv_strerror((int)nread));
-		return;
-	}
-	size_t used = 0;
-	int rc = handshake_feed(&pc->reader, buf->base, (size_t)nread, &used);
-	if (rc < 0) {
-		proxy_fail(srv, "bad handshake reply");
-		return;
-	}
-	if (rc == 0)
-		return;
-	uv_read_stop(s);
-	int32_t code = pc->reader.first_word;
-	if (code == RPC_CODE_DUPLICATE) {
-		proxy_fail(srv, "a server with this key already waits there (DUPLICATE)");
-		return;
-	}
-	if (code == RPC_CODE_MISMATCH) {
-		proxy_fail(srv, "no client came or the key was refused (MISMATCH)");
-		return;
-	}
-	if (code != RPC_CODE_SUCCESS) {
-		proxy_fail(srv, "not a TVM RPC proxy (unknown reply code)");
-		return;
-	}
-	handshake_key_t key;
-	char err[128];
-	double client_timeout = 0;
-	if (handshake_key_parse(pc->reader.key, pc->reader.key_len, &key, err, sizeof err) == 0)
-		client_timeout = key.timeout;
-	else
-		log_warn("proxy: peer key '%.*s': %s; using the server's limits",
-			 pc->reader.key_len > 80 ? 80 : (int)pc->reader.key_len, pc->reader.key, err);
-	char peer[96];
-	snprintf(peer, sizeof peer, "%.60s via proxy", pc->reader.key);
-	log_info("proxy paired us with '%.*s'", pc->reader.key_len > 80 ? 80 : (int)pc->reader.key_len,
-		 pc->reader.key);
-	srv->proxy_backoff = PROXY_BACKOFF_MIN;
-	/* The session takes the socket (the proxy relays the client's bytes on it). */
-	uv_tcp_t *tcp = pc->tcp;
-	srv->proxy = NULL;
-	pc->srv = NULL;
-	pc->tcp = NULL;
-	handshake_reader_free(&pc->reader);
-	free(pc);
-	server_start_session(srv, tcp, peer, effective_timeout(client_timeout, srv->opt.session_timeout));
-}
-
-static void on_proxy_hello_written(uv_write_t *req, int status)
-{
-	struct proxy_conn *pc = req->data;
-	if (!pc->srv)
-		return;
-	if (status < 0)
-		proxy_fail(pc->srv, uv_strerror(status));
-}
-
-static void on_proxy_connected(uv_connect_t *req, int status)
-{
-	struct proxy_conn *pc = req->data;
-	server_t *srv = pc->srv;
-	if (!srv)
-		return;
-	if (status < 0) {
-		proxy_fail(srv, uv_strerror(status));
-		return;
-	}
-	uv_timer_stop(&srv->proxy_timer);
-	net_tune(pc->tcp);
-	/* The wait for a client has no limit; keepalive notices a proxy that vanished. */
-	uv_tcp_keepalive(pc->tcp, 1, 60);
-	pc->started_ms = uv_now(srv->loop);
-	size_t n = handshake_encode(pc->hello, sizeof pc->hello, RPC_MAGIC, srv->reply_key);
-	uv_buf_t buf = uv_buf_init((char *)pc->hello, (unsigned)n);
-	pc->write_req.data = pc;
-	int err = uv_write(&pc->write_req, (uv_stream_t *)pc->tcp, &buf, 1, on_proxy_hello_written);
-	if (!err)
-		err = uv_read_start((uv_stream_t *)pc->tcp, on_proxy_alloc, on_proxy_read);
-	if (err) {
-		proxy_fail(srv, uv_strerror(err));
-		return;
-	}
-	log_info("proxy %s:%d: registered as %s, waiting for a client", srv->proxy_host,
-		 srv->opt.port, srv->reply_key);
-	update_registration(srv);
-}
-
-static void on_proxy_connect_timeout(uv_timer_t *t)
-{
-	proxy_fail(t->data, "connect timed out");
-}
-
-static void on_proxy_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
-{
-	struct proxy_resolve *rs = (struct proxy_resolve *)req;
-	server_t *srv = rs->srv;
-	free(rs);
-	if (!srv) {
-		uv_freeaddrinfo(res);
-		return;
-	}
-	srv->resolving = NULL;
-	if (status < 0 || !res) {
-		uv_freeaddrinfo(res);
-		proxy_fail(srv, "cannot resolve the proxy host");
-		return;
-	}
-	struct proxy_conn *pc = xcalloc(1, sizeof *pc);
-	pc->srv = srv;
-	pc->tcp = xmalloc(sizeof *pc->tcp);
-	uv_tcp_init(srv->loop, pc->tcp);
-	pc->tcp->data = pc;
-	pc->connect_req.data = pc;
-	handshake_reader_init(&pc->reader, HANDSHAKE_DEFAULT_MAX_KEY, 0);
-	srv->proxy = pc;
-	int err = uv_tcp_connect(&pc->connect_req, pc->tcp, res->ai_addr, on_proxy_connected);
-	uv_freeaddrinfo(res);
-	if (err)
-		proxy_fail(srv, uv_strerror(err));
-}
-
-static void proxy_attempt(uv_timer_t *t)
-{
-	server_t *srv = t->data;
-	if (srv->closing || srv->proxy || srv->session || srv->resolving)
-		return;
-	struct proxy_resolve *rs = xcalloc(1, sizeof *rs);
-	rs->srv = srv;
-	srv->resolving = rs;
-	char port[16];
-	snprintf(port, sizeof port, "%d", srv->opt.port);
-	struct addrinfo hints;
-	memset(&hints, 0, sizeof hints);
-	hints.ai_socktype = SOCK_STREAM;
-	uv_timer_start(&srv->proxy_timer, on_proxy_connect_timeout, ms(PROXY_CONNECT_TIMEOUT), 0);
-	int err = uv_getaddrinfo(srv->loop, &rs->req, on_proxy_resolved, srv->proxy_host, port, &hints);
-	if (err) {
-		srv->resolving = NULL;
-		free(rs);
-		proxy_fail(srv, uv_strerror(err));
-	}
-	update_registration(srv);
-}
-
-static void proxy_schedule(server_t *srv, double delay)
-{
-	if (srv->closing)
-		return;
-	uv_timer_start(&srv->proxy_timer, proxy_attempt, ms(delay), 0);
 }
 
 /* ---- tracker events ----------------------------------------------------------------------- */
@@ -740,7 +471,7 @@ static void on_link_state(void *arg, tracker_link_state_t state)
 	server_t *srv = arg;
 	if (state == TRACKER_LINK_REGISTERED)
 		srv->stats.tracker_connects++;
-	update_registration(srv);
+	server_registration_update(srv);
 }
 
 static void on_link_lost(void *arg, uint64_t id, const char *old, const char *fresh,
@@ -841,9 +572,8 @@ int server_start(uv_loop_t *loop, const server_options_t *opt, server_t **out)
 			log_warn("--tracker is ignored with --through-proxy (the proxy registers us)");
 		snprintf(srv->proxy_host, sizeof srv->proxy_host, "%s", opt->host);
 		srv->port = opt->port;
-		srv->proxy_backoff = PROXY_BACKOFF_MIN;
 		srv->stats.port = srv->port;
-		proxy_schedule(srv, 0);
+		server_proxy_start(srv);
 	} else {
 		uv_tcp_init(loop, &srv->listener);
 		srv->listener.data = srv;
@@ -878,7 +608,7 @@ int server_start(uv_loop_t *loop, const server_options_t *opt, server_t **out)
 			tracker_link_offer(srv->link, opt->key, port, custom, &srv->resource);
 		}
 	}
-	update_registration(srv);
+	server_registration_update(srv);
 	*out = srv;
 	return 0;
 }
@@ -976,12 +706,7 @@ void server_close(server_t *srv, void (*done)(void *arg), void *arg)
 		tracker_link_close(srv->link, on_link_closed, srv);
 		srv->link = NULL;
 	}
-	proxy_drop(srv);
-	if (srv->resolving) {
-		srv->resolving->srv = NULL;
-		uv_cancel((uv_req_t *)&srv->resolving->req);
-		srv->resolving = NULL;
-	}
+	server_proxy_stop(srv);
 	while (srv->conns)
 		hs_close(srv->conns);
 	while (srv->waiting)
