@@ -40,7 +40,7 @@ static const char run_usage[] =
 	"                       arguments): a tensor of that shape is allocated on the device,\n"
 	"                       passed after all --in/--arg values, and copied back after the\n"
 	"                       call\n"
-	"options:\n"
+	"options (each also as --option=VALUE; --time takes =yes/=no):\n"
 	"  --time               also run runtime.RPCTimeEvaluator and print mean, median, max,\n"
 	"                       min and standard deviation of the time per call\n"
 	"  --number N           calls per measurement (default 10)\n"
