@@ -3,7 +3,6 @@
  * (services/session_serve.c), since the runtime does no I/O. */
 #include <string.h>
 
-#include "runtime/log.h"
 #include "runtime/session.h"
 #include "runtime/session_relay.h"
 
