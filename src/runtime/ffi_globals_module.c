@@ -8,6 +8,8 @@
 #include <string.h>
 
 #include "runtime/ffi.h"
+#include "runtime/vm.h"
+#include "runtime/vm_executable.h"
 #include "runtime/module_file.h"
 #include "runtime/module_library.h"
 #include "runtime/xalloc.h"
@@ -454,12 +456,10 @@ static int global_module_write_to_file(void *self, const TVMFFIAny *args, int32_
 	size_t size;
 	if (module_static_library_data(mod, &data, &size) == 0)
 		return module_file_write(path, data, size);
-	if (strcmp(mod->vtable->kind, "relax.VMExecutable") == 0) {
-		/* TVM re-serialises the executable; ours keeps only the parsed form. */
-		ffi_error_set("RuntimeError", "Module[relax.VMExecutable] cannot be written back on "
-			      "this server (the executable is not kept in serialized form)");
-		return -1;
-	}
+	const vm_executable_t *exec = vm_executable_module_get(mod);
+	if (exec) /* TVM re-serialises it: the same bytes it was loaded from */
+		return module_file_write(path, (const char *)exec->serialized,
+					 exec->serialized_size);
 	ffi_error_set("RuntimeError", "Module[%s] does not support WriteToFile", module_kind(mod));
 	return -1;
 }

@@ -100,6 +100,7 @@ void vm_executable_free(vm_executable_t *exec)
 		free(f->param_names);
 	}
 	free(exec->funcs);
+	free(exec->serialized);
 	for (size_t i = 0; i < exec->num_constants; i++)
 		ffi_any_release(&exec->constants[i]);
 	free(exec->constants);
@@ -540,6 +541,10 @@ int vm_executable_parse(const uint8_t *data, size_t size, vm_executable_t **out)
 		vm_executable_free(exec);
 		return -1;
 	}
+	exec->serialized = xmalloc(size ? size : 1);
+	if (size)
+		memcpy(exec->serialized, data, size);
+	exec->serialized_size = size;
 	*out = exec;
 	return 0;
 }

@@ -44,6 +44,9 @@ typedef struct vm_executable {
 	size_t num_instrs;
 	int64_t *words;
 	size_t num_words;
+	uint8_t *serialized; /* the bytes it was parsed from: ffi.ModuleWriteToFile writes them
+			      * back, as TVM's re-serialisation gives the very same bytes */
+	size_t serialized_size;
 } vm_executable_t;
 
 /* Parse and fully validate (§2.6) an executable of `size` bytes. On success *out is a new

@@ -87,6 +87,10 @@ def case_executable_from_bytes(r):
     ex = r.call("ffi.Module.load_from_bytes.relax.VMExecutable", payload)
     r.call("ffi.ModuleGetKind", ex)
     r.call("ffi.ModuleImplementsFunction", ex, "vm_load_executable", False)
+    # Written back, the executable is the very bytes it was loaded from.
+    path = r.call("tvm.rpc.server.workpath", "exec.bin", volatile=True)
+    r.call("ffi.ModuleWriteToFile", ex, path, "bin")
+    r.note("written back unchanged", r.session.download("exec.bin") == payload)
     r.call("ffi.Module.load_from_bytes.relax.VMExecutable", b"not an executable",
            kind="ValueError")
     r.call("ffi.Module.load_from_bytes.relax.VMExecutable", payload[:40], kind="ValueError")
