@@ -72,10 +72,11 @@ ALL_CFLAGS = -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -DTVMRPC_VERSION='"$(V
 ALL_LDFLAGS = -rdynamic $(LDFLAGS) $(SANFLAGS)
 LIBS = $(PKG_LIBS) -ldl -lpthread -lm
 
+BASE_SRC     := $(wildcard src/base/*.c)
 RUNTIME_SRC  := $(wildcard src/runtime/*.c)
 SERVICES_SRC := $(wildcard src/services/*.c)
 CONSOLE_SRC  := $(filter-out src/console/main.c,$(wildcard src/console/*.c))
-LIB_SRC      := $(RUNTIME_SRC) $(SERVICES_SRC) $(CONSOLE_SRC)
+LIB_SRC      := $(BASE_SRC) $(RUNTIME_SRC) $(SERVICES_SRC) $(CONSOLE_SRC)
 LIB_OBJ      := $(LIB_SRC:%.c=$(BUILD)/%.o)
 MAIN_OBJ     := $(BUILD)/src/console/main.o
 LIB_A        := $(BUILD)/libtvmrpc.a

@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "runtime/log.h"
+#include "base/log.h"
 #include "services/proxy.h"
 #include "services/server.h"
 #include "services/tracker.h"

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "runtime/xalloc.h"
+#include "base/xalloc.h"
 
 static const struct dash_column server_cols[] = {
 	{"address", 21, 0}, {"key", 22, 0}, {"state", 8, 0},

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "runtime/xalloc.h"
+#include "base/xalloc.h"
 #include "services/proxy_view.h"
 #include "services/tracker_view.h"
 

@@ -9,7 +9,7 @@
 
 #include "console/cli.h"
 #include "console/services_run.h"
-#include "runtime/log.h"
+#include "base/log.h"
 #include "runtime/vm.h"
 #include "services/net.h"
 

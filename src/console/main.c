@@ -8,8 +8,8 @@
 #include "console/cli.h"
 #include "console/config.h"
 #include "runtime/ffi_catalog.h"
-#include "runtime/log.h"
-#include "runtime/xalloc.h"
+#include "base/log.h"
+#include "base/xalloc.h"
 
 static void usage(FILE *out)
 {

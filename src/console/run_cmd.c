@@ -12,9 +12,9 @@
 
 #include "console/cli.h"
 #include "runtime/ffi.h"
-#include "runtime/log.h"
+#include "base/log.h"
 #include "runtime/npy.h"
-#include "runtime/xalloc.h"
+#include "base/xalloc.h"
 #include "services/net.h"
 #include "services/rpc_client.h"
 

@@ -21,7 +21,7 @@
 #include "console/ui_attach.h"
 #include "console/ui_draw.h"
 #include "console/ui_probe.h"
-#include "runtime/log.h"
+#include "base/log.h"
 #include "services/net.h"
 #include "services/proxy_view.h"
 #include "services/tracker_view.h"

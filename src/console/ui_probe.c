@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "runtime/xalloc.h"
+#include "base/xalloc.h"
 #include "services/rpc_client.h"
 #include "services/tracker_view.h"
 

@@ -9,8 +9,8 @@
 #include <unistd.h>
 
 #include "runtime/backend.h"
-#include "runtime/log.h"
-#include "runtime/xalloc.h"
+#include "base/log.h"
+#include "base/xalloc.h"
 
 /* ---- workspaces ---- */
 

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "runtime/ffi.h"
-#include "runtime/log.h"
+#include "base/log.h"
 
 /* The CPU has one device and nothing to select; other device types have no API here. */
 static int global_set_device(void *self, const TVMFFIAny *args, int32_t n, TVMFFIAny *result)

@@ -10,7 +10,7 @@
 #include "runtime/ffi.h"
 #include "runtime/ffi_record.h"
 #include "runtime/ffi_structural.h"
-#include "runtime/xalloc.h"
+#include "base/xalloc.h"
 
 /* ---- type keys ---- */
 

@@ -5,7 +5,7 @@
 
 #include "runtime/ffi.h"
 #include "runtime/ffi_typed.h"
-#include "runtime/xalloc.h"
+#include "base/xalloc.h"
 
 /* ---- construction ---- */
 

@@ -12,7 +12,7 @@
 #include "runtime/vm_executable.h"
 #include "runtime/module_file.h"
 #include "runtime/module_library.h"
-#include "runtime/xalloc.h"
+#include "base/xalloc.h"
 
 #define MAX_IMPORT_DEPTH 64
 

@@ -13,7 +13,7 @@
 #include "runtime/ffi_json.h"
 #include "runtime/ffi_record.h"
 #include "runtime/ffi_structural.h"
-#include "runtime/xalloc.h"
+#include "base/xalloc.h"
 
 /* ---- text buffer ---- */
 

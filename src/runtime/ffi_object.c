@@ -4,8 +4,8 @@
 #include <string.h>
 
 #include "runtime/ffi.h"
-#include "runtime/log.h"
-#include "runtime/xalloc.h"
+#include "base/log.h"
+#include "base/xalloc.h"
 
 void ffi_object_init(TVMFFIObject *obj, int32_t type_index, void (*deleter)(void *, int))
 {

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "runtime/ffi_record.h"
-#include "runtime/xalloc.h"
+#include "base/xalloc.h"
 
 static const ffi_record_type_t record_types[] = {
 	{FFI_VISIT_INTERRUPT, "ffi.VisitInterrupt", 1, {{"value", 0, 1}}, 0},

@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "runtime/ffi.h"
-#include "runtime/xalloc.h"
+#include "base/xalloc.h"
 
 struct registry_entry {
 	char *name;

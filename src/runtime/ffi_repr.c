@@ -10,7 +10,7 @@
 #include "runtime/ffi_record.h"
 #include "runtime/ffi_structural.h"
 #include "runtime/runtime_globals.h"
-#include "runtime/xalloc.h"
+#include "base/xalloc.h"
 
 #define REPR_IN_PROGRESS UINT64_MAX
 

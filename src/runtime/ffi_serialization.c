@@ -11,7 +11,7 @@
 #include "runtime/ffi_structural.h"
 #include "runtime/runtime_globals.h"
 #include "runtime/vm.h"
-#include "runtime/xalloc.h"
+#include "base/xalloc.h"
 
 /* ---- base64 as tvm-ffi writes and reads it ---- */
 

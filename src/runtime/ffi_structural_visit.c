@@ -10,7 +10,7 @@
 #include "runtime/ffi_json.h"
 #include "runtime/ffi_record.h"
 #include "runtime/ffi_structural.h"
-#include "runtime/xalloc.h"
+#include "base/xalloc.h"
 
 enum { WALK_ADVANCE = 0, WALK_SKIP = 1 };
 

@@ -10,7 +10,7 @@
 #include "runtime/byte_reader.h"
 #include "runtime/vm.h"
 #include "runtime/vm_executable.h"
-#include "runtime/xalloc.h"
+#include "base/xalloc.h"
 
 #define KIND_LIB "_lib"
 #define KIND_EXEC "relax.VMExecutable"

@@ -9,7 +9,7 @@
 
 #include "runtime/byte_reader.h"
 #include "runtime/ffi.h"
-#include "runtime/xalloc.h"
+#include "base/xalloc.h"
 
 #define TENSOR_MAGIC 0xDD5E40F096B4A13FULL
 

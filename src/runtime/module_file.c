@@ -15,7 +15,7 @@
 #include "runtime/byte_reader.h"
 #include "runtime/module_file.h"
 #include "runtime/session.h"
-#include "runtime/xalloc.h"
+#include "base/xalloc.h"
 
 /* ---- paths ---- */
 

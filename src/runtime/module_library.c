@@ -13,10 +13,10 @@
 #include <unistd.h>
 
 #include "runtime/backend.h"
-#include "runtime/log.h"
+#include "base/log.h"
 #include "runtime/module_file.h"
 #include "runtime/module_library.h"
-#include "runtime/xalloc.h"
+#include "base/xalloc.h"
 
 #if __has_include("runtime/module_blob.h")
 #include "runtime/module_blob.h"

@@ -15,10 +15,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "runtime/log.h"
+#include "base/log.h"
 #include "runtime/module_library.h"
 #include "runtime/module_link.h"
-#include "runtime/xalloc.h"
+#include "base/xalloc.h"
 
 #define LINK_TIMEOUT_MS (300 * 1000)
 #define OUTPUT_KEEP 4096          /* compiler text kept for the error message */

@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "runtime/xalloc.h"
+#include "base/xalloc.h"
 
 /* Longest dict text we write: fixed keys plus up to 20 digits and ", " per dimension. */
 #define NPY_DICT_MAX (128 + NPY_MAX_NDIM * 24)

@@ -10,7 +10,7 @@
 #include "runtime/module_file.h"
 #include "runtime/param_blob.h"
 #include "runtime/runtime_globals.h"
-#include "runtime/xalloc.h"
+#include "base/xalloc.h"
 
 /* A tensor may take more memory than its record (vector lanes are not counted in TVM's size):
  * at most this many times the blob, so that a small blob cannot ask for gigabytes. */

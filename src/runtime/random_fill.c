@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "runtime/ffi.h"
-#include "runtime/log.h"
+#include "base/log.h"
 #include "runtime/runtime_globals.h"
 
 uint16_t __gnu_f2h_ieee(float value); /* backend.c */

@@ -15,7 +15,7 @@
 #include "runtime/runtime_globals.h"
 #include "runtime/session.h"
 #include "runtime/vm.h"
-#include "runtime/xalloc.h"
+#include "base/xalloc.h"
 
 /* ---- shared checks ---- */
 

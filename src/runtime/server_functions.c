@@ -14,7 +14,7 @@
 
 #include "runtime/ffi.h"
 #include "runtime/session.h"
-#include "runtime/xalloc.h"
+#include "base/xalloc.h"
 
 /* Copies of up to this size go in one packet; larger ones are chunked by the client
  * (§4.3). Big enough that a chunk's round trip is negligible next to its transfer time,

@@ -13,7 +13,7 @@
 #include <time.h>
 
 #include "runtime/ffi.h"
-#include "runtime/log.h"
+#include "base/log.h"
 #include "runtime/session.h"
 #include "runtime/session_internal.h"
 #include "runtime/session_relay.h"

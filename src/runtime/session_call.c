@@ -6,9 +6,9 @@
 #include <string.h>
 
 #include "runtime/ffi.h"
-#include "runtime/log.h"
+#include "base/log.h"
 #include "runtime/session_internal.h"
-#include "runtime/xalloc.h"
+#include "base/xalloc.h"
 
 /* Byte returns above this are written straight from the result object (no copy). */
 #define ZERO_COPY_THRESHOLD (64u << 10)

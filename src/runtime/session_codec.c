@@ -8,7 +8,7 @@
 
 #include "runtime/ffi.h"
 #include "runtime/session_codec.h"
-#include "runtime/xalloc.h"
+#include "base/xalloc.h"
 
 static int decode_fail(char *err, size_t errlen, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "runtime/session_handles.h"
-#include "runtime/xalloc.h"
+#include "base/xalloc.h"
 
 struct handle_entry {
 	uint64_t handle;

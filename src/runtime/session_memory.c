@@ -9,7 +9,7 @@
 
 #include "runtime/ffi.h"
 #include "runtime/session_memory.h"
-#include "runtime/xalloc.h"
+#include "base/xalloc.h"
 
 struct memory_block {
 	uintptr_t base;

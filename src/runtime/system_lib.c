@@ -7,9 +7,9 @@
 #include <string.h>
 
 #include "runtime/backend.h"
-#include "runtime/log.h"
+#include "base/log.h"
 #include "runtime/module_library.h"
-#include "runtime/xalloc.h"
+#include "base/xalloc.h"
 
 #if __has_include("runtime/module_blob.h")
 #include "runtime/module_blob.h"

@@ -10,7 +10,7 @@
 #include "runtime/module_file.h"
 #include "runtime/session.h"
 #include "runtime/tensor_cache.h"
-#include "runtime/xalloc.h"
+#include "base/xalloc.h"
 
 #define CACHE_MAX_NDIM 32
 

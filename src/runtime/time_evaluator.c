@@ -7,8 +7,8 @@
 #include <time.h>
 
 #include "runtime/ffi.h"
-#include "runtime/log.h"
-#include "runtime/xalloc.h"
+#include "base/log.h"
+#include "base/xalloc.h"
 
 #define EVAL_NAME "runtime.RPCTimeEvaluator"
 /* Peer-controlled sizes: the result holds `repeat` doubles and the flush buffers are allocated

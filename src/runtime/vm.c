@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "runtime/log.h"
-#include "runtime/xalloc.h"
+#include "base/log.h"
+#include "base/xalloc.h"
 
 /* Nested bytecode calls (recursion) and the total work of one top-level invocation are
  * bounded so an uploaded executable cannot exhaust the stack or spin forever. */

@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "runtime/vm.h"
-#include "runtime/xalloc.h"
+#include "base/xalloc.h"
 
 /* DLPack code 6 (bool) is missing from the older dlpack.h this project builds against. */
 #define VM_DL_BOOL 6

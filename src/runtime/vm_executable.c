@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "runtime/byte_reader.h"
-#include "runtime/xalloc.h"
+#include "base/xalloc.h"
 
 /* byte_reader.h does the bounds and byte order; these name what was being read. */
 typedef byte_reader_t reader_t;

@@ -19,7 +19,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "runtime/xalloc.h"
+#include "base/xalloc.h"
 
 static int resolve(const char *host, int port, struct sockaddr_storage *ss)
 {

@@ -9,8 +9,8 @@
 #include <string.h>
 #include <sys/time.h>
 
-#include "runtime/log.h"
-#include "runtime/xalloc.h"
+#include "base/log.h"
+#include "base/xalloc.h"
 #include "services/handshake.h"
 #include "services/net.h"
 #include "services/proxy_internal.h"

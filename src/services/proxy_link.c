@@ -13,8 +13,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "runtime/log.h"
-#include "runtime/xalloc.h"
+#include "base/log.h"
+#include "base/xalloc.h"
 
 /* Bytes towards one side: the first bytes (handshake reply, early bytes), then the pipe. */
 struct link_dir {

@@ -21,8 +21,8 @@
 #include <unistd.h>
 
 #include "runtime/ffi.h"
-#include "runtime/log.h"
-#include "runtime/xalloc.h"
+#include "base/log.h"
+#include "base/xalloc.h"
 #include "services/handshake.h"
 #include "services/tracker_client.h"
 

@@ -9,9 +9,9 @@
 #include <string.h>
 
 #include "runtime/ffi.h"
-#include "runtime/log.h"
+#include "base/log.h"
 #include "runtime/session_relay.h"
-#include "runtime/xalloc.h"
+#include "base/xalloc.h"
 #include "services/rpc_client.h"
 #include "services/rpc_globals.h"
 

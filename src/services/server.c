@@ -10,9 +10,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "runtime/log.h"
+#include "base/log.h"
 #include "runtime/module_link.h"
-#include "runtime/xalloc.h"
+#include "base/xalloc.h"
 #include "services/handshake.h"
 #include "services/net.h"
 #include "services/server_internal.h"

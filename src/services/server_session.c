@@ -19,10 +19,10 @@
 #include <unistd.h>
 
 #include "runtime/ffi.h"
-#include "runtime/log.h"
+#include "base/log.h"
 #include "runtime/module_library.h"
 #include "runtime/session.h"
-#include "runtime/xalloc.h"
+#include "base/xalloc.h"
 #include "services/session_serve.h"
 
 #if defined(__SANITIZE_ADDRESS__)

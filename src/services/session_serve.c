@@ -6,7 +6,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "runtime/log.h"
+#include "base/log.h"
 #include "runtime/session_relay.h"
 #include "services/net.h"
 #include "services/session_serve.h"

@@ -10,8 +10,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "runtime/log.h"
-#include "runtime/xalloc.h"
+#include "base/log.h"
+#include "base/xalloc.h"
 #include "services/tracker_state.h"
 
 /* A peer that does not read its replies may make us queue at most this much. */

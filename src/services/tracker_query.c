@@ -11,7 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "runtime/xalloc.h"
+#include "base/xalloc.h"
 #include "services/tracker_client.h"
 #include "services/tracker_codec.h"
 

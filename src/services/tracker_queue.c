@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "runtime/log.h"
-#include "runtime/xalloc.h"
+#include "base/log.h"
+#include "base/xalloc.h"
 
 void tracker_list_init(struct tracker_list *head)
 {

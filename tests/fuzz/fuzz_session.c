@@ -8,7 +8,7 @@
 #include <sys/uio.h>
 
 #include "runtime/ffi.h"
-#include "runtime/log.h"
+#include "base/log.h"
 #include "runtime/session.h"
 
 /* The time evaluator runs a callee `number * repeat` times as the client asks: a fuzzed

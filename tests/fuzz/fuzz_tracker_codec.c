@@ -3,7 +3,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "runtime/xalloc.h"
+#include "base/xalloc.h"
 #include "services/tracker_codec.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)

@@ -10,7 +10,7 @@
 
 #include "console/dashboard.h"
 #include "console/dashboard_source.h"
-#include "runtime/xalloc.h"
+#include "base/xalloc.h"
 
 static void add_server(dashboard_t *d, uint64_t id, const char *addr, const char *key,
 		       const char *state, double sessions)

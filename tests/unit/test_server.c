@@ -16,7 +16,7 @@
 #include <unistd.h>
 #include <uv.h>
 
-#include "runtime/log.h"
+#include "base/log.h"
 #include "services/handshake.h"
 #include "services/server.h"
 

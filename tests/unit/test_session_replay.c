@@ -25,7 +25,7 @@
 #include "runtime/session.h"
 #include "runtime/session_codec.h"
 #include "services/session_serve.h"
-#include "runtime/xalloc.h"
+#include "base/xalloc.h"
 
 #define VECTOR_DIR "tests/vectors"
 #define MAX_MAP 1024

@@ -13,7 +13,7 @@
 
 #include "services/tracker_codec.h"
 #include "services/tracker_query.h"
-#include "runtime/xalloc.h"
+#include "base/xalloc.h"
 
 static size_t make_frame(char *buf, const char *json)
 {

@@ -15,7 +15,7 @@
 #include "services/net.h"
 #include "services/tracker_codec.h"
 #include "services/tracker_link.h"
-#include "runtime/xalloc.h"
+#include "base/xalloc.h"
 
 #define MAX_FRAMES 256
 

@@ -13,7 +13,7 @@
 
 #include "runtime/ffi.h"
 #include "runtime/vm_executable.h"
-#include "runtime/xalloc.h"
+#include "base/xalloc.h"
 
 static ffi_function_t *test_lib_get_function(ffi_module_t *self, const char *name)
 {

@@ -1,5 +1,5 @@
 /* Logging: timestamped lines to stderr (default) or syslog, plus an optional sink for the console. */
-#include "runtime/log.h"
+#include "base/log.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,11 +1,11 @@
 /* Allocation helpers that abort on exhaustion of our own bookkeeping memory. */
-#include "runtime/xalloc.h"
+#include "base/xalloc.h"
 
 #include <cJSON.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "runtime/log.h"
+#include "base/log.h"
 
 void *xmalloc(size_t size)
 {
