@@ -10,44 +10,9 @@
 #include <string.h>
 
 #include "runtime/ffi.h"
+#include "global_call_util.h"
 
 /* ---- helpers ---- */
-
-static int call(const char *name, const TVMFFIAny *args, int32_t n, TVMFFIAny *rv)
-{
-	ffi_function_t *fn = ffi_registry_get(name);
-	assert_non_null(fn);
-	ffi_error_clear();
-	int rc = ffi_function_call(fn, args, n, rv);
-	ffi_object_release(&fn->header);
-	return rc;
-}
-
-/* Call that must succeed; returns the owned result. */
-static TVMFFIAny ok(const char *name, const TVMFFIAny *args, int32_t n)
-{
-	TVMFFIAny rv;
-	int rc = call(name, args, n, &rv);
-	if (rc != 0)
-		fail_msg("%s failed: %s: %s", name, ffi_error_kind(), ffi_error_message());
-	return rv;
-}
-
-/* Call that must fail with `kind`. */
-static void fails(const char *name, const TVMFFIAny *args, int32_t n, const char *kind)
-{
-	TVMFFIAny rv;
-	if (call(name, args, n, &rv) == 0)
-		fail_msg("%s succeeded, expected %s", name, kind);
-	assert_string_equal(ffi_error_kind(), kind);
-}
-
-static int64_t ok_int(const char *name, const TVMFFIAny *args, int32_t n)
-{
-	TVMFFIAny rv = ok(name, args, n);
-	assert_true(rv.type_index == FFI_INT || rv.type_index == FFI_BOOL);
-	return rv.v_int64;
-}
 
 static TVMFFIAny raw_str(const char *s)
 {

@@ -15,34 +15,9 @@
 #include "runtime/ffi.h"
 #include "runtime/ffi_json.h"
 #include "runtime/ffi_serialization.h"
+#include "global_call_util.h"
 
 /* ---- helpers ---- */
-
-static int call(const char *name, const TVMFFIAny *args, int32_t n, TVMFFIAny *rv)
-{
-	ffi_function_t *fn = ffi_registry_get(name);
-	assert_non_null(fn);
-	ffi_error_clear();
-	int rc = ffi_function_call(fn, args, n, rv);
-	ffi_object_release(&fn->header);
-	return rc;
-}
-
-static TVMFFIAny ok(const char *name, const TVMFFIAny *args, int32_t n)
-{
-	TVMFFIAny rv;
-	if (call(name, args, n, &rv) != 0)
-		fail_msg("%s failed: %s: %s", name, ffi_error_kind(), ffi_error_message());
-	return rv;
-}
-
-static void fails(const char *name, const TVMFFIAny *args, int32_t n, const char *kind)
-{
-	TVMFFIAny rv;
-	if (call(name, args, n, &rv) == 0)
-		fail_msg("%s succeeded, expected %s", name, kind);
-	assert_string_equal(ffi_error_kind(), kind);
-}
 
 static TVMFFIAny raw(const char *s)
 {

@@ -16,52 +16,17 @@
 
 #include "runtime/ffi.h"
 #include "runtime/module_library.h"
+#include "global_call_util.h"
 
 /* ---- helpers ---- */
 
 static char tmp_dir[256];
-
-static int call(const char *name, const TVMFFIAny *args, int32_t n, TVMFFIAny *rv)
-{
-	ffi_function_t *fn = ffi_registry_get(name);
-	if (!fn)
-		fail_msg("%s is not registered", name);
-	ffi_error_clear();
-	int rc = ffi_function_call(fn, args, n, rv);
-	ffi_object_release(&fn->header);
-	return rc;
-}
-
-static TVMFFIAny ok(const char *name, const TVMFFIAny *args, int32_t n)
-{
-	TVMFFIAny rv;
-	if (call(name, args, n, &rv) != 0)
-		fail_msg("%s failed: %s: %s", name, ffi_error_kind(), ffi_error_message());
-	return rv;
-}
-
-static void fails(const char *name, const TVMFFIAny *args, int32_t n, const char *kind)
-{
-	TVMFFIAny rv;
-	if (call(name, args, n, &rv) == 0)
-		fail_msg("%s succeeded, expected %s", name, kind);
-	if (strcmp(ffi_error_kind(), kind) != 0)
-		fail_msg("%s: expected %s, got %s: %s", name, kind, ffi_error_kind(),
-			 ffi_error_message());
-}
 
 static TVMFFIAny raw(const char *s)
 {
 	TVMFFIAny v = {.type_index = FFI_RAW_STR};
 	v.v_c_str = s;
 	return v;
-}
-
-static int64_t ok_int(const char *name, const TVMFFIAny *args, int32_t n)
-{
-	TVMFFIAny rv = ok(name, args, n);
-	assert_true(rv.type_index == FFI_INT || rv.type_index == FFI_BOOL);
-	return rv.v_int64;
 }
 
 /* A string result compared and released. */

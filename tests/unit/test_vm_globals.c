@@ -17,16 +17,7 @@
 #include "runtime/vm.h"
 #include "runtime/vm_executable.h"
 #include "vm_test_util.h"
-
-static int call(const char *name, const TVMFFIAny *args, int32_t n, TVMFFIAny *r)
-{
-	ffi_function_t *fn = ffi_registry_get(name);
-	assert_non_null(fn);
-	ffi_error_clear();
-	int rc = ffi_function_call(fn, args, n, r);
-	ffi_object_release(&fn->header);
-	return rc;
-}
+#include "global_call_util.h"
 
 static void expect_error(const char *name, const TVMFFIAny *args, int32_t n, const char *kind)
 {
