@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/fd_io.h"
 #include "runtime/byte_reader.h"
 #include "runtime/module_file.h"
 #include "runtime/session.h"
@@ -167,17 +168,14 @@ int module_file_write(const char *path, const char *data, size_t size)
 			      strerror(errno));
 		return -1;
 	}
-	size_t done = 0;
-	while (done < size) {
-		ssize_t w = write(fd, data + done, size - done);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			break;
-		done += (size_t)w;
+	int rc = fd_write_all(fd, data, size);
+	int e = errno;
+	if (close(fd) != 0 && rc == 0) {
+		rc = -1;
+		e = errno;
 	}
-	if (close(fd) != 0 || done < size) {
-		ffi_error_set("OSError", "cannot write %.200s: %s", path, strerror(errno));
+	if (rc != 0) {
+		ffi_error_set("OSError", "cannot write %.200s: %s", path, strerror(e));
 		return -1;
 	}
 	return 0;

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/fd_io.h"
 #include "base/xalloc.h"
 
 /* Longest dict text we write: fixed keys plus up to 20 digits and ", " per dimension. */
@@ -546,20 +547,6 @@ size_t npy_header_encode(DLDataType dtype, int32_t ndim, const int64_t *shape, c
 	return total;
 }
 
-static int write_full(int fd, const void *buf, size_t n)
-{
-	size_t done = 0;
-	while (done < n) {
-		ssize_t w = write(fd, (const uint8_t *)buf + done, n - done);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -1;
-		done += (size_t)w;
-	}
-	return 0;
-}
-
 int npy_write_file(const char *path, DLDataType dtype, int32_t ndim, const int64_t *shape,
 		   const void *data, size_t nbytes, char *err, size_t errlen)
 {
@@ -584,9 +571,9 @@ int npy_write_file(const char *path, DLDataType dtype, int32_t ndim, const int64
 		free(tmp);
 		return -1;
 	}
-	int rc = write_full(fd, header, hn);
+	int rc = fd_write_all(fd, header, hn);
 	if (rc == 0 && nbytes)
-		rc = write_full(fd, data, nbytes);
+		rc = fd_write_all(fd, data, nbytes);
 	int saved = errno;
 	if (close(fd) != 0 && rc == 0) {
 		rc = -1;

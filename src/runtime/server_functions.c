@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/fd_io.h"
 #include "runtime/ffi.h"
 #include "runtime/session.h"
 #include "base/xalloc.h"
@@ -159,18 +160,11 @@ static int server_upload(void *self, const TVMFFIAny *args, int32_t n, TVMFFIAny
 			      e == ELOOP ? "symbolic links are not followed" : strerror(e));
 		return -1;
 	}
-	size_t done = 0;
-	while (done < size) {
-		ssize_t w = write(fd, data + done, size - done);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0) {
-			e = errno;
-			close(fd);
-			ffi_error_set("OSError", "cannot write '%.200s': %s", path, strerror(e));
-			return -1;
-		}
-		done += (size_t)w;
+	if (fd_write_all(fd, data, size) != 0) {
+		e = errno;
+		close(fd);
+		ffi_error_set("OSError", "cannot write '%.200s': %s", path, strerror(e));
+		return -1;
 	}
 	if (close(fd) != 0) {
 		ffi_error_set("OSError", "cannot write '%.200s': %s", path, strerror(errno));
