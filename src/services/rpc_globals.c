@@ -296,19 +296,13 @@ static int arg_to_far(rpc_conn_t *conn, const TVMFFIAny *a, session_value_t *v, 
 	case FFI_DEVICE:
 		v->device = a->v_device;
 		return 0;
-	case FFI_SMALL_BYTES:
-		*v = session_value_byte_array(a->v_bytes, a->zero_padding & 7);
-		return 0;
-	case FFI_BYTES:
-		*v = session_value_byte_array(((const ffi_bytes_t *)a->v_obj)->data,
-					      ((const ffi_bytes_t *)a->v_obj)->size);
-		return 0;
-	case FFI_BYTE_ARRAY_PTR:
-		*v = session_value_byte_array(((const TVMFFIByteArray *)a->v_ptr)->data,
-					      ((const TVMFFIByteArray *)a->v_ptr)->size);
-		return 0;
 	default:
 		break;
+	}
+	const char *bytes = ffi_any_as_bytes(a, &len);
+	if (bytes) {
+		*v = session_value_byte_array(bytes, len);
+		return 0;
 	}
 	if (s) {
 		*v = session_value_raw_str(s, len);
