@@ -34,15 +34,14 @@ static int global_thread_affinity(void *self, const TVMFFIAny *args, int32_t n,
 {
 	(void)self;
 	(void)result;
-	const char *fn = "tvm.runtime.threading.set_current_thread_affinity";
-	if (n != 1) {
-		ffi_error_set("TypeError", "Mismatched number of arguments when calling: `%s(0: "
-			      "ffi.Shape) -> void`. Expected 1 but got %d arguments", fn, n);
+	static const char fn[] = "tvm.runtime.threading.set_current_thread_affinity";
+	static const char sig[] =
+		"tvm.runtime.threading.set_current_thread_affinity(0: ffi.Shape) -> void";
+	if (ffi_arg_count(sig, n, 1))
 		return -1;
-	}
 	if (args[0].type_index != FFI_SHAPE || !args[0].v_obj) {
-		ffi_error_set("TypeError", "Mismatched type on argument #0 when calling: `%s(0: "
-			      "ffi.Shape) -> void`. Expected `ffi.Shape` but got `%s`", fn,
+		ffi_error_set("TypeError", "Mismatched type on argument #0 when calling: `%s`. "
+			      "Expected `ffi.Shape` but got `%s`", sig,
 			      ffi_type_key(args[0].type_index));
 		return -1;
 	}

@@ -309,6 +309,10 @@ const char *ffi_registry_refusal(const char *name);
 		ffi_registry_put_refused(name, kind, reason);                                \
 	}
 
+/* tvm-ffi's count check of a typed global: 0 when n == want, else -1 with its TypeError
+ * ("Mismatched number of arguments when calling: `sig`. Expected 2 but got 3 arguments"). */
+int ffi_arg_count(const char *sig, int32_t n, int32_t want);
+
 /* Argument helpers for host functions: set an error naming the function on mismatch. */
 int ffi_arg_int(const char *fn, const TVMFFIAny *args, int32_t n, int32_t i, int64_t *out);
 int ffi_arg_str(const char *fn, const TVMFFIAny *args, int32_t n, int32_t i, const char **out,

@@ -16,16 +16,6 @@
 
 #define MAX_IMPORT_DEPTH 64
 
-/* Exactly `want` arguments, as TVM's typed globals insist. */
-static int arg_count(const char *sig, int32_t n, int32_t want)
-{
-	if (n == want)
-		return 0;
-	ffi_error_set("TypeError", "Mismatched number of arguments when calling: `%s`. Expected %d "
-		      "but got %d arguments", sig, want, n);
-	return -1;
-}
-
 static TVMFFIAny str_value(const char *s)
 {
 	return ffi_any_object(&ffi_str_new(s, strlen(s))->header);
@@ -67,7 +57,7 @@ static int global_module_get_kind(void *self, const TVMFFIAny *args, int32_t n, 
 	(void)self;
 	static const char sig[] = "ffi.ModuleGetKind(0: ffi.Module) -> str";
 	ffi_module_t *mod;
-	if (arg_count(sig, n, 1) || ffi_arg_module(sig, args, n, 0, &mod))
+	if (ffi_arg_count(sig, n, 1) || ffi_arg_module(sig, args, n, 0, &mod))
 		return -1;
 	*result = str_value(module_kind(mod));
 	return 0;
@@ -80,7 +70,7 @@ static int global_module_property_mask(void *self, const TVMFFIAny *args, int32_
 	(void)self;
 	static const char sig[] = "ffi.ModuleGetPropertyMask(0: ffi.Module) -> int";
 	ffi_module_t *mod;
-	if (arg_count(sig, n, 1) || ffi_arg_module(sig, args, n, 0, &mod))
+	if (ffi_arg_count(sig, n, 1) || ffi_arg_module(sig, args, n, 0, &mod))
 		return -1;
 	int t = module_trait(mod);
 	*result = ffi_any_int(t < 0 ? 0 : module_traits[t].mask);
@@ -96,7 +86,7 @@ static int global_module_write_formats(void *self, const TVMFFIAny *args, int32_
 	(void)self;
 	static const char sig[] = "ffi.ModuleGetWriteFormats(0: ffi.Module) -> Array<str>";
 	ffi_module_t *mod;
-	if (arg_count(sig, n, 1) || ffi_arg_module(sig, args, n, 0, &mod))
+	if (ffi_arg_count(sig, n, 1) || ffi_arg_module(sig, args, n, 0, &mod))
 		return -1;
 	*result = ffi_any_object(&ffi_array_new()->header);
 	return 0;
@@ -111,7 +101,7 @@ static int global_module_inspect_source(void *self, const TVMFFIAny *args, int32
 	static const char sig[] = "ffi.ModuleInspectSource(0: ffi.Module, 1: str) -> str";
 	ffi_module_t *mod;
 	const char *format;
-	if (arg_count(sig, n, 2) || ffi_arg_module(sig, args, n, 0, &mod) ||
+	if (ffi_arg_count(sig, n, 2) || ffi_arg_module(sig, args, n, 0, &mod) ||
 	    ffi_arg_str(sig, args, n, 1, &format, NULL))
 		return -1;
 	*result = str_value("");
@@ -126,7 +116,7 @@ static int lookup_args(const char *sig, const TVMFFIAny *args, int32_t n, ffi_mo
 		       const char **name, int *query_imports)
 {
 	int64_t q;
-	if (arg_count(sig, n, 3) || ffi_arg_module(sig, args, n, 0, mod) ||
+	if (ffi_arg_count(sig, n, 3) || ffi_arg_module(sig, args, n, 0, mod) ||
 	    ffi_arg_str(sig, args, n, 1, name, NULL) || ffi_arg_int(sig, args, n, 2, &q))
 		return -1;
 	*query_imports = q != 0;
@@ -302,7 +292,7 @@ static int global_module_import(void *self, const TVMFFIAny *args, int32_t n, TV
 	(void)result;
 	static const char sig[] = "ffi.ModuleImportModule(0: ffi.Module, 1: ffi.Module) -> void";
 	ffi_module_t *parent, *child;
-	if (arg_count(sig, n, 2) || ffi_arg_module(sig, args, n, 0, &parent) ||
+	if (ffi_arg_count(sig, n, 2) || ffi_arg_module(sig, args, n, 0, &parent) ||
 	    ffi_arg_module(sig, args, n, 1, &child))
 		return -1;
 	if (strcmp(parent->vtable->kind, "rpc") == 0)
@@ -323,7 +313,7 @@ static int global_module_clear_imports(void *self, const TVMFFIAny *args, int32_
 	(void)result;
 	static const char sig[] = "ffi.ModuleClearImports(0: ffi.Module) -> void";
 	ffi_module_t *mod;
-	if (arg_count(sig, n, 1) || ffi_arg_module(sig, args, n, 0, &mod))
+	if (ffi_arg_count(sig, n, 1) || ffi_arg_module(sig, args, n, 0, &mod))
 		return -1;
 	ffi_module_t **imports = mod->imports;
 	size_t count = mod->num_imports;
@@ -348,7 +338,7 @@ static int global_module_globals_add(void *self, const TVMFFIAny *args, int32_t 
 	(void)result;
 	static const char sig[] = "ffi.ModuleGlobalsAdd(0: ffi.Module) -> void";
 	ffi_module_t *mod;
-	if (arg_count(sig, n, 1) || ffi_arg_module(sig, args, n, 0, &mod))
+	if (ffi_arg_count(sig, n, 1) || ffi_arg_module(sig, args, n, 0, &mod))
 		return -1;
 	for (size_t i = 0; i < num_kept; i++)
 		if (kept_modules[i] == mod)
@@ -370,7 +360,7 @@ static int global_module_globals_remove(void *self, const TVMFFIAny *args, int32
 	(void)result;
 	static const char sig[] = "ffi.ModuleGlobalsRemove(0: ffi.Module) -> void";
 	ffi_module_t *mod;
-	if (arg_count(sig, n, 1) || ffi_arg_module(sig, args, n, 0, &mod))
+	if (ffi_arg_count(sig, n, 1) || ffi_arg_module(sig, args, n, 0, &mod))
 		return -1;
 	for (size_t i = 0; i < num_kept; i++) {
 		if (kept_modules[i] == mod) {
@@ -404,7 +394,7 @@ static int global_module_load_from_file(void *self, const TVMFFIAny *args, int32
 	(void)self;
 	static const char sig[] = "ffi.ModuleLoadFromFile(0: str) -> ffi.Module";
 	const char *path;
-	if (arg_count(sig, n, 1) || ffi_arg_str(sig, args, n, 0, &path, NULL))
+	if (ffi_arg_count(sig, n, 1) || ffi_arg_str(sig, args, n, 0, &path, NULL))
 		return -1;
 	const char *dot = strrchr(path, '.');
 	if (!dot) {
@@ -449,7 +439,7 @@ static int global_module_write_to_file(void *self, const TVMFFIAny *args, int32_
 	static const char sig[] = "ffi.ModuleWriteToFile(0: ffi.Module, 1: str, 2: str) -> void";
 	ffi_module_t *mod;
 	const char *path, *format;
-	if (arg_count(sig, n, 3) || ffi_arg_module(sig, args, n, 0, &mod) ||
+	if (ffi_arg_count(sig, n, 3) || ffi_arg_module(sig, args, n, 0, &mod) ||
 	    ffi_arg_str(sig, args, n, 1, &path, NULL) || ffi_arg_str(sig, args, n, 2, &format, NULL))
 		return -1;
 	const char *data;
@@ -498,7 +488,7 @@ static int name_list_call(void *self, const TVMFFIAny *args, int32_t n, TVMFFIAn
 	static const char sig[] = "(0: int) -> Any";
 	const struct name_list *list = ((ffi_function_t *)self)->data;
 	int64_t i;
-	if (arg_count(sig, n, 1))
+	if (ffi_arg_count(sig, n, 1))
 		return -1;
 	if (args[0].type_index != FFI_INT && args[0].type_index != FFI_BOOL) {
 		ffi_error_set("TypeError", "Mismatched type on argument #0 when calling: `%s`. "
@@ -522,7 +512,7 @@ static int global_list_names(void *self, const TVMFFIAny *args, int32_t n, TVMFF
 {
 	(void)self;
 	(void)args;
-	if (arg_count("ffi.FunctionListGlobalNamesFunctor() -> ffi.Function", n, 0))
+	if (ffi_arg_count("ffi.FunctionListGlobalNamesFunctor() -> ffi.Function", n, 0))
 		return -1;
 	struct name_list *list = xcalloc(1, sizeof *list);
 	ffi_registry_foreach(name_list_add, list);
@@ -536,7 +526,7 @@ static int global_remove(void *self, const TVMFFIAny *args, int32_t n, TVMFFIAny
 	(void)self;
 	static const char sig[] = "ffi.FunctionRemoveGlobal(0: str) -> bool";
 	const char *name;
-	if (arg_count(sig, n, 1) || ffi_arg_str(sig, args, n, 0, &name, NULL))
+	if (ffi_arg_count(sig, n, 1) || ffi_arg_str(sig, args, n, 0, &name, NULL))
 		return -1;
 	*result = ffi_any_bool(ffi_registry_remove(name));
 	return 0;
@@ -574,7 +564,7 @@ static int global_metadata(void *self, const TVMFFIAny *args, int32_t n, TVMFFIA
 	(void)self;
 	static const char sig[] = "ffi.GetGlobalFuncMetadata(0: str) -> str";
 	const char *name;
-	if (arg_count(sig, n, 1) || ffi_arg_str(sig, args, n, 0, &name, NULL))
+	if (ffi_arg_count(sig, n, 1) || ffi_arg_str(sig, args, n, 0, &name, NULL))
 		return -1;
 	ffi_function_t *fn = ffi_registry_get(name);
 	if (!fn) {

@@ -99,16 +99,6 @@ TVMFFIAny ffi_json_str_value(const char *s, size_t n)
 
 /* ---- typed argument checks ---- */
 
-int ffi_json_check_arity(const char *sig, int32_t n, int32_t want)
-{
-	if (n == want)
-		return 0;
-	ffi_error_set("TypeError",
-		      "Mismatched number of arguments when calling: `%s`. Expected %d but got %d "
-		      "arguments", sig, want, n);
-	return -1;
-}
-
 static int arg_mismatch(const char *sig, const TVMFFIAny *args, int32_t i, const char *want)
 {
 	int32_t ti = args[i].type_index;
@@ -743,7 +733,7 @@ static int global_json_parse(void *self, const TVMFFIAny *args, int32_t n, TVMFF
 	const char *sig = "ffi.json.Parse(0: str) -> Any";
 	const char *text;
 	size_t len;
-	if (ffi_json_check_arity(sig, n, 1) || ffi_json_arg_str(sig, args, 0, &text, &len))
+	if (ffi_arg_count(sig, n, 1) || ffi_json_arg_str(sig, args, 0, &text, &len))
 		return -1;
 	return ffi_json_parse(text, len, result);
 }
@@ -756,7 +746,7 @@ static int global_json_stringify(void *self, const TVMFFIAny *args, int32_t n,
 	(void)self;
 	const char *sig = "ffi.json.Stringify(0: Any, 1: Optional<int>) -> str";
 	int64_t indent = 0;
-	if (ffi_json_check_arity(sig, n, 2) ||
+	if (ffi_arg_count(sig, n, 2) ||
 	    ffi_json_arg_optional_int32(sig, args, 1, &indent))
 		return -1;
 	ffi_text_t text = {0};

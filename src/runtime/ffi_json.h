@@ -36,7 +36,6 @@ TVMFFIAny ffi_json_str_value(const char *s, size_t n);
 
 /* Argument checks of typed globals, with tvm-ffi's TypeError messages ("Mismatched number of
  * arguments when calling: `sig`...", "Mismatched type on argument #i ..."). 0 or -1. */
-int ffi_json_check_arity(const char *sig, int32_t n, int32_t want);
 int ffi_json_arg_str(const char *sig, const TVMFFIAny *args, int32_t i, const char **s,
 		     size_t *len);
 int ffi_json_arg_bool(const char *sig, const TVMFFIAny *args, int32_t i, int *out);

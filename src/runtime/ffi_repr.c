@@ -347,7 +347,7 @@ int ffi_repr_print(const TVMFFIAny *v, ffi_text_t *out)
 static int global_repr_print(void *self, const TVMFFIAny *args, int32_t n, TVMFFIAny *result)
 {
 	(void)self;
-	if (ffi_json_check_arity("ffi.ReprPrint(0: Any) -> str", n, 1))
+	if (ffi_arg_count("ffi.ReprPrint(0: Any) -> str", n, 1))
 		return -1;
 	ffi_text_t text = {0};
 	if (ffi_repr_print(&args[0], &text)) {

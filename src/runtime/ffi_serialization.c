@@ -650,7 +650,7 @@ int ffi_json_graph_read(const TVMFFIAny *graph_value, TVMFFIAny *out)
 static int global_to_json_graph(void *self, const TVMFFIAny *args, int32_t n, TVMFFIAny *result)
 {
 	(void)self;
-	if (ffi_json_check_arity("ffi.ToJSONGraph(0: Any, 1: Any) -> Any", n, 2))
+	if (ffi_arg_count("ffi.ToJSONGraph(0: Any, 1: Any) -> Any", n, 2))
 		return -1;
 	return ffi_json_graph_write(&args[0], &args[1], result);
 }
@@ -661,7 +661,7 @@ static int global_to_json_graph_string(void *self, const TVMFFIAny *args, int32_
 {
 	(void)self;
 	TVMFFIAny graph;
-	if (ffi_json_check_arity("ffi.ToJSONGraphString(0: Any, 1: Any) -> str", n, 2) ||
+	if (ffi_arg_count("ffi.ToJSONGraphString(0: Any, 1: Any) -> str", n, 2) ||
 	    ffi_json_graph_write(&args[0], &args[1], &graph))
 		return -1;
 	ffi_text_t text = {0};
@@ -679,7 +679,7 @@ static int global_from_json_graph(void *self, const TVMFFIAny *args, int32_t n,
 				  TVMFFIAny *result)
 {
 	(void)self;
-	if (ffi_json_check_arity("ffi.FromJSONGraph(0: Any) -> Any", n, 1))
+	if (ffi_arg_count("ffi.FromJSONGraph(0: Any) -> Any", n, 1))
 		return -1;
 	return ffi_json_graph_read(&args[0], result);
 }
@@ -693,7 +693,7 @@ static int global_from_json_graph_string(void *self, const TVMFFIAny *args, int3
 	const char *text;
 	size_t len;
 	TVMFFIAny graph;
-	if (ffi_json_check_arity(sig, n, 1) || ffi_json_arg_str(sig, args, 0, &text, &len) ||
+	if (ffi_arg_count(sig, n, 1) || ffi_json_arg_str(sig, args, 0, &text, &len) ||
 	    ffi_json_parse(text, len, &graph))
 		return -1;
 	int rc = ffi_json_graph_read(&graph, result);

@@ -1261,7 +1261,7 @@ static int global_structural_equal(void *self, const TVMFFIAny *args, int32_t n,
 	(void)self;
 	const char *sig = "ffi.StructuralEqual(0: Any, 1: Any, 2: bool, 3: bool) -> bool";
 	int map_free_vars, skip_tensor_content;
-	if (ffi_json_check_arity(sig, n, 4) || ffi_json_arg_bool(sig, args, 2, &map_free_vars) ||
+	if (ffi_arg_count(sig, n, 4) || ffi_json_arg_bool(sig, args, 2, &map_free_vars) ||
 	    ffi_json_arg_bool(sig, args, 3, &skip_tensor_content))
 		return -1;
 	int eq = ffi_structural_equal(&args[0], &args[1], skip_tensor_content);
@@ -1279,7 +1279,7 @@ static int global_structural_hash(void *self, const TVMFFIAny *args, int32_t n,
 	const char *sig = "ffi.StructuralHash(0: Any, 1: bool, 2: bool) -> int";
 	int map_free_vars, skip_tensor_content;
 	uint64_t hash;
-	if (ffi_json_check_arity(sig, n, 3) || ffi_json_arg_bool(sig, args, 1, &map_free_vars) ||
+	if (ffi_arg_count(sig, n, 3) || ffi_json_arg_bool(sig, args, 1, &map_free_vars) ||
 	    ffi_json_arg_bool(sig, args, 2, &skip_tensor_content) ||
 	    ffi_structural_hash(&args[0], skip_tensor_content, &hash))
 		return -1;
@@ -1293,7 +1293,7 @@ static int global_recursive_hash(void *self, const TVMFFIAny *args, int32_t n,
 {
 	(void)self;
 	uint64_t hash;
-	if (ffi_json_check_arity("ffi.RecursiveHash(0: Any) -> int", n, 1) ||
+	if (ffi_arg_count("ffi.RecursiveHash(0: Any) -> int", n, 1) ||
 	    ffi_recursive_hash(&args[0], &hash))
 		return -1;
 	*result = ffi_any_int((int64_t)hash);
@@ -1306,7 +1306,7 @@ static int recursive_relation(const char *sig, int eq_only, int accept_lt, int a
 			      int accept_gt, const TVMFFIAny *args, int32_t n, TVMFFIAny *result)
 {
 	int cmp;
-	if (ffi_json_check_arity(sig, n, 2) ||
+	if (ffi_arg_count(sig, n, 2) ||
 	    ffi_recursive_compare(&args[0], &args[1], eq_only, &cmp))
 		return -1;
 	*result = ffi_any_bool(cmp < 0 ? accept_lt : cmp == 0 ? accept_eq : accept_gt);
@@ -1356,7 +1356,7 @@ FFI_REGISTER_GLOBAL("ffi.RecursiveGe", global_recursive_ge)
 static int global_deep_copy(void *self, const TVMFFIAny *args, int32_t n, TVMFFIAny *result)
 {
 	(void)self;
-	if (ffi_json_check_arity("ffi.DeepCopy(0: Any) -> Any", n, 1))
+	if (ffi_arg_count("ffi.DeepCopy(0: Any) -> Any", n, 1))
 		return -1;
 	return ffi_deep_copy(&args[0], result);
 }
@@ -1369,7 +1369,7 @@ static int global_first_mismatch(void *self, const TVMFFIAny *args, int32_t n,
 	const char *sig = "ffi.GetFirstStructuralMismatch(0: Any, 1: Any, 2: bool, 3: bool) -> "
 			  "Optional<Tuple<ffi.reflection.AccessPath, ffi.reflection.AccessPath>>";
 	int map_free_vars, skip_tensor_content;
-	if (ffi_json_check_arity(sig, n, 4) || ffi_json_arg_bool(sig, args, 2, &map_free_vars) ||
+	if (ffi_arg_count(sig, n, 4) || ffi_json_arg_bool(sig, args, 2, &map_free_vars) ||
 	    ffi_json_arg_bool(sig, args, 3, &skip_tensor_content))
 		return -1;
 	return ffi_structural_first_mismatch(&args[0], &args[1], skip_tensor_content, result);
@@ -1382,7 +1382,7 @@ static int global_structural_key(void *self, const TVMFFIAny *args, int32_t n,
 {
 	(void)self;
 	uint64_t hash;
-	if (ffi_json_check_arity("ffi.StructuralKey(0: Any) -> ffi.StructuralKey", n, 1) ||
+	if (ffi_arg_count("ffi.StructuralKey(0: Any) -> ffi.StructuralKey", n, 1) ||
 	    ffi_structural_hash(&args[0], 0, &hash))
 		return -1;
 	ffi_record_t *key = ffi_record_new(FFI_STRUCTURAL_KEY);
@@ -1416,7 +1416,7 @@ static int global_structural_key_equal(void *self, const TVMFFIAny *args, int32_
 				       TVMFFIAny *result)
 {
 	(void)self;
-	if (ffi_json_check_arity("ffi.StructuralKeyEqual(0: Any, 1: Any) -> bool", n, 2))
+	if (ffi_arg_count("ffi.StructuralKeyEqual(0: Any, 1: Any) -> bool", n, 2))
 		return -1;
 	if (same_as(&args[0], &args[1])) {
 		*result = ffi_any_bool(1);
@@ -1446,7 +1446,7 @@ static int global_visit_interrupt(void *self, const TVMFFIAny *args, int32_t n,
 				  TVMFFIAny *result)
 {
 	(void)self;
-	if (ffi_json_check_arity("ffi.VisitInterrupt(0: Any) -> ffi.VisitInterrupt", n, 1))
+	if (ffi_arg_count("ffi.VisitInterrupt(0: Any) -> ffi.VisitInterrupt", n, 1))
 		return -1;
 	ffi_record_t *r = ffi_record_new(FFI_VISIT_INTERRUPT);
 	if (ffi_any_to_owned(&args[0], &r->fields[0])) {

@@ -181,7 +181,7 @@ static int global_structural_walk(void *self, const TVMFFIAny *args, int32_t n,
 	struct structural_walk w = {0};
 	struct walk_callback *plain = NULL, *with_kind = NULL;
 	int64_t order;
-	if (ffi_json_check_arity(sig, n, 4) ||
+	if (ffi_arg_count(sig, n, 4) ||
 	    walk_callbacks(sig, args, 1, &plain, &w.num_plain) ||
 	    walk_callbacks(sig, args, 2, &with_kind, &w.num_with_kind) ||
 	    ffi_json_arg_int(sig, args, 3, &order)) {
@@ -209,7 +209,7 @@ FFI_REGISTER_GLOBAL("ffi.StructuralWalk", global_structural_walk)
 static int visitor_argument_error(const char *sig, int32_t want_args, const TVMFFIAny *args,
 				  int32_t n, int32_t object_arg, const char *object_type)
 {
-	if (ffi_json_check_arity(sig, n, want_args))
+	if (ffi_arg_count(sig, n, want_args))
 		return -1;
 	ffi_error_set("TypeError", "Mismatched type on argument #%d when calling: `%s`. Expected "
 		      "`%s` but got `%s`", object_arg, sig, object_type,

@@ -213,11 +213,8 @@ static int is_tensor(const TVMFFIAny *v)
 static int global_create(void *self, const TVMFFIAny *args, int32_t n, TVMFFIAny *result)
 {
 	(void)self;
-	if (n != 2) {
-		ffi_error_set("TypeError", "Mismatched number of arguments when calling: `%s`. "
-			      "Expected 2 but got %d arguments", create_sig, n);
+	if (ffi_arg_count(create_sig, n, 2))
 		return -1;
-	}
 	ffi_map_t *tensors = map_checked(&args[0], 0, "Map<str, ffi.Tensor>", is_tensor);
 	ffi_map_t *symbols = tensors ? map_checked(&args[1], 1, "Map<str, Array<str>>",
 						   is_string_array)

@@ -187,11 +187,8 @@ static int load_executable_file(const char *sig, const TVMFFIAny *args, int32_t 
 				TVMFFIAny *result)
 {
 	const char *path;
-	if (n != 1) {
-		ffi_error_set("TypeError", "Mismatched number of arguments when calling: `%s`. "
-			      "Expected 1 but got %d arguments", sig, n);
+	if (ffi_arg_count(sig, n, 1))
 		return -1;
-	}
 	if (ffi_arg_str(sig, args, n, 0, &path, NULL))
 		return -1;
 	ffi_bytes_t *bytes = module_file_read(path);
@@ -332,11 +329,8 @@ static int global_load_static_library(void *self, const TVMFFIAny *args, int32_t
 	static const char sig[] =
 		"runtime.ModuleLoadStaticLibrary(0: std::string, 1: Array<str>) -> ffi.Module";
 	const char *path;
-	if (n != 2) {
-		ffi_error_set("TypeError", "Mismatched number of arguments when calling: `%s`. "
-			      "Expected 2 but got %d arguments", sig, n);
+	if (ffi_arg_count(sig, n, 2))
 		return -1;
-	}
 	if (ffi_arg_str(sig, args, n, 0, &path, NULL))
 		return -1;
 	ffi_array_t *names = string_array(sig, &args[1], 1);

@@ -324,7 +324,7 @@ static ffi_bytes_t *params_encode(const char *sig, const TVMFFIAny *args, int32_
 static int global_save_params(void *self, const TVMFFIAny *args, int32_t n, TVMFFIAny *result)
 {
 	(void)self;
-	if (runtime_arity("runtime.SaveParams(0: Map<str, ffi.Tensor>) -> bytes", n, 1))
+	if (ffi_arg_count("runtime.SaveParams(0: Map<str, ffi.Tensor>) -> bytes", n, 1))
 		return -1;
 	ffi_bytes_t *b = params_encode("runtime.SaveParams(0: Map<str, ffi.Tensor>) -> bytes", args, n);
 	if (!b)
@@ -338,7 +338,7 @@ static int global_save_params_file(void *self, const TVMFFIAny *args, int32_t n,
 				   TVMFFIAny *result)
 {
 	(void)self;
-	if (runtime_arity("runtime.SaveParamsToFile(0: Map<str, ffi.Tensor>, 1: str) "
+	if (ffi_arg_count("runtime.SaveParamsToFile(0: Map<str, ffi.Tensor>, 1: str) "
 			  "-> void", n, 2))
 		return -1;
 	(void)result;
@@ -378,7 +378,7 @@ static int params_to_map(const char *data, size_t size, TVMFFIAny *result)
 static int global_load_params(void *self, const TVMFFIAny *args, int32_t n, TVMFFIAny *result)
 {
 	(void)self;
-	if (runtime_arity("runtime.LoadParams(0: bytes) -> Map<str, ffi.Tensor>", n, 1))
+	if (ffi_arg_count("runtime.LoadParams(0: bytes) -> Map<str, ffi.Tensor>", n, 1))
 		return -1;
 	size_t size = 0;
 	const char *data = n > 0 ? ffi_any_as_bytes(&args[0], &size) : NULL;
@@ -395,7 +395,7 @@ static int global_load_params_file(void *self, const TVMFFIAny *args, int32_t n,
 				   TVMFFIAny *result)
 {
 	(void)self;
-	if (runtime_arity("runtime.LoadParamsFromFile(0: str) -> Map<str, ffi.Tensor>", n, 1))
+	if (ffi_arg_count("runtime.LoadParamsFromFile(0: str) -> Map<str, ffi.Tensor>", n, 1))
 		return -1;
 	const char *path;
 	size_t len;

@@ -42,15 +42,6 @@ int runtime_tensor_host(const char *fn, const DLTensor *t, uint64_t *count, uint
 	return 0;
 }
 
-int runtime_arity(const char *sig, int32_t n, int32_t want)
-{
-	if (n == want)
-		return 0;
-	ffi_error_set("TypeError", "Mismatched number of arguments when calling: `%s`. Expected %d "
-		      "but got %d arguments", sig, want, n);
-	return -1;
-}
-
 int runtime_arg_float(const char *fn, const TVMFFIAny *args, int32_t n, int32_t i, double *out)
 {
 	if (i < n && args[i].type_index == FFI_FLOAT) {
@@ -230,7 +221,7 @@ static int stream_args(const char *sig, const TVMFFIAny *args, int32_t n, int32_
 		       uint64_t *streams)
 {
 	DLDevice dev;
-	if (runtime_arity(sig, n, want + 1) || arg_device(sig, args, n, 0, &dev))
+	if (ffi_arg_count(sig, n, want + 1) || arg_device(sig, args, n, 0, &dev))
 		return -1;
 	for (int32_t i = 0; i < want; i++) {
 		int64_t v;
@@ -304,7 +295,7 @@ static int global_tvm_set_stream(void *self, const TVMFFIAny *args, int32_t n, T
 	static const char sig[] = "runtime.TVMSetStream(0: int, 1: int, 2: void*) -> void";
 	int64_t type, id;
 	uint64_t stream;
-	if (runtime_arity(sig, n, 3) || ffi_arg_int(sig, args, n, 0, &type) ||
+	if (ffi_arg_count(sig, n, 3) || ffi_arg_int(sig, args, n, 0, &type) ||
 	    ffi_arg_int(sig, args, n, 1, &id) ||
 	    arg_pointer(sig, args, n, 2, &stream) || device_api_check((int)type))
 		return -1;
@@ -354,7 +345,7 @@ static void threads_count_big_little(int *big, int *little)
 static int global_num_threads(void *self, const TVMFFIAny *args, int32_t n, TVMFFIAny *result)
 {
 	(void)self;
-	if (runtime_arity("runtime.NumThreads() -> int", n, 0))
+	if (ffi_arg_count("runtime.NumThreads() -> int", n, 0))
 		return -1;
 	(void)args;
 	(void)n;
@@ -440,7 +431,7 @@ static void timer_deleter(void *self, int flags)
 static int global_timer_cpu(void *self, const TVMFFIAny *args, int32_t n, TVMFFIAny *result)
 {
 	(void)self;
-	if (runtime_arity("runtime.timer.cpu(0: Device) -> runtime.TimerNode", n, 1))
+	if (ffi_arg_count("runtime.timer.cpu(0: Device) -> runtime.TimerNode", n, 1))
 		return -1;
 	DLDevice dev;
 	if (arg_device("runtime.timer.cpu(0: Device) -> runtime.TimerNode", args, n, 0, &dev))
@@ -486,7 +477,7 @@ static int global_runtime_enabled(void *self, const TVMFFIAny *args, int32_t n,
 				  TVMFFIAny *result)
 {
 	(void)self;
-	if (runtime_arity("runtime.RuntimeEnabled(0: str) -> bool", n, 1))
+	if (ffi_arg_count("runtime.RuntimeEnabled(0: str) -> bool", n, 1))
 		return -1;
 	const char *target;
 	size_t len;
@@ -556,7 +547,7 @@ static int global_tensor_alloc(void *self, const TVMFFIAny *args, int32_t n, TVM
 	int32_t ndim;
 	DLDataType dtype;
 	DLDevice dev;
-	if (runtime_arity("runtime.TVMTensorAllocWithScope(0: ffi.Shape, 1: DataType, 2: Device, "
+	if (ffi_arg_count("runtime.TVMTensorAllocWithScope(0: ffi.Shape, 1: DataType, 2: Device, "
 			  "3: Optional<str>) -> ffi.Tensor", n, 4) ||
 	    arg_dtype(fn, args, n, 1, &dtype) || arg_device(fn, args, n, 2, &dev) ||
 	    scope_check(&args[3]) || arg_shape(fn, args, n, 0, &dims, &ndim, &owned))
@@ -583,7 +574,7 @@ FFI_REGISTER_GLOBAL("runtime.TVMTensorAllocWithScope", global_tensor_alloc)
 static int global_tensor_view(void *self, const TVMFFIAny *args, int32_t n, TVMFFIAny *result)
 {
 	(void)self;
-	if (runtime_arity("runtime.TVMTensorCreateView(0: ffi.Tensor, 1: ffi.Shape, 2: DataType, "
+	if (ffi_arg_count("runtime.TVMTensorCreateView(0: ffi.Tensor, 1: ffi.Shape, 2: DataType, "
 			  "3: int) -> ffi.Tensor", n, 4))
 		return -1;
 	static const char fn[] = "runtime.TVMTensorCreateView(0: ffi.Tensor, 1: ffi.Shape, "
@@ -653,7 +644,7 @@ static int global_copy_from_bytes(void *self, const TVMFFIAny *args, int32_t n,
 				  TVMFFIAny *result)
 {
 	(void)self;
-	if (runtime_arity("runtime.TVMTensorCopyFromBytes(0: DLTensor*, 1: void*, 2: int) "
+	if (ffi_arg_count("runtime.TVMTensorCopyFromBytes(0: DLTensor*, 1: void*, 2: int) "
 			  "-> void", n, 3))
 		return -1;
 	(void)result;
@@ -671,7 +662,7 @@ FFI_REGISTER_GLOBAL("runtime.TVMTensorCopyFromBytes", global_copy_from_bytes)
 static int global_copy_to_bytes(void *self, const TVMFFIAny *args, int32_t n, TVMFFIAny *result)
 {
 	(void)self;
-	if (runtime_arity("runtime.TVMTensorCopyToBytes(0: DLTensor*, 1: void*, 2: int) -> "
+	if (ffi_arg_count("runtime.TVMTensorCopyToBytes(0: DLTensor*, 1: void*, 2: int) -> "
 			  "void", n, 3))
 		return -1;
 	(void)result;
@@ -689,7 +680,7 @@ FFI_REGISTER_GLOBAL("runtime.TVMTensorCopyToBytes", global_copy_to_bytes)
 static int global_copy_from_to(void *self, const TVMFFIAny *args, int32_t n, TVMFFIAny *result)
 {
 	(void)self;
-	if (runtime_arity("runtime.TVMTensorCopyFromTo(0: DLTensor*, 1: DLTensor*) -> void", n, 2))
+	if (ffi_arg_count("runtime.TVMTensorCopyFromTo(0: DLTensor*, 1: DLTensor*) -> void", n, 2))
 		return -1;
 	(void)result;
 	static const char fn[] = "runtime.TVMTensorCopyFromTo";
@@ -725,7 +716,7 @@ FFI_REGISTER_GLOBAL("runtime.TVMTensorCopyFromTo", global_copy_from_to)
 static int global_storage_shared(void *self, const TVMFFIAny *args, int32_t n, TVMFFIAny *result)
 {
 	(void)self;
-	if (runtime_arity("runtime.TVMTensorIsStorageShared(0: ffi.Tensor, 1: ffi.Tensor) "
+	if (ffi_arg_count("runtime.TVMTensorIsStorageShared(0: ffi.Tensor, 1: ffi.Tensor) "
 			  "-> bool", n, 2))
 		return -1;
 	static const char fn[] = "runtime.TVMTensorIsStorageShared(0: ffi.Tensor, 1: ffi.Tensor) "
@@ -883,7 +874,7 @@ static function_info_t *info_from_json(const TVMFFIAny *v)
 static int global_load_metadata(void *self, const TVMFFIAny *args, int32_t n, TVMFFIAny *result)
 {
 	(void)self;
-	if (runtime_arity("runtime.LoadMetaDataFromJSON(0: str) -> Map<str, "
+	if (ffi_arg_count("runtime.LoadMetaDataFromJSON(0: str) -> Map<str, "
 			  "runtime.FunctionInfo>", n, 1))
 		return -1;
 	const char *text;

@@ -19,9 +19,6 @@
 int runtime_tensor_host(const char *fn, const DLTensor *t, uint64_t *count, uint64_t *bytes,
 			char **data);
 
-/* tvm-ffi's check of a typed function's argument count: -1 with its TypeError ("Mismatched
- * number of arguments when calling: `sig`. Expected 2 but got 3 arguments") unless n == want. */
-int runtime_arity(const char *sig, int32_t n, int32_t want);
 
 /* A float argument (Float, or Int/Bool converted, as tvm-ffi's cast<double>). -1 with a
  * TypeError otherwise. */
