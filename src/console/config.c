@@ -16,7 +16,10 @@
 #include "services/net.h"
 #include "services/rpc_client.h"
 
-enum key_type { KEY_STRING, KEY_INT, KEY_DOUBLE, KEY_BOOL, KEY_SIZE, KEY_LEVEL, KEY_ACL, KEY_ADDR };
+enum key_type {
+	KEY_STRING, KEY_INT, KEY_DOUBLE, KEY_BOOL, KEY_SIZE, KEY_LEVEL, KEY_ACL, KEY_ADDR,
+	KEY_CHOICE, /* one word of `choices` ("fair|fifo"), stored as its index in an int */
+};
 
 #define T(field) CONFIG_TRACKER, offsetof(config_t, tracker.field), sizeof(((config_t *)0)->tracker.field)
 #define P(field) CONFIG_PROXY, offsetof(config_t, proxy.field), sizeof(((config_t *)0)->proxy.field)
@@ -46,6 +49,7 @@ static const struct key_row keys[] = {
 	{"max_connections", KEY_INT, T(max_connections), 1, 1000000, 1},
 	{"handshake_timeout", KEY_DOUBLE, T(handshake_timeout), 0.01, 86400, 1},
 	{"allow", KEY_ACL, T(allow), 0, 0, 1},
+	{"scheduling", KEY_CHOICE, T(scheduling), 0, 0, 1},
 
 	{"host", KEY_STRING, P(host), 0, 0, 0},
 	{"port", KEY_INT, P(port), 0, 65535, 0},
@@ -198,6 +202,47 @@ static int parse_size(const char *v, double *out)
 	return 0;
 }
 
+/* The words a KEY_CHOICE key takes, '|'-separated, in the order of the values stored. */
+static const char *key_choices(const struct key_row *k)
+{
+	if (k->offset == offsetof(config_t, tracker.scheduling))
+		return "fair|fifo"; /* enum tracker_scheduling */
+	return "";
+}
+
+/* Index of value among the '|'-separated words of choices, or -1. */
+static int choice_index(const char *choices, const char *value)
+{
+	size_t n = strlen(value);
+	int index = 0;
+	for (const char *p = choices; *p; index++) {
+		const char *bar = strchr(p, '|');
+		size_t len = bar ? (size_t)(bar - p) : strlen(p);
+		if (len == n && strncmp(p, value, n) == 0)
+			return index;
+		if (!bar)
+			break;
+		p = bar + 1;
+	}
+	return -1;
+}
+
+/* The word of choices at index (for printing), copied into buf. */
+static const char *choice_word(const char *choices, int index, char *buf, size_t size)
+{
+	const char *p = choices;
+	for (int i = 0; i < index && p; i++) {
+		p = strchr(p, '|');
+		if (p)
+			p++;
+	}
+	if (!p)
+		return "?";
+	size_t len = strcspn(p, "|");
+	snprintf(buf, size, "%.*s", (int)len, p);
+	return buf;
+}
+
 int config_set(config_t *cfg, enum config_section section, const char *key, const char *value,
 	       const char *origin, char *err, size_t err_size)
 {
@@ -283,6 +328,16 @@ int config_set(config_t *cfg, enum config_section section, const char *key, cons
 			return -1;
 		}
 		*(int *)field = b;
+		break;
+	}
+	case KEY_CHOICE: {
+		int index = choice_index(key_choices(k), value);
+		if (index < 0) {
+			snprintf(err, err_size, "%s: '%s' must be one of %s, got '%s'", origin, key,
+				 key_choices(k), value);
+			return -1;
+		}
+		*(int *)field = index;
 		break;
 	}
 	case KEY_LEVEL: {
@@ -471,6 +526,12 @@ void config_print(const config_t *cfg, int (*print)(void *arg, const char *line)
 			snprintf(line, sizeof line, "%s = %s", k->name,
 				 level_names[*(const enum log_level *)field]);
 			break;
+		case KEY_CHOICE: {
+			char word[32];
+			snprintf(line, sizeof line, "%s = %s", k->name,
+				 choice_word(key_choices(k), *(const int *)field, word, sizeof word));
+			break;
+		}
 		}
 		print(arg, line);
 	}

@@ -104,6 +104,7 @@ static void resource_free(tracker_resource_t *r)
 static void request_free(tracker_request_t *req)
 {
 	free(req->user);
+	free(req->who);
 	free(req);
 }
 
@@ -519,6 +520,7 @@ static int handle_request(struct tracker_conn *c, const cJSON *msg)
 	req->id = ++t->next_request_id;
 	req->priority = prio->valuedouble;
 	req->user = xstrdup(user_text ? user_text : "");
+	req->who = tracker_request_who(req->user, c->peer_ip);
 	req->wait_start = wall_now();
 	tracker_list_append(&c->requests, &req->owner_link);
 	c->request_count++;
@@ -528,6 +530,17 @@ static int handle_request(struct tracker_conn *c, const cJSON *msg)
 	schedule(t, q);
 	tracker_changed(t);
 	return 0;
+}
+
+/* Clients that send no user are one anonymous user per peer address (docs/lab-operations.md). */
+char *tracker_request_who(const char *user, const char *peer_ip)
+{
+	if (*user)
+		return xstrdup(user);
+	size_t n = strlen(peer_ip) + 6;
+	char *who = xmalloc(n);
+	snprintf(who, n, "anon@%s", peer_ip);
+	return who;
 }
 
 /* How TVM's query tool prints one addr element (Python str()). */
@@ -972,6 +985,7 @@ int tracker_start(uv_loop_t *loop, const tracker_options_t *opt, tracker_t **out
 		return UV_EINVAL;
 	}
 	tracker_queues_init(&t->queues);
+	t->queues.scheduling = t->opt.scheduling;
 	tracker_list_init(&t->conns);
 	make_stop_key(t);
 	uv_tcp_init(loop, &t->listener);
@@ -991,6 +1005,7 @@ int tracker_start(uv_loop_t *loop, const tracker_options_t *opt, tracker_t **out
 	}
 	t->port = port;
 	log_info("tracker listening on %s:%d", t->opt.host, port);
+	log_info("tracker scheduling: %s", tracker_sched_name(t->opt.scheduling));
 	*out = t;
 	return 0;
 }
@@ -1162,8 +1177,13 @@ int tracker_reconfigure(tracker_t *t, const tracker_options_t *opt, char *err, s
 		t->opt.max_connections = opt->max_connections;
 	if (opt->handshake_timeout > 0)
 		t->opt.handshake_timeout = opt->handshake_timeout;
+	if (opt->scheduling != t->opt.scheduling) {
+		t->opt.scheduling = opt->scheduling;
+		tracker_queues_set_scheduling(&t->queues, opt->scheduling);
+	}
 	log_info("settings reloaded: allow '%s', max_message %u, max_connections %d, "
-		 "handshake_timeout %g s", t->opt.allow, t->opt.max_message, t->opt.max_connections,
-		 t->opt.handshake_timeout);
+		 "handshake_timeout %g s, scheduling %s", t->opt.allow, t->opt.max_message,
+		 t->opt.max_connections, t->opt.handshake_timeout,
+		 tracker_sched_name(t->opt.scheduling));
 	return 0;
 }

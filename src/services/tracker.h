@@ -15,6 +15,7 @@ typedef struct tracker_options {
 	double handshake_timeout;  /* seconds to deliver the magic, and to finish a frame once
 				    * started (idle time between frames is free), default 10 */
 	char allow[1024];          /* CIDR list; empty allows everyone */
+	int scheduling;            /* enum tracker_scheduling: fair (default) or fifo */
 } tracker_options_t;
 
 void tracker_options_default(tracker_options_t *opt);
@@ -36,7 +37,7 @@ void tracker_set_stop_callback(tracker_t *t, void (*fn)(void *arg), void *arg);
 void tracker_close(tracker_t *t, void (*done)(void *arg), void *arg);
 
 /* Apply the settings that can change while running (allow, max_message, max_connections,
- * handshake_timeout); others in opt are ignored. Returns 0 or UV_EINVAL with err. */
+ * handshake_timeout, scheduling); others in opt are ignored. Returns 0 or UV_EINVAL with err. */
 int tracker_reconfigure(tracker_t *t, const tracker_options_t *opt, char *err, size_t err_size);
 
 #endif

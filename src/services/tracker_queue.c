@@ -50,11 +50,13 @@ void tracker_queues_init(tracker_queues_t *qs)
 	qs->bucket_count = 64;
 	qs->buckets = xcalloc(qs->bucket_count, sizeof *qs->buckets);
 	qs->count = 0;
+	qs->scheduling = TRACKER_SCHED_FAIR;
 	tracker_list_init(&qs->all);
 }
 
 static void queue_destroy(tracker_queue_t *q)
 {
+	tracker_sched_free(q);
 	free(q->key);
 	free(q->heap);
 	free(q);
@@ -109,6 +111,7 @@ tracker_queue_t *tracker_queues_get(tracker_queues_t *qs, const char *key)
 		queues_grow(qs);
 	q = xcalloc(1, sizeof *q);
 	q->key = xstrdup(key);
+	q->scheduling = qs->scheduling;
 	tracker_list_init(&q->free);
 	tracker_list_init(&q->all_link);
 	size_t slot = key_hash(key) & (qs->bucket_count - 1);
@@ -181,6 +184,8 @@ static int request_before(const tracker_request_t *a, const tracker_request_t *b
 {
 	if (a->priority != b->priority)
 		return a->priority > b->priority;
+	if (a->tag != b->tag)
+		return a->tag < b->tag;
 	return a->seq < b->seq;
 }
 
@@ -231,11 +236,12 @@ void tracker_queue_request_push(tracker_queue_t *q, tracker_request_t *req)
 	}
 	req->queue = q;
 	req->seq = q->next_seq++;
+	tracker_sched_admit(q, req);
 	heap_set(q, q->heap_len++, req);
 	heap_up(q, req->heap_index);
 }
 
-void tracker_queue_request_remove(tracker_queue_t *q, tracker_request_t *req)
+static void heap_remove(tracker_queue_t *q, tracker_request_t *req)
 {
 	size_t i = req->heap_index;
 	if (i >= q->heap_len || q->heap[i] != req)
@@ -251,6 +257,12 @@ void tracker_queue_request_remove(tracker_queue_t *q, tracker_request_t *req)
 	req->heap_index = (size_t)-1;
 }
 
+void tracker_queue_request_remove(tracker_queue_t *q, tracker_request_t *req)
+{
+	heap_remove(q, req);
+	tracker_sched_leave(q, req, 0);
+}
+
 tracker_request_t *tracker_queue_request_top(const tracker_queue_t *q)
 {
 	return q->heap_len ? q->heap[0] : NULL;
@@ -263,8 +275,41 @@ int tracker_queue_match(tracker_queue_t *q, tracker_resource_t **res, tracker_re
 	if (!r || !top)
 		return 0;
 	tracker_queue_free_remove(q, r);
-	tracker_queue_request_remove(q, top);
+	heap_remove(q, top);
+	tracker_sched_leave(q, top, 1);
 	*res = r;
 	*req = top;
 	return 1;
+}
+
+/* ---- switching the scheduling mode ---- */
+
+static int by_arrival(const void *a, const void *b)
+{
+	const tracker_request_t *x = *(tracker_request_t *const *)a;
+	const tracker_request_t *y = *(tracker_request_t *const *)b;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+static void queue_set_scheduling(tracker_queue_t *q, int mode)
+{
+	size_t n = q->heap_len;
+	for (size_t i = 0; i < n; i++)
+		tracker_sched_leave(q, q->heap[i], 0);
+	q->scheduling = mode;
+	qsort(q->heap, n, sizeof *q->heap, by_arrival);
+	for (size_t i = 0; i < n; i++) {
+		tracker_sched_admit(q, q->heap[i]);
+		q->heap[i]->heap_index = i;
+	}
+	/* Sorted by arrival is not yet a heap in (priority, tag, arrival) order: sift down. */
+	for (size_t i = n / 2; i-- > 0;)
+		heap_down(q, i);
+}
+
+void tracker_queues_set_scheduling(tracker_queues_t *qs, int mode)
+{
+	qs->scheduling = mode;
+	for (tracker_queue_t *q = tracker_queues_first(qs); q; q = tracker_queues_next(qs, q))
+		queue_set_scheduling(q, mode);
 }

@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "services/tracker_sched.h"
+
 /* Intrusive doubly-linked list. A list is a sentinel link whose next/prev are itself when
  * empty; an unlinked node points to itself too, so unlinking twice is harmless. */
 struct tracker_list {
@@ -55,6 +57,10 @@ typedef struct tracker_request {
 	void *owner;
 	uint64_t id;
 	char *user;
+	char *who;                      /* fairness identity: user, or "anon@<peer ip>"; NULL
+					 * takes no part in fair scheduling (tag 0) */
+	uint64_t tag;                   /* fair round (tracker_sched.c); 0 under fifo */
+	struct tracker_sched_user *sched_user;
 	double wait_start;              /* wall clock, seconds */
 } tracker_request_t;
 
@@ -68,6 +74,8 @@ struct tracker_queue {
 	tracker_request_t **heap;
 	size_t heap_len, heap_cap;
 	uint64_t next_seq;
+	int scheduling;                 /* enum tracker_scheduling (tracker_sched.h) */
+	struct tracker_sched_level *sched_levels;
 	size_t holders;           /* live connections that PUT this key (see tracker.c) */
 	size_t held_count;        /* resources of drained owners */
 	size_t sending_count;     /* resources whose assignment reply is being written */
@@ -80,6 +88,7 @@ typedef struct tracker_queues {
 	size_t bucket_count;
 	size_t count;
 	struct tracker_list all; /* every queue, in creation order (like a Python dict) */
+	int scheduling;          /* given to new queues; default fair (0) */
 } tracker_queues_t;
 
 void tracker_queues_init(tracker_queues_t *qs);
@@ -95,12 +104,17 @@ int tracker_queues_release(tracker_queues_t *qs, tracker_queue_t *q);
 tracker_queue_t *tracker_queues_first(const tracker_queues_t *qs);
 tracker_queue_t *tracker_queues_next(const tracker_queues_t *qs, const tracker_queue_t *q);
 
+/* Switch every queue to mode (enum tracker_scheduling). Waiting requests are tagged again in
+ * arrival order, as if they had all arrived now under the new mode. */
+void tracker_queues_set_scheduling(tracker_queues_t *qs, int mode);
+
 /* Free list: append at the tail, remove from anywhere, peek the oldest. */
 void tracker_queue_free_append(tracker_queue_t *q, tracker_resource_t *r);
 void tracker_queue_free_remove(tracker_queue_t *q, tracker_resource_t *r);
 tracker_resource_t *tracker_queue_free_first(const tracker_queue_t *q);
 
-/* Request heap: push (assigns the arrival seq), remove from anywhere, peek the best. */
+/* Request heap: push (assigns the arrival seq and the fair tag), remove from anywhere (not
+ * served), peek the best. Order: priority (larger first), fair tag, arrival. */
 void tracker_queue_request_push(tracker_queue_t *q, tracker_request_t *req);
 void tracker_queue_request_remove(tracker_queue_t *q, tracker_request_t *req);
 tracker_request_t *tracker_queue_request_top(const tracker_queue_t *q);

@@ -91,6 +91,9 @@ struct tracker {
 	int read_buf_busy;
 };
 
+/* The fairness identity of a request (freshly allocated): user, or "anon@<peer ip>". */
+char *tracker_request_who(const char *user, const char *peer_ip);
+
 /* Used by tracker_view.c. */
 struct tracker_conn *tracker_conn_find(const tracker_t *t, uint64_t id);
 int tracker_conn_is_server(const struct tracker_conn *c);

@@ -253,6 +253,83 @@ static void test_ten_thousand_free(void **state)
 	tracker_queues_free(&qs);
 }
 
+
+static tracker_request_t *user_request(double priority, uint64_t id, const char *who)
+{
+	tracker_request_t *r = new_request(priority, id);
+	r->who = strdup(who);
+	return r;
+}
+
+static uint64_t pop_user_id(tracker_queue_t *q)
+{
+	tracker_request_t *top = tracker_queue_request_top(q);
+	assert_non_null(top);
+	uint64_t id = top->id;
+	tracker_queue_request_remove(q, top);
+	free(top->who);
+	free(top);
+	return id;
+}
+
+/* Served through tracker_queue_match, which moves the level's round forward. */
+static uint64_t serve_user(tracker_queue_t *q)
+{
+	tracker_resource_t *res = new_resource(0);
+	tracker_queue_free_append(q, res);
+	tracker_resource_t *got;
+	tracker_request_t *req;
+	assert_int_equal(tracker_queue_match(q, &got, &req), 1);
+	uint64_t id = req->id;
+	free(req->who);
+	free(req);
+	free(got);
+	return id;
+}
+
+static void test_fair_round_robin_by_user(void **state)
+{
+	(void)state;
+	tracker_queues_t qs;
+	tracker_queues_init(&qs);
+	tracker_queue_t *q = tracker_queues_get(&qs, "k");
+	for (uint64_t i = 1; i <= 4; i++) /* A: 1..4 */
+		tracker_queue_request_push(q, user_request(1, i, "A"));
+	assert_int_equal(serve_user(q), 1);
+	tracker_queue_request_push(q, user_request(1, 10, "B"));
+	tracker_queue_request_push(q, user_request(1, 11, "B"));
+	tracker_queue_request_push(q, user_request(9, 20, "C"));
+	assert_int_equal(serve_user(q), 20); /* priority first */
+	assert_int_equal(serve_user(q), 2);  /* A's round 2 came before B's first request */
+	assert_int_equal(serve_user(q), 10);
+	assert_int_equal(serve_user(q), 3);
+	assert_int_equal(serve_user(q), 11);
+	assert_int_equal(serve_user(q), 4);
+	assert_null(q->sched_levels); /* nothing waiting: no bookkeeping left */
+	tracker_queues_release(&qs, q);
+	tracker_queues_free(&qs);
+}
+
+static void test_fair_switch_to_fifo_and_back(void **state)
+{
+	(void)state;
+	tracker_queues_t qs;
+	tracker_queues_init(&qs);
+	tracker_queue_t *q = tracker_queues_get(&qs, "k");
+	for (uint64_t i = 1; i <= 3; i++)
+		tracker_queue_request_push(q, user_request(1, i, "A"));
+	tracker_queue_request_push(q, user_request(1, 4, "B"));
+	tracker_queues_set_scheduling(&qs, TRACKER_SCHED_FIFO);
+	assert_null(q->sched_levels);
+	assert_int_equal(pop_user_id(q), 1);
+	assert_int_equal(pop_user_id(q), 2);
+	tracker_queues_set_scheduling(&qs, TRACKER_SCHED_FAIR);
+	assert_int_equal(pop_user_id(q), 3); /* tie on round 1: arrival decides */
+	assert_int_equal(pop_user_id(q), 4);
+	tracker_queues_release(&qs, q);
+	tracker_queues_free(&qs);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -262,6 +339,8 @@ int main(void)
 		cmocka_unit_test(test_ten_thousand_requests),
 		cmocka_unit_test(test_ten_thousand_keys),
 		cmocka_unit_test(test_ten_thousand_free),
+		cmocka_unit_test(test_fair_round_robin_by_user),
+		cmocka_unit_test(test_fair_switch_to_fifo_and_back),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
