@@ -50,6 +50,7 @@ static const struct key_row keys[] = {
 	{"handshake_timeout", KEY_DOUBLE, T(handshake_timeout), 0.01, 86400, 1},
 	{"allow", KEY_ACL, T(allow), 0, 0, 1},
 	{"scheduling", KEY_CHOICE, T(scheduling), 0, 0, 1},
+	{"usage_log", KEY_STRING, T(usage_log), 0, 0, 1},
 
 	{"host", KEY_STRING, P(host), 0, 0, 0},
 	{"port", KEY_INT, P(port), 0, 65535, 0},

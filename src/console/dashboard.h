@@ -44,7 +44,7 @@ struct dash_pane_state {
 };
 
 enum dash_mode { DASH_MODE_NORMAL, DASH_MODE_FILTER, DASH_MODE_CONFIRM, DASH_MODE_HELP,
-		 DASH_MODE_DETAIL };
+		 DASH_MODE_DETAIL, DASH_MODE_USAGE };
 
 enum dash_action_kind {
 	DASH_ACTION_NONE,
@@ -70,6 +70,7 @@ typedef struct dashboard {
 	char confirm_text[160];
 	char status[200];         /* one-line message (probe results, errors) */
 	char title[200];          /* header line */
+	char usage_text[2048];    /* the usage overlay (dashboard_source fills it while shown) */
 	int read_only;            /* attach mode: no admin actions */
 } dashboard_t;
 

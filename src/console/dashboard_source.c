@@ -108,6 +108,59 @@ static void fill_events(dashboard_source_t *s, dashboard_t *d)
 	}
 }
 
+/* ---- usage overlay ---- */
+
+static double stat_of(const cJSON *o, const char *window, const char *field)
+{
+	const cJSON *w = cJSON_GetObjectItemCaseSensitive(o, window);
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(w, field);
+	return cJSON_IsNumber(v) ? v->valuedouble : 0;
+}
+
+/* "a/b" of one field over the hour and the day; durations when `seconds`. */
+static void pair(char *buf, size_t size, const cJSON *o, const char *field, int seconds)
+{
+	double h = stat_of(o, "hour", field), d = stat_of(o, "day", field);
+	if (!seconds) {
+		snprintf(buf, size, "%.0f/%.0f", h, d);
+		return;
+	}
+	char a[16], b[16];
+	dash_format_duration(h, a, sizeof a);
+	dash_format_duration(d, b, sizeof b);
+	snprintf(buf, size, "%s/%s", a, b);
+}
+
+static size_t usage_lines(const cJSON *group, const char *what, char *buf, size_t size,
+			  size_t len)
+{
+	const cJSON *o;
+	cJSON_ArrayForEach(o, group)
+	{
+		char sess[40], busy[40], p50[40], p95[40];
+		pair(sess, sizeof sess, o, "sessions", 0);
+		pair(busy, sizeof busy, o, "busy", 1);
+		pair(p50, sizeof p50, o, "wait_p50", 1);
+		pair(p95, sizeof p95, o, "wait_p95", 1);
+		if (len < size)
+			len += (size_t)snprintf(buf + len, size - len, "%-4s %-17.17s %9s %13s %11s %11s\n",
+						what, o->string, sess, busy, p50, p95);
+	}
+	return len;
+}
+
+void dash_format_usage(const cJSON *stats, char *buf, size_t size)
+{
+	size_t len = (size_t)snprintf(buf, size, "%-22s %9s %13s %11s %11s\n", "last hour/day",
+				      "sessions", "busy", "wait p50", "wait p95");
+	const cJSON *keys = cJSON_GetObjectItemCaseSensitive(stats, "keys");
+	const cJSON *users = cJSON_GetObjectItemCaseSensitive(stats, "users");
+	len = usage_lines(keys, "key", buf, size, len);
+	len = usage_lines(users, "user", buf, size, len);
+	if (!cJSON_GetArraySize(keys) && len < size)
+		snprintf(buf + len, size - len, "(no finished sessions in the last day)\n");
+}
+
 /* ---- embedded services ---- */
 
 struct fill_ctx {
@@ -302,6 +355,16 @@ void dashboard_source_update(dashboard_source_t *s, dashboard_t *d, double now)
 			if (n < 64)
 				break;
 		}
+	}
+	if (d->mode == DASH_MODE_USAGE) {
+		cJSON *stats = s->tracker ? tracker_view_usage(s->tracker, now) : NULL;
+		if (stats)
+			dash_format_usage(stats, d->usage_text, sizeof d->usage_text);
+		else
+			snprintf(d->usage_text, sizeof d->usage_text,
+				 "Usage statistics come from the tracker this console runs.\n"
+				 "For a remote tracker: tvmrpc-console --query HOST:PORT --json");
+		cJSON_Delete(stats);
 	}
 	fill_proxy_waiters(s, d, now);
 	fill_links(s, d, now);

@@ -49,6 +49,10 @@ void dashboard_source_update(dashboard_source_t *s, dashboard_t *d, double now);
 int dashboard_source_update_summary(dashboard_source_t *s, dashboard_t *d, const cJSON *summary,
 				    double now);
 
+/* The usage overlay's text from tracker_usage_stats' object: one line per key, then per user,
+ * with sessions, busy time and wait p50/p95 as "last hour/last day", fitting 72 columns. */
+void dash_format_usage(const cJSON *stats, char *buf, size_t size);
+
 /* Human-readable helpers (also used by the drawing code). */
 void dash_format_duration(double seconds, char *buf, size_t size);
 void dash_format_rate(double bytes_per_second, char *buf, size_t size);

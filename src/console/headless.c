@@ -95,6 +95,12 @@ static void headless_reload(struct headless *h)
 		log_error("reload: [tracker]: %s", err);
 		failed = 1;
 	}
+	/* The usage log is reopened on every SIGHUP, changed or not: logrotate moved it. */
+	if (!d.live[CONFIG_TRACKER] && h->svc.tracker &&
+	    tracker_reopen_usage_log(h->svc.tracker, err, sizeof err) != 0) {
+		log_error("reload: [tracker]: %s", err);
+		failed = 1;
+	}
 	if (d.live[CONFIG_PROXY] && h->svc.proxy &&
 	    proxy_reconfigure(h->svc.proxy, &fresh->cfg.proxy, err, sizeof err) != 0) {
 		log_error("reload: [proxy]: %s", err);
@@ -118,6 +124,9 @@ static void headless_reload(struct headless *h)
 		next.tracker.max_message = fresh->cfg.tracker.max_message;
 		next.tracker.max_connections = fresh->cfg.tracker.max_connections;
 		next.tracker.handshake_timeout = fresh->cfg.tracker.handshake_timeout;
+		next.tracker.scheduling = fresh->cfg.tracker.scheduling;
+		snprintf(next.tracker.usage_log, sizeof next.tracker.usage_log, "%s",
+			 fresh->cfg.tracker.usage_log);
 	}
 	if (h->svc.proxy && d.live[CONFIG_PROXY] && !failed) {
 		snprintf(next.proxy.allow, sizeof next.proxy.allow, "%s", fresh->cfg.proxy.allow);

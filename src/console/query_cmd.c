@@ -1,5 +1,6 @@
 /* --query HOST:PORT [--json]: print a tracker's status like TVM's query_rpc_tracker (same text,
- * byte for byte) or its SUMMARY object as JSON. Works against our tracker and TVM's. */
+ * byte for byte) or its SUMMARY object as JSON, with our tracker's usage statistics under
+ * "usage" (absent from TVM's). Works against our tracker and TVM's. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +48,11 @@ int cli_query(const struct cli_args *args)
 		fprintf(stderr, "tvmrpc-console: %s\n", err);
 		return 1;
 	}
+	cJSON *usage = NULL;
+	/* Our tracker's usage statistics (docs/lab-operations.md); TVM's has none. */
+	if (args->json && tracker_query_usage(host, port, query_timeout(), &usage, err,
+					      sizeof err) == 0)
+		cJSON_AddItemToObject(summary, "usage", usage);
 	char *text = args->json ? tracker_json_print(summary) : tracker_query_format_text(summary);
 	cJSON_Delete(summary);
 	if (!text) {

@@ -189,6 +189,7 @@ static const char help_text[] =
 	"d          drain / undrain the selected server (no new assignments)\n"
 	"x          kick the selected server or cancel the selected request\n"
 	"p          probe the selected server: round trip and copy bandwidth\n"
+	"u          usage per key and user: sessions, busy, wait (hour/day)\n"
 	"\n"
 	"States: free (can be assigned), busy (in a session), drained,\n"
 	"proxy (behind the proxy). Queues: total / free / pending per key.";
@@ -259,6 +260,11 @@ void ui_draw(dashboard_t *d)
 			  0);
 	}
 
+	if (d->mode == DASH_MODE_USAGE) {
+		int bw = W > 76 ? 74 : W - 2, bh = H > 20 ? 18 : H - 2;
+		draw_box((H - bh) / 2, (W - bw) / 2, bh, bw, " usage: last hour / last day ",
+			 d->usage_text);
+	}
 	if (d->mode == DASH_MODE_HELP || d->mode == DASH_MODE_DETAIL) {
 		int bw = W > 76 ? 72 : W - 4, bh = H > 20 ? 16 : H - 2;
 		const struct dash_row *r = dashboard_selected(d);

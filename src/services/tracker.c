@@ -66,6 +66,7 @@ static void tracker_maybe_finish(tracker_t *t)
 	if (!t->closing || t->handles_open > 0)
 		return;
 	tracker_queues_free(&t->queues);
+	tracker_usage_free(&t->usage);
 	net_acl_free(&t->acl);
 	void (*done)(void *) = t->close_done;
 	void *arg = t->close_arg;
@@ -110,11 +111,41 @@ static void request_free(tracker_request_t *req)
 
 static void schedule(tracker_t *t, tracker_queue_t *q);
 
+/* ---- sessions (usage accounting, docs/lab-operations.md) ---- */
+
+static void session_finish(tracker_t *t, tracker_session_t *s, enum tracker_session_end end)
+{
+	if (t->closing || t->halted) { /* not finished, only no longer watched */
+		tracker_session_free(s);
+		return;
+	}
+	tracker_event(t, end == TRACKER_END_RELEASED ? TRACKER_EVENT_RELEASE : TRACKER_EVENT_DROP,
+		      "session of %s on %s %s after %.1f s", s->user, s->server,
+		      tracker_session_end_name(end), s->assign_time > 0 ? wall_now() - s->assign_time : 0);
+	tracker_usage_finish(&t->usage, s, wall_now(), end);
+}
+
+/* A stock server cannot say when its session ended: its next PUT of the key is the end. */
+static void sessions_release_oldest(struct tracker_conn *c, const char *key)
+{
+	for (struct tracker_list *l = c->open_sessions.next; l != &c->open_sessions; l = l->next) {
+		tracker_session_t *s = TRACKER_CONTAINER_OF(l, tracker_session_t, link);
+		if (strcmp(s->key, key) == 0) {
+			session_finish(c->t, s, TRACKER_END_RELEASED);
+			return;
+		}
+	}
+}
+
 /* Tear down everything a connection owns, at once: its free resources leave their queues and
  * its waiting requests leave their heaps (TVM keeps both until later, §2.7). */
 static void conn_release_state(struct tracker_conn *c)
 {
 	tracker_t *t = c->t;
+	while (!tracker_list_empty(&c->open_sessions)) {
+		tracker_session_t *s = TRACKER_CONTAINER_OF(c->open_sessions.next, tracker_session_t, link);
+		session_finish(t, s, c->kicked ? TRACKER_END_CANCELLED : TRACKER_END_DROPPED);
+	}
 	while (!tracker_list_empty(&c->requests)) {
 		tracker_request_t *req =
 			TRACKER_CONTAINER_OF(c->requests.next, tracker_request_t, owner_link);
@@ -215,7 +246,15 @@ static void resource_settle(tracker_t *t, tracker_resource_t *r, int delivered)
 {
 	tracker_queue_t *q = r->queue;
 	struct tracker_conn *owner = r->owner;
+	tracker_session_t *s = r->session;
+	r->session = NULL;
 	q->sending_count--;
+	if (s && delivered && owner && owner->state != TRACKER_CONN_CLOSING)
+		tracker_list_append(&owner->open_sessions, &s->link);
+	else if (s && delivered)
+		session_finish(t, s, TRACKER_END_DROPPED);
+	else
+		tracker_session_free(s);
 	if (delivered || !owner || t->closing || t->halted) {
 		if (owner) {
 			tracker_list_remove(&r->owner_link);
@@ -339,11 +378,17 @@ static void schedule(tracker_t *t, tracker_queue_t *q)
 		log_debug("assign %s (%s:%d) to %s", r->matchkey, r->addr, r->port,
 			  client->peer);
 		cJSON *msg = assignment_reply(r);
+		char server[TRACKER_MAX_KEY_BYTES + 16];
+		snprintf(server, sizeof server, "%s:%d", r->addr, r->port);
+		r->session = tracker_session_new(q->key, req->who, client->peer, server, r->matchkey,
+						 req->wait_start, wall_now());
 		request_free(req);
 		int err = conn_send_json(client, msg, r, 0);
 		cJSON_Delete(msg);
 		if (err) {
 			/* Not even queued: the resource stays with the tracker. */
+			tracker_session_free(r->session);
+			r->session = NULL;
 			q->sending_count--;
 			if (r->owner && ((struct tracker_conn *)r->owner)->drained) {
 				r->state = TRACKER_RESOURCE_HELD;
@@ -466,6 +511,7 @@ static int handle_put(struct tracker_conn *c, const cJSON *msg)
 			  TRACKER_MAX_RESOURCES_PER_CONN, TRACKER_MAX_KEYS_PER_CONN);
 		return -1;
 	}
+	sessions_release_oldest(c, key);
 	tracker_resource_t *r = xcalloc(1, sizeof *r);
 	tracker_list_init(&r->queue_link);
 	r->queue = q;
@@ -684,6 +730,16 @@ static int handle_pending_matchkeys(struct tracker_conn *c)
 	return err;
 }
 
+static int handle_usage(struct tracker_conn *c)
+{
+	cJSON *msg = cJSON_CreateArray();
+	cJSON_AddItemToArray(msg, cJSON_CreateNumber(TRACKER_SUCCESS));
+	cJSON_AddItemToArray(msg, tracker_usage_stats(&c->t->usage, wall_now()));
+	int err = conn_send_json(c, msg, NULL, 0);
+	cJSON_Delete(msg);
+	return err;
+}
+
 static int key_equal(const char *a, const char *b)
 {
 	size_t la = strlen(a), lb = strlen(b);
@@ -734,6 +790,9 @@ static void conn_handle_message(struct tracker_conn *c, const cJSON *msg)
 		break;
 	case TRACKER_GET_PENDING_MATCHKEYS:
 		handle_pending_matchkeys(c);
+		break;
+	case TRACKER_USAGE:
+		handle_usage(c);
 		break;
 	default:
 		conn_fail(c, "unknown code %d", (int)code->valuedouble);
@@ -883,6 +942,7 @@ static void on_connection(uv_stream_t *server, int status)
 	tracker_list_init(&c->link);
 	tracker_list_init(&c->resources);
 	tracker_list_init(&c->requests);
+	tracker_list_init(&c->open_sessions);
 	uv_tcp_init(t->loop, &c->tcp);
 	c->tcp.data = c;
 	c->handles_open = 1;
@@ -981,6 +1041,13 @@ int tracker_start(uv_loop_t *loop, const tracker_options_t *opt, tracker_t **out
 	char err_text[160];
 	if (net_acl_parse(&t->acl, t->opt.allow, err_text, sizeof err_text) != 0) {
 		log_error("allow: %s", err_text);
+		free(t);
+		return UV_EINVAL;
+	}
+	tracker_usage_init(&t->usage);
+	if (tracker_usage_open(&t->usage, t->opt.usage_log, err_text, sizeof err_text) != 0) {
+		log_error("%s", err_text);
+		net_acl_free(&t->acl);
 		free(t);
 		return UV_EINVAL;
 	}
@@ -1088,6 +1155,7 @@ void tracker_conn_set_drained(struct tracker_conn *c, int drained)
 void tracker_conn_kick(struct tracker_conn *c)
 {
 	log_info("%s kicked by admin", c->peer);
+	c->kicked = 1;
 	tracker_event(c->t, TRACKER_EVENT_DROP, "%s kicked by admin", c->peer);
 	conn_close(c);
 }
@@ -1109,6 +1177,9 @@ int tracker_request_cancel(tracker_t *t, uint64_t request_id)
 				 (unsigned long long)request_id, c->peer, q->key);
 			tracker_event(t, TRACKER_EVENT_DROP, "request of %s for %s cancelled by admin",
 				      c->peer, q->key);
+			session_finish(t, tracker_session_new(q->key, req->who, c->peer, "", "",
+							      req->wait_start, 0),
+				       TRACKER_END_CANCELLED);
 			request_free(req);
 			tracker_queues_release(&t->queues, q);
 			t->counters.cancelled++;
@@ -1155,12 +1226,23 @@ int tracker_admin_take(tracker_t *t, uint64_t conn_id, char *host, size_t host_s
 	return UV_EBUSY;
 }
 
+int tracker_reopen_usage_log(tracker_t *t, char *err, size_t err_size)
+{
+	return tracker_usage_open(&t->usage, t->opt.usage_log, err, err_size);
+}
+
 /* SIGHUP: take the settings that can change while running. Addresses and ports cannot. */
 int tracker_reconfigure(tracker_t *t, const tracker_options_t *opt, char *err, size_t err_size)
 {
 	net_acl_t acl;
 	if (net_acl_parse(&acl, opt->allow, err, err_size) != 0)
 		return UV_EINVAL;
+	/* Reopened by name even if unchanged: after logrotate moved it, a new file starts. */
+	if (tracker_usage_open(&t->usage, opt->usage_log, err, err_size) != 0) {
+		net_acl_free(&acl);
+		return UV_EINVAL;
+	}
+	snprintf(t->opt.usage_log, sizeof t->opt.usage_log, "%s", opt->usage_log);
 	net_acl_free(&t->acl);
 	t->acl = acl;
 	snprintf(t->opt.allow, sizeof t->opt.allow, "%s", opt->allow);

@@ -16,6 +16,7 @@ typedef struct tracker_options {
 				    * started (idle time between frames is free), default 10 */
 	char allow[1024];          /* CIDR list; empty allows everyone */
 	int scheduling;            /* enum tracker_scheduling: fair (default) or fifo */
+	char usage_log[512];       /* JSON Lines file of finished sessions; "" = none */
 } tracker_options_t;
 
 void tracker_options_default(tracker_options_t *opt);
@@ -37,7 +38,11 @@ void tracker_set_stop_callback(tracker_t *t, void (*fn)(void *arg), void *arg);
 void tracker_close(tracker_t *t, void (*done)(void *arg), void *arg);
 
 /* Apply the settings that can change while running (allow, max_message, max_connections,
- * handshake_timeout, scheduling); others in opt are ignored. Returns 0 or UV_EINVAL with err. */
+ * handshake_timeout, scheduling, usage_log: reopened even when unchanged, for logrotate);
+ * others in opt are ignored. Returns 0 or UV_EINVAL with err. */
 int tracker_reconfigure(tracker_t *t, const tracker_options_t *opt, char *err, size_t err_size);
+/* Reopen the usage log by its name (after logrotate moved it). Returns 0 or a negative errno
+ * with err; the old file stays open on failure. */
+int tracker_reopen_usage_log(tracker_t *t, char *err, size_t err_size);
 
 #endif

@@ -20,6 +20,9 @@ enum tracker_code {
 	TRACKER_UPDATE_INFO = 5,
 	TRACKER_SUMMARY = 6,
 	TRACKER_GET_PENDING_MATCHKEYS = 7,
+	/* Ours, not TVM's (docs/lab-operations.md): [100] -> [0, usage statistics]. TVM's tracker
+	 * closes the connection on it, which is how `--query --json` tells them apart. */
+	TRACKER_USAGE = 100,
 };
 
 enum tracker_codec_error {

@@ -15,15 +15,16 @@
 #include "services/tracker_client.h"
 #include "services/tracker_codec.h"
 
-int tracker_query_summary(const char *host, int port, double timeout, cJSON **summary,
-			  char *err, size_t n)
+/* One request [code] whose reply is [0, {object}]; *body gets the object. */
+static int query_object(const char *host, int port, double timeout, int request, const char *name,
+			cJSON **summary, char *err, size_t n)
 {
 	*summary = NULL;
 	tracker_client_t c;
 	if (tracker_client_connect(&c, host, port, timeout, err, n) != 0)
 		return -1;
 	cJSON *req = cJSON_CreateArray();
-	cJSON_AddItemToArray(req, cJSON_CreateNumber(6));
+	cJSON_AddItemToArray(req, cJSON_CreateNumber(request));
 	cJSON *reply = NULL;
 	int rc = tracker_client_call(&c, req, &reply, err, n);
 	cJSON_Delete(req);
@@ -35,7 +36,7 @@ int tracker_query_summary(const char *host, int port, double timeout, cJSON **su
 	if (!cJSON_IsArray(reply) || !cJSON_IsNumber(code) || code->valuedouble != 0 ||
 	    !cJSON_IsObject(body)) {
 		char *text = tracker_json_print(reply);
-		snprintf(err, n, "invalid SUMMARY reply %.200s", text ? text : "?");
+		snprintf(err, n, "invalid %s reply %.200s", name, text ? text : "?");
 		free(text);
 		cJSON_Delete(reply);
 		return -1;
@@ -43,6 +44,18 @@ int tracker_query_summary(const char *host, int port, double timeout, cJSON **su
 	*summary = cJSON_DetachItemViaPointer(reply, body);
 	cJSON_Delete(reply);
 	return 0;
+}
+
+int tracker_query_summary(const char *host, int port, double timeout, cJSON **summary,
+			  char *err, size_t n)
+{
+	return query_object(host, port, timeout, TRACKER_SUMMARY, "SUMMARY", summary, err, n);
+}
+
+int tracker_query_usage(const char *host, int port, double timeout, cJSON **usage, char *err,
+			size_t n)
+{
+	return query_object(host, port, timeout, TRACKER_USAGE, "USAGE", usage, err, n);
 }
 
 /* ---- TVM's text layout ---- */

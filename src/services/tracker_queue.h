@@ -45,6 +45,7 @@ typedef struct tracker_resource {
 	char *matchkey;
 	uint32_t matchkey_hash;         /* FNV-1a of matchkey: a PUT's refresh check skips strcmp */
 	double put_time;                /* wall clock, seconds */
+	struct tracker_session *session; /* while SENDING: the session the reply starts */
 } tracker_resource_t;
 
 /* One REQUEST waiting for a resource. */

@@ -12,6 +12,7 @@
 #include "services/tracker.h"
 #include "services/tracker_codec.h"
 #include "services/tracker_queue.h"
+#include "services/tracker_usage.h"
 #include "services/tracker_view.h"
 
 /* Limits on what one connection may make the tracker hold, so that its state cannot grow
@@ -53,6 +54,8 @@ struct tracker_conn {
 	size_t request_count;
 	tracker_queue_t **keys;     /* queues this connection PUT to (each counted in holders) */
 	size_t key_count, key_cap;
+	struct tracker_list open_sessions; /* tracker_session_t.link: sessions on its servers */
+	int kicked;                 /* closed by an admin: its open sessions end "cancelled" */
 	int drained;
 	int registered;             /* sent UPDATE_INFO or PUT */
 	uint64_t sessions;          /* resources handed out */
@@ -85,6 +88,7 @@ struct tracker {
 	void (*on_change)(void *arg);
 	void *on_change_arg;
 	struct tracker_view_counters counters;
+	tracker_usage_t usage;
 	struct tracker_view_event events[TRACKER_VIEW_EVENT_RING];
 	uint64_t event_seq;         /* seq of the newest event; 0 = none */
 	char read_buf[65536];       /* shared: libuv's alloc and read callbacks come in pairs */

@@ -130,6 +130,11 @@ void tracker_view_counters(const tracker_t *t, struct tracker_view_counters *out
 	}
 }
 
+cJSON *tracker_view_usage(const tracker_t *t, double now)
+{
+	return tracker_usage_stats(&t->usage, now);
+}
+
 void tracker_view_set_on_change(tracker_t *t, void (*fn)(void *arg), void *arg)
 {
 	t->on_change = fn;

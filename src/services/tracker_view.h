@@ -105,6 +105,9 @@ size_t tracker_view_requests(const tracker_t *t,
 size_t tracker_view_events(const tracker_t *t, uint64_t after, struct tracker_view_event *out,
 			   size_t max);
 void tracker_view_counters(const tracker_t *t, struct tracker_view_counters *out);
+/* Usage statistics of finished sessions per key and per user over the last hour and day, as
+ * tracker_usage_stats returns them (docs/lab-operations.md). Caller frees. */
+struct cJSON *tracker_view_usage(const tracker_t *t, double now);
 
 /* Called after every state change (connect, register, assign, drop, error, admin action...),
  * synchronously on the loop thread. It may be called many times per loop iteration: the
