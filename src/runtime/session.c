@@ -1,5 +1,6 @@
 /* The session engine: a blocking request/response loop over a channel (session.h) that
- * carries the bytes; it does no I/O of its own. Packets are read whole (bounded by
+ * carries the bytes; it does no I/O of its own. Reads go through a read-ahead buffer
+ * (session_input.c: one channel read per waiting request). Packets are read whole (bounded by
  * max_packet) and dispatched to CallFunc (session_call.c) or the syscalls
  * (session_syscall.c), except CopyToRemote whose payload goes straight from the channel into
  * the destination, and CopyFromRemote/large byte returns whose payload is written from
@@ -87,26 +88,20 @@ void session_timeout_message(double seconds, char *buf, size_t size)
 
 enum { IO_OK = 0, IO_EOF = 1, IO_TIMEOUT = 2, IO_ERROR = 3 };
 
-/* Read exactly n bytes. IO_EOF only when the stream ends before the first byte. */
+/* Read exactly n bytes through the read-ahead buffer (session_input.h). IO_EOF only when the
+ * stream ends before the first byte. */
 static int io_read(session_t *s, void *buf, size_t n)
 {
-	const session_channel_t *ch = s->channel;
-	uint8_t *p = buf;
-	size_t got = 0;
-	while (got < n) {
-		size_t want = n - got;
-		if (want > (1u << 30))
-			want = 1u << 30;
-		long r = ch->read(ch->context, p + got, want, s->deadline);
-		if (r > 0) {
-			got += (size_t)r;
-			continue;
-		}
-		if (r == 0)
-			return got == 0 ? IO_EOF : IO_ERROR;
-		return r == SESSION_CHANNEL_TIMEOUT ? IO_TIMEOUT : IO_ERROR;
+	switch (session_input_read(&s->in, buf, n, s->deadline)) {
+	case SESSION_INPUT_OK:
+		return IO_OK;
+	case SESSION_INPUT_EOF:
+		return IO_EOF;
+	case SESSION_INPUT_TIMEOUT:
+		return IO_TIMEOUT;
+	default:
+		return IO_ERROR;
 	}
-	return IO_OK;
 }
 
 /* Read and discard n bytes (a refused packet's body), keeping the stream in sync. */
@@ -428,6 +423,17 @@ static int session_dispatch(session_t *s, uint64_t body_len, int32_t code)
 	return rc;
 }
 
+/* The session became a relay: the channel copies both ways from now on, starting with what
+ * the client sent after InitServer that the read-ahead already took. */
+static int session_start_relay(session_t *s)
+{
+	const uint8_t *pending;
+	size_t n = session_input_pending(&s->in, &pending);
+	if (!s->channel->relay)
+		return SESSION_ERR_IO;
+	return s->channel->relay(s->channel->context, s->relay, pending, n, s->deadline);
+}
+
 static int session_loop(session_t *s)
 {
 	for (;;) {
@@ -453,9 +459,7 @@ static int session_loop(session_t *s)
 		if (rc == IO_OK)
 			rc = session_dispatch(s, len - 4, code);
 		if (rc == IO_OK && s->relay)
-			return s->channel->relay ? s->channel->relay(s->channel->context, s->relay,
-								      s->deadline)
-						 : SESSION_ERR_IO;
+			return session_start_relay(s);
 		if (rc == IO_OK)
 			continue;
 		if (rc == IO_EOF)
@@ -480,6 +484,7 @@ int session_run(const session_channel_t *channel, const session_options_t *opt)
 	session_t s;
 	memset(&s, 0, sizeof s);
 	s.channel = channel;
+	session_input_init(&s.in, channel);
 	if (opt)
 		s.opt = *opt;
 	else
@@ -505,5 +510,6 @@ int session_run(const session_channel_t *channel, const session_options_t *opt)
 	session_handles_free(s.handles);
 	session_memory_free(s.memory);
 	session_buf_free(&s.out);
+	session_input_free(&s.in);
 	return rc;
 }

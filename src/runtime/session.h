@@ -1,7 +1,8 @@
 /* The server side of one RPC session (docs/session-protocol.md): after the handshake, the
  * server service (services/server*.c) forks and calls session_serve() on the connection,
  * which runs this engine (session_run) over a socket channel (services/session_serve.c).
- * It answers packets until Shutdown, EOF at a packet boundary, a broken stream or the
+ * Reads are buffered (session_input.h): the engine may take more than one packet from one
+ * channel read. It answers packets until Shutdown, EOF at a packet boundary, a broken stream or the
  * deadline. Uses session_codec (bytes), session_handles (objects) and session_memory
  * (allocations); the file service and module globals live in server_functions.c.
  *
@@ -64,10 +65,12 @@ typedef struct session_channel {
 	 * bytes leave: the count written, or SESSION_CHANNEL_ERROR / SESSION_CHANNEL_TIMEOUT. */
 	long (*write)(void *context, const struct iovec *iov, int count, double deadline);
 	/* After a session constructor (InitServer ["rpc.Connect", ...]) made the session a
-	 * relay: copy bytes both ways between the client and the far session module until one
-	 * side ends. 0, SESSION_ERR_TIMEOUT or SESSION_ERR_IO. NULL: the session then ends with
-	 * SESSION_ERR_IO after InitServer's answer. */
-	int (*relay)(void *context, ffi_module_t *far, double deadline);
+	 * relay: send `pending` (n bytes the client sent after InitServer that the engine's
+	 * read-ahead already took) to the far session module, then copy bytes both ways between
+	 * the client and it until one side ends. 0, SESSION_ERR_TIMEOUT or SESSION_ERR_IO.
+	 * NULL: the session then ends with SESSION_ERR_IO after InitServer's answer. */
+	int (*relay)(void *context, ffi_module_t *far, const void *pending, size_t n,
+		     double deadline);
 } session_channel_t;
 
 /* Serve one session on `channel` until Shutdown, the end of the stream at a packet boundary

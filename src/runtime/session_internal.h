@@ -11,6 +11,7 @@
 #include "runtime/session.h"
 #include "runtime/session_codec.h"
 #include "runtime/session_handles.h"
+#include "runtime/session_input.h"
 #include "runtime/session_memory.h"
 
 #define SESSION_MAX_STREAM_SLOTS 16
@@ -34,6 +35,7 @@ struct stream_slot {
 
 typedef struct session {
 	const session_channel_t *channel;
+	session_input_t in; /* read-ahead over channel */
 	session_options_t opt;
 	session_limits_t lim;
 	int initialized;
