@@ -28,7 +28,8 @@ void net_peer_ip(const uv_tcp_t *handle, char *buf, size_t size);
 /* TCP_NODELAY and TCP_QUICKACK: answers leave at once and ACKs are not delayed, so stock
  * clients that write length and payload separately are not slowed by Nagle + delayed ACK. */
 void net_tune(uv_tcp_t *handle);
-/* Re-arm TCP_QUICKACK (Linux clears it); call after each read. */
+/* Re-arm TCP_QUICKACK (Linux clears it), which also sends a pending delayed ACK at once; call
+ * after a read that left a message incomplete (a whole message's reply carries the ACK). */
 void net_quickack(uv_tcp_t *handle);
 
 /* Raise the soft RLIMIT_NOFILE toward `want` descriptors, never past the hard limit: a login

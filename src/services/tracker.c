@@ -295,7 +295,17 @@ static void write_done(uv_write_t *req, int status)
 	free(w);
 }
 
-/* One uv_write per message (length and JSON together), so it leaves in one segment. */
+/* A plain reply (no assignment to settle, no halt after it) is first written at once with
+ * uv_try_write: one write(2) and no request, where uv_write also costs an epoll_ctl to
+ * re-arm the watcher. Returns the bytes written (what is left goes through uv_write). */
+static size_t conn_try_write(struct tracker_conn *c, const char *frame, size_t len)
+{
+	uv_buf_t buf = uv_buf_init((char *)frame, (unsigned)len);
+	int n = uv_try_write((uv_stream_t *)&c->tcp, &buf, 1);
+	return n > 0 ? (size_t)n : 0;
+}
+
+/* One write per message (length and JSON together), so it leaves in one segment. */
 static int conn_send_frame(struct tracker_conn *c, const char *frame, size_t len,
 			   tracker_resource_t *resource, int halt_after)
 {
@@ -305,6 +315,13 @@ static int conn_send_frame(struct tracker_conn *c, const char *frame, size_t len
 		conn_fail(c, "does not read its replies (over %u bytes queued)",
 			  TRACKER_MAX_WRITE_QUEUE);
 		return UV_ENOBUFS;
+	}
+	if (!resource && !halt_after) {
+		size_t done = conn_try_write(c, frame, len);
+		if (done == len)
+			return 0;
+		frame += done;
+		len -= done;
 	}
 	struct tracker_write *w = xmalloc(sizeof *w + len);
 	memcpy(w->data, frame, len);
@@ -886,8 +903,13 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 	}
 	if (nread == 0)
 		return;
-	net_quickack(&c->tcp);
 	conn_feed(c, buf->base, (size_t)nread);
+	/* A message still incomplete after this read (a stock client writes the length and the
+	 * JSON separately, with Nagle on): ACK at once, or the client's Nagle waits out our
+	 * delayed ACK (about 40 ms) before sending the rest. Whole messages need no system call
+	 * here: the reply carries the ACK. */
+	if ((c->state == TRACKER_CONN_OPEN || c->state == TRACKER_CONN_MAGIC) && conn_mid_message(c))
+		net_quickack(&c->tcp);
 }
 
 static void on_timeout(uv_timer_t *timer)
