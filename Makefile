@@ -49,6 +49,14 @@ STATIC_LIBS = -Wl,-Bstatic $(CJSON_DIR)/libcjson.a -l:libuv_a.a -l:libinih.a -l:
               -l:libtinfo.a -Wl,-Bdynamic -lrt
 endif
 
+# The Prometheus endpoint ([metrics], docs/lab-operations.md) uses libmicrohttpd; static and
+# board builds leave it out (boards need no metrics), and `listen` then says so at start.
+ifeq ($(STATIC),1)
+METRICS_CFLAGS := -DTVMRPC_NO_METRICS
+else
+PKGS += libmicrohttpd
+endif
+
 ifeq ($(BUILD),build)
 BIN := tvmrpc-console
 else
@@ -65,7 +73,7 @@ PKG_LIBS   = $(STATIC_LIBS)
 else
 PKG_LIBS   = $(shell $(PKG_CONFIG) --libs $(PKGS))
 endif
-ALL_CFLAGS = -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -DTVMRPC_VERSION='"$(VERSION)"' \
+ALL_CFLAGS = -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -DTVMRPC_VERSION='"$(VERSION)"' $(METRICS_CFLAGS) \
              -Isrc $(PKG_CFLAGS) $(CFLAGS) $(SANFLAGS) -MMD -MP
 # -rdynamic: compiled TVM modules resolve TVMFFIErrorSetRaisedFromCStrParts (and friends)
 # against the executable itself.

@@ -4,8 +4,8 @@
 # Usage: scripts/deps.sh [build|check|cross]
 set -eu
 what=${1:-check}
-build_pkgs="gcc make pkg-config libc6-dev libuv1-dev libcjson-dev libinih-dev libncurses-dev libdlpack-dev"
-check_pkgs="libcmocka-dev python3 python3-pytest python3-numpy python3-sklearn clang tmux valgrind"
+build_pkgs="gcc make pkg-config libc6-dev libuv1-dev libcjson-dev libinih-dev libncurses-dev libdlpack-dev libmicrohttpd-dev"
+check_pkgs="libcmocka-dev python3 python3-pytest python3-numpy python3-sklearn python3-prometheus-client clang tmux valgrind"
 cross_pkgs="gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user libuv1-dev:arm64 libinih-dev:arm64 libncurses-dev:arm64"
 case "$what" in
   build) want="$build_pkgs" ;;

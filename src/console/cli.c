@@ -37,6 +37,15 @@ static int global_flag(int argc, char **argv, int *i, struct cli_args *a, char *
 		a->json = 1;
 		return 1;
 	}
+	if (strcmp(argv[*i], "--metrics") == 0) { /* [metrics] listen, for any service mode */
+		if (*i + 1 >= argc) {
+			snprintf(err, n, "--metrics needs HOST:PORT");
+			return -1;
+		}
+		(*i)++;
+		return config_set(&a->cfg, CONFIG_METRICS, "listen", argv[*i], "--metrics", err, n)
+			       ? -1 : 1;
+	}
 	return log_flag(argc, argv, i, &a->cfg, err, n);
 }
 

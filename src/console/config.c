@@ -26,6 +26,7 @@ enum key_type {
 #define S(field) CONFIG_SERVER, offsetof(config_t, server.field), sizeof(((config_t *)0)->server.field)
 #define C(field) CONFIG_CONSOLE, offsetof(config_t, console.field), sizeof(((config_t *)0)->console.field)
 #define R(field) CONFIG_RUN, offsetof(config_t, run.field), sizeof(((config_t *)0)->run.field)
+#define M(field) CONFIG_METRICS, offsetof(config_t, metrics.field), sizeof(((config_t *)0)->metrics.field)
 #define L(field) CONFIG_LOG, offsetof(config_t, log.field), sizeof(((config_t *)0)->log.field)
 
 struct key_row {
@@ -86,6 +87,11 @@ static const struct key_row keys[] = {
 	{"attach", KEY_ADDR, C(attach), 0, 0, 0},
 	{"refresh", KEY_DOUBLE, C(refresh), 0.05, 10, 1},
 
+	{"listen", KEY_ADDR, M(listen), 0, 0, 0},
+	{"allow", KEY_ACL, M(allow), 0, 0, 0},
+	{"max_connections", KEY_INT, M(max_connections), 1, 10000, 0},
+	{"timeout", KEY_DOUBLE, M(timeout), 1, 3600, 0},
+
 	{"tracker", KEY_ADDR, R(tracker), 0, 0, 0},
 	{"key", KEY_STRING, R(key), 0, 0, 0},
 	{"device", KEY_STRING, R(device), 0, 0, 0},
@@ -101,8 +107,8 @@ static const struct key_row keys[] = {
 	{"connect_timeout", KEY_DOUBLE, R(connect_timeout), 0.001, 1e6, 0},
 };
 
-static const char *const section_names[CONFIG_SECTION_COUNT] = {"log", "tracker", "proxy",
-								 "server", "console", "run"};
+static const char *const section_names[CONFIG_SECTION_COUNT] = {
+	"log", "tracker", "proxy", "server", "console", "run", "metrics"};
 
 void config_default(config_t *cfg)
 {
@@ -111,6 +117,7 @@ void config_default(config_t *cfg)
 	tracker_options_default(&cfg->tracker);
 	proxy_options_default(&cfg->proxy);
 	server_options_default(&cfg->server);
+	metrics_options_default(&cfg->metrics);
 	cfg->vm_storage_limit = vm_storage_limit();
 	cfg->console.local_server = 1;
 	snprintf(cfg->console.local_key, sizeof cfg->console.local_key, "local");
@@ -402,8 +409,8 @@ static char *ini_read_line(char *str, int num, void *stream)
 		name[n] = '\0';
 		int sec = config_section_parse(name);
 		if (sec < 0 || sec == CONFIG_RUN) {
-			load_fail(st, "%s:%d: unknown section [%s] (expected log, tracker, proxy, server "
-				  "or console)", name);
+			load_fail(st, "%s:%d: unknown section [%s] (expected log, tracker, proxy, server, "
+				  "console or metrics)", name);
 			return NULL;
 		}
 		st->cfg->has[sec] = 1;

@@ -42,6 +42,11 @@ int services_run_start(services_run_t *s, uv_loop_t *loop, config_t *cfg, unsign
 		*failed = "server";
 		return err;
 	}
+	if (cfg->metrics.listen[0] && (s->tracker || s->proxy) &&
+	    (err = metrics_start(loop, &cfg->metrics, s->tracker, s->proxy, &s->metrics)) != 0) {
+		*failed = "metrics";
+		return err;
+	}
 	return 0;
 }
 
@@ -52,6 +57,8 @@ static void on_service_closed(void *arg)
 
 void services_run_close(services_run_t *s)
 {
+	metrics_close(s->metrics); /* reads the tracker and proxy: goes first */
+	s->metrics = NULL;
 	if (s->server)
 		server_close(s->server, on_service_closed, NULL);
 	if (s->proxy)

@@ -7,6 +7,7 @@
 #include <uv.h>
 
 #include "console/config.h"
+#include "services/metrics.h"
 #include "services/proxy.h"
 #include "services/server.h"
 #include "services/tracker.h"
@@ -23,6 +24,7 @@ typedef struct services_run {
 	tracker_t *tracker; /* NULL when not running */
 	proxy_t *proxy;
 	server_t *server;
+	metrics_t *metrics; /* [metrics] listen set */
 } services_run_t;
 
 /* Raises the descriptor limit for every connection the chosen services may hold (a proxy link

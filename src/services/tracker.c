@@ -399,6 +399,8 @@ static void schedule(tracker_t *t, tracker_queue_t *q)
 		snprintf(server, sizeof server, "%s:%d", r->addr, r->port);
 		r->session = tracker_session_new(q->key, req->who, client->peer, server, r->matchkey,
 						 req->wait_start, wall_now());
+		tracker_usage_observe_wait(&t->usage, q->key,
+					   r->session->assign_time - req->wait_start);
 		request_free(req);
 		int err = conn_send_json(client, msg, r, 0);
 		cJSON_Delete(msg);

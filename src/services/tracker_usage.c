@@ -46,6 +46,12 @@ static void entry_clear(struct tracker_usage_entry *e)
 
 void tracker_usage_free(tracker_usage_t *u)
 {
+	while (u->waits) {
+		struct tracker_wait_histogram *h = u->waits;
+		u->waits = h->next;
+		free(h->key);
+		free(h);
+	}
 	if (u->fd >= 0)
 		close(u->fd);
 	for (size_t i = 0; i < u->ring_len; i++)
@@ -196,6 +202,42 @@ void tracker_usage_finish(tracker_usage_t *u, tracker_session_t *s, double end_t
 	tracker_session_free(s);
 }
 
+/* ---- wait histograms ---- */
+
+const double tracker_wait_bounds[TRACKER_WAIT_BUCKETS] = {0.1, 0.5, 1,    5,    10,   30,
+							 60,  300, 900, 1800, 3600, 14400};
+
+static struct tracker_wait_histogram *histogram_get(tracker_usage_t *u, const char *key)
+{
+	for (struct tracker_wait_histogram *h = u->waits; h; h = h->next)
+		if (strcmp(h->key, key) == 0)
+			return h;
+	if (u->wait_keys >= TRACKER_WAIT_MAX_KEYS && strcmp(key, "_other") != 0)
+		return histogram_get(u, "_other");
+	struct tracker_wait_histogram *h = xcalloc(1, sizeof *h);
+	h->key = xstrdup(key);
+	h->next = u->waits;
+	u->waits = h;
+	u->wait_keys++;
+	return h;
+}
+
+void tracker_usage_observe_wait(tracker_usage_t *u, const char *key, double wait)
+{
+	if (!(wait >= 0))
+		wait = 0;
+	struct tracker_wait_histogram *h = histogram_get(u, key);
+	size_t i = 0;
+	while (i < TRACKER_WAIT_BUCKETS && wait > tracker_wait_bounds[i])
+		i++;
+	if (i < TRACKER_WAIT_BUCKETS)
+		h->buckets[i]++;
+	else
+		h->over++;
+	h->count++;
+	h->sum += wait;
+}
+
 /* ---- statistics over the in-memory day ---- */
 
 struct window {
@@ -236,7 +278,8 @@ static void window_add(struct window *w, const struct tracker_usage_entry *e)
 
 static cJSON *window_json(struct window *w)
 {
-	qsort(w->waits, w->n, sizeof *w->waits, by_value);
+	if (w->n)
+		qsort(w->waits, w->n, sizeof *w->waits, by_value);
 	cJSON *o = cJSON_CreateObject();
 	cJSON_AddNumberToObject(o, "sessions", (double)w->n);
 	cJSON_AddNumberToObject(o, "busy", round(w->busy * 1000) / 1000);

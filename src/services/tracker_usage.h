@@ -37,6 +37,19 @@ struct tracker_usage_entry {
 	enum tracker_session_end end;
 };
 
+/* Queue wait of assignments per key, as a Prometheus histogram (metrics.c). */
+#define TRACKER_WAIT_BUCKETS 12
+extern const double tracker_wait_bounds[TRACKER_WAIT_BUCKETS]; /* upper bounds, seconds */
+#define TRACKER_WAIT_MAX_KEYS 1024 /* later keys share the one named "_other" */
+
+struct tracker_wait_histogram {
+	struct tracker_wait_histogram *next;
+	char *key;
+	uint64_t buckets[TRACKER_WAIT_BUCKETS]; /* not cumulative: count in (bound[i-1], bound[i]] */
+	uint64_t count, over;                   /* over: above the last bound */
+	double sum;
+};
+
 typedef struct tracker_usage {
 	int fd;                     /* the usage_log, -1 if none */
 	char path[512];
@@ -44,6 +57,8 @@ typedef struct tracker_usage {
 	size_t ring_cap, ring_len, ring_head; /* oldest at ring_head */
 	uint64_t ended[TRACKER_END_COUNT];    /* sessions by end, since start */
 	uint64_t write_errors;
+	struct tracker_wait_histogram *waits; /* newest key first */
+	size_t wait_keys;
 } tracker_usage_t;
 
 void tracker_usage_init(tracker_usage_t *u);
@@ -61,6 +76,9 @@ void tracker_session_free(tracker_session_t *s);
  * that never got a device (a cancelled request) has assign_time 0. */
 void tracker_usage_finish(tracker_usage_t *u, tracker_session_t *s, double end_time,
 			  enum tracker_session_end end);
+
+/* An assignment of `key` after waiting `wait` seconds. */
+void tracker_usage_observe_wait(tracker_usage_t *u, const char *key, double wait);
 
 /* The record's JSON line (with '\n'), as written to the file; caller frees. */
 char *tracker_usage_line(const tracker_session_t *s, double end_time,

@@ -120,6 +120,8 @@ size_t tracker_view_events(const tracker_t *t, uint64_t after, struct tracker_vi
 void tracker_view_counters(const tracker_t *t, struct tracker_view_counters *out)
 {
 	*out = t->counters;
+	for (int i = 0; i < 4 && i < TRACKER_END_COUNT; i++)
+		out->sessions_ended[i] = t->usage.ended[i];
 	out->servers = 0;
 	out->pending = 0;
 	for (const struct tracker_list *l = t->conns.next; l != &t->conns; l = l->next) {
@@ -128,6 +130,16 @@ void tracker_view_counters(const tracker_t *t, struct tracker_view_counters *out
 			out->servers++;
 		out->pending += c->request_count;
 	}
+}
+
+size_t tracker_view_wait_histograms(const tracker_t *t,
+				    void (*fn)(void *arg, const struct tracker_wait_histogram *h),
+				    void *arg)
+{
+	size_t n = 0;
+	for (const struct tracker_wait_histogram *h = t->usage.waits; h; h = h->next, n++)
+		fn(arg, h);
+	return n;
 }
 
 cJSON *tracker_view_usage(const tracker_t *t, double now)

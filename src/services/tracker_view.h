@@ -84,6 +84,7 @@ struct tracker_view_counters {
 	uint64_t requests;
 	uint64_t assignments;
 	uint64_t cancelled;            /* requests cancelled by an admin */
+	uint64_t sessions_ended[4];    /* finished sessions by enum tracker_session_end */
 	uint64_t servers;              /* connections shown by tracker_view_servers now */
 	uint64_t pending;              /* requests waiting now */
 };
@@ -105,6 +106,12 @@ size_t tracker_view_requests(const tracker_t *t,
 size_t tracker_view_events(const tracker_t *t, uint64_t after, struct tracker_view_event *out,
 			   size_t max);
 void tracker_view_counters(const tracker_t *t, struct tracker_view_counters *out);
+/* The queue-wait histogram of each key that had an assignment (newest key first); the
+ * struct is tracker_usage.h's. Returns the number of keys. */
+struct tracker_wait_histogram;
+size_t tracker_view_wait_histograms(const tracker_t *t,
+				    void (*fn)(void *arg, const struct tracker_wait_histogram *h),
+				    void *arg);
 /* Usage statistics of finished sessions per key and per user over the last hour and day, as
  * tracker_usage_stats returns them (docs/lab-operations.md). Caller frees. */
 struct cJSON *tracker_view_usage(const tracker_t *t, double now);
