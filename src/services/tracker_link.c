@@ -1,7 +1,7 @@
 /* Tracker registration client (see tracker_link.h for the model). One request is in flight at a
  * time; what to send next is derived from flags (info dirty, resources waiting for a PUT, poll
- * due), so a reconnect simply sets the flags again. Each connection attempt is its own heap
- * object so that a late libuv callback never touches a newer connection or a closed link. */
+ * due), so a reconnect simply sets the flags again. Connecting and the back-off are the
+ * dialer's (dialer.c), the magic and the frames the tracker connection's (tracker_conn.c). */
 #include "services/tracker_link.h"
 
 #include <cJSON.h>
@@ -12,9 +12,11 @@
 
 #include "base/log.h"
 #include "base/xalloc.h"
+#include "services/dialer.h"
 #include "services/matchkey.h"
 #include "services/net.h"
 #include "services/tracker_codec.h"
+#include "services/tracker_conn.h"
 
 enum request_kind { REQ_NONE, REQ_INFO, REQ_PUT, REQ_POLL };
 
@@ -34,9 +36,6 @@ struct resource {
 	int assigned_reported;
 };
 
-struct conn;
-struct resolve;
-
 struct tracker_link {
 	uv_loop_t *loop;
 	tracker_link_options_t opt;
@@ -44,16 +43,15 @@ struct tracker_link {
 	char host[256];
 	int port;
 
-	uv_timer_t backoff_timer, poll_timer, deadline_timer;
+	dialer_t *dialer;
+	uv_timer_t poll_timer, deadline_timer;
 	int open_handles;
 	int closing;
 	void (*close_done)(void *arg);
 	void *close_arg;
 
-	struct conn *conn;       /* current connection, NULL when none */
-	struct resolve *resolving;
+	tracker_conn_t *conn;    /* current connection, NULL when none */
 	tracker_link_state_t state;
-	double backoff;
 	int quiet_failures;      /* consecutive failed attempts since the last registration */
 
 	char *info_key;
@@ -72,30 +70,7 @@ struct tracker_link {
 	tracker_link_stats_t stats;
 };
 
-struct conn {
-	uv_tcp_t tcp;
-	uv_connect_t connect_req;
-	tracker_link_t *link; /* NULL once detached: the handle is closing */
-	tracker_frame_reader_t reader;
-	uint8_t magic[4];
-	size_t magic_have;
-	int connected;
-	char buf[16384];
-};
-
-struct resolve {
-	uv_getaddrinfo_t req;
-	tracker_link_t *link; /* NULL once the link gave up on it */
-};
-
-struct write_req {
-	uv_write_t req;
-	char *data;
-};
-
-static void link_attempt(tracker_link_t *link);
 static void link_send_next(tracker_link_t *link);
-static void on_backoff(uv_timer_t *t);
 
 void tracker_link_options_default(tracker_link_options_t *opt)
 {
@@ -141,21 +116,10 @@ static int fresh_matchkey(struct resource *r)
 
 /* ---- connection teardown ------------------------------------------------------------------ */
 
-static void on_conn_closed(uv_handle_t *h)
-{
-	struct conn *c = h->data;
-	tracker_frame_reader_free(&c->reader);
-	free(c);
-}
-
 static void conn_detach(tracker_link_t *link)
 {
-	struct conn *c = link->conn;
-	if (!c)
-		return;
+	tracker_conn_close(link->conn);
 	link->conn = NULL;
-	c->link = NULL;
-	uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
 }
 
 static void link_fail(tracker_link_t *link, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -178,15 +142,11 @@ static void link_fail(tracker_link_t *link, const char *fmt, ...)
 		log_warn("tracker %s:%d: %s; retrying with back-off", link->host, link->port, why);
 	else
 		log_debug("tracker %s:%d: %s; next try in %.2fs", link->host, link->port, why,
-			  link->backoff);
+			  dialer_backoff(link->dialer));
 	link->quiet_failures++;
 
 	conn_detach(link);
-	if (link->resolving) {
-		link->resolving->link = NULL;
-		uv_cancel((uv_req_t *)&link->resolving->req);
-		link->resolving = NULL;
-	}
+	dialer_stop(link->dialer);
 	uv_timer_stop(&link->poll_timer);
 	uv_timer_stop(&link->deadline_timer);
 	link->inflight = REQ_NONE;
@@ -198,17 +158,8 @@ static void link_fail(tracker_link_t *link, const char *fmt, ...)
 		r->acked = 0;
 		r->misses = 0;
 	}
-	double delay = link->backoff;
-	link->stats.next_retry = delay;
-	link->backoff = link->backoff * 2 > link->opt.backoff_max ? link->opt.backoff_max
-								   : link->backoff * 2;
-	uv_timer_start(&link->backoff_timer, on_backoff, ms(delay), 0);
+	link->stats.next_retry = dialer_retry(link->dialer);
 	set_state(link, TRACKER_LINK_DISCONNECTED);
-}
-
-static void on_backoff(uv_timer_t *t)
-{
-	link_attempt(t->data);
 }
 
 static void on_deadline(uv_timer_t *t)
@@ -222,38 +173,11 @@ static void on_deadline(uv_timer_t *t)
 
 /* ---- writing ------------------------------------------------------------------------------ */
 
-static void on_written(uv_write_t *req, int status)
-{
-	struct write_req *w = (struct write_req *)req;
-	struct conn *c = req->handle->data;
-	free(w->data);
-	free(w);
-	if (status < 0 && c->link)
-		link_fail(c->link, "write failed: %s", uv_strerror(status));
-}
-
-/* Takes ownership of data. */
-static int conn_write(struct conn *c, char *data, size_t len)
-{
-	struct write_req *w = xmalloc(sizeof *w);
-	w->data = data;
-	uv_buf_t buf = uv_buf_init(data, (unsigned)len);
-	int err = uv_write(&w->req, (uv_stream_t *)&c->tcp, &buf, 1, on_written);
-	if (err) {
-		free(data);
-		free(w);
-	}
-	return err;
-}
-
 static int send_json(tracker_link_t *link, cJSON *msg)
 {
-	size_t len;
-	char *frame = tracker_frame_encode(msg, &len);
+	int err = tracker_conn_send(link->conn, msg);
 	cJSON_Delete(msg);
-	if (!frame)
-		return UV_ENOMEM;
-	return conn_write(link->conn, frame, len);
+	return err;
 }
 
 static cJSON *addr_or_null(const char *addr)
@@ -402,7 +326,7 @@ static void handle_poll_reply(tracker_link_t *link, const cJSON *reply)
 }
 
 /* Returns 0, or -1 after link_fail. */
-static int handle_reply(tracker_link_t *link, cJSON *reply)
+static int handle_reply(tracker_link_t *link, const cJSON *reply)
 {
 	enum request_kind kind = link->inflight;
 	link->inflight = REQ_NONE;
@@ -436,19 +360,12 @@ static int handle_reply(tracker_link_t *link, cJSON *reply)
 	return 0;
 }
 
-/* ---- reading ------------------------------------------------------------------------------ */
-
-static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
-{
-	(void)suggested;
-	struct conn *c = h->data;
-	*buf = uv_buf_init(c->buf, sizeof c->buf);
-}
+/* ---- the connection ----------------------------------------------------------------------- */
 
 static void on_registered(tracker_link_t *link)
 {
 	uv_timer_stop(&link->deadline_timer);
-	link->backoff = link->opt.backoff_min;
+	dialer_backoff_reset(link->dialer);
 	link->stats.connects++;
 	link->stats.registered_ms = uv_now(link->loop);
 	link->stats.next_retry = 0;
@@ -499,145 +416,53 @@ static void on_poll_tick(uv_timer_t *t)
 	link_send_next(link);
 }
 
-static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+static void on_conn_ready(void *arg)
 {
-	struct conn *c = s->data;
-	tracker_link_t *link = c->link;
-	if (!link)
+	tracker_link_t *link = arg;
+	tracker_conn_t *c = link->conn;
+	on_registered(link);
+	if (link->conn != c)
 		return;
-	if (nread < 0) {
-		link_fail(link, "%s", nread == UV_EOF ? "tracker closed the connection"
-						      : uv_strerror((int)nread));
-		return;
-	}
-	size_t off = 0, len = (size_t)nread;
-	while (c->magic_have < 4 && off < len)
-		c->magic[c->magic_have++] = (uint8_t)buf->base[off++];
-	if (c->magic_have < 4)
-		return;
-	if (link->state == TRACKER_LINK_CONNECTING) {
-		if (tracker_get_i32(c->magic) != TRACKER_MAGIC) {
-			link_fail(link, "peer is not an RPC tracker (bad magic)");
-			return;
-		}
-		on_registered(link);
-		if (link->conn != c)
-			return;
-		uv_timer_start(&link->poll_timer, on_poll_tick, ms(link->opt.poll_interval),
-			       ms(link->opt.poll_interval));
-		link_send_next(link);
-		if (link->conn != c)
-			return;
-	}
-	while (off < len) {
-		size_t used = 0;
-		cJSON *msg = NULL;
-		int rc = tracker_frame_feed(&c->reader, buf->base + off, len - off, &used, &msg);
-		off += used;
-		if (rc < 0) {
-			link_fail(link, "bad frame from the tracker (%d)", rc);
-			return;
-		}
-		if (rc == 0)
-			break;
-		int hr = handle_reply(link, msg);
-		cJSON_Delete(msg);
-		if (hr != 0 || link->conn != c)
-			return;
-		link_send_next(link);
-		if (link->conn != c)
-			return;
-	}
+	uv_timer_start(&link->poll_timer, on_poll_tick, ms(link->opt.poll_interval),
+		       ms(link->opt.poll_interval));
+	link_send_next(link);
 }
 
-/* ---- connecting --------------------------------------------------------------------------- */
-
-static void on_connected(uv_connect_t *req, int status)
+static void on_conn_frame(void *arg, const cJSON *msg)
 {
-	struct conn *c = req->data;
-	tracker_link_t *link = c->link;
-	if (!link)
+	tracker_link_t *link = arg;
+	tracker_conn_t *c = link->conn;
+	if (handle_reply(link, msg) != 0 || link->conn != c)
 		return;
+	link_send_next(link);
+}
+
+static void on_conn_failed(void *arg, const char *why)
+{
+	link_fail(arg, "%s", why);
+}
+
+static void on_dialed(void *arg, uv_tcp_t *tcp, int status, const char *why)
+{
+	tracker_link_t *link = arg;
 	if (status < 0) {
-		link_fail(link, "connect: %s", uv_strerror(status));
+		link_fail(link, "%s", why);
 		return;
 	}
-	c->connected = 1;
-	net_tune(&c->tcp);
-	int err = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
-	if (!err) {
-		/* The magic goes alone: TVM's tracker wants exactly 4 bytes in its first read. */
-		char *magic = xmalloc(4);
-		tracker_put_i32((uint8_t *)magic, TRACKER_MAGIC);
-		err = conn_write(c, magic, 4);
-	}
-	if (err)
-		link_fail(link, "cannot start: %s", uv_strerror(err));
-}
-
-static void link_connect_addr(tracker_link_t *link, const struct sockaddr *addr)
-{
-	struct conn *c = xcalloc(1, sizeof *c);
-	c->link = link;
-	c->tcp.data = c;
-	c->connect_req.data = c;
-	tracker_frame_reader_init(&c->reader, TRACKER_DEFAULT_MAX_MESSAGE);
-	uv_tcp_init(link->loop, &c->tcp);
-	link->conn = c;
-	int err = uv_tcp_connect(&c->connect_req, &c->tcp, addr, on_connected);
-	if (err)
-		link_fail(link, "connect: %s", uv_strerror(err));
-}
-
-static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
-{
-	struct resolve *rs = (struct resolve *)req;
-	tracker_link_t *link = rs->link;
-	if (!link) {
-		uv_freeaddrinfo(res);
-		free(rs);
+	char err[96];
+	tracker_conn_events_t ev = {link, on_conn_ready, on_conn_frame, on_conn_failed};
+	link->conn = tracker_conn_start(tcp, TRACKER_DEFAULT_MAX_MESSAGE, &ev, err, sizeof err);
+	if (!link->conn) {
+		link_fail(link, "%s", err);
 		return;
 	}
-	link->resolving = NULL;
-	free(rs);
-	if (status < 0 || !res) {
-		uv_freeaddrinfo(res);
-		link_fail(link, "cannot resolve '%s': %s", link->host, uv_strerror(status));
-		return;
-	}
-	link_connect_addr(link, res->ai_addr);
-	uv_freeaddrinfo(res);
-}
-
-static void link_attempt(tracker_link_t *link)
-{
-	if (link->closing)
-		return;
-	set_state(link, TRACKER_LINK_CONNECTING);
+	/* Connected: the tracker's magic echo must come within the same time again. */
 	uv_timer_start(&link->deadline_timer, on_deadline, ms(link->opt.connect_timeout), 0);
-	/* An address literal needs no resolver: connect at once, without libuv's thread pool. */
-	struct sockaddr_storage literal;
-	const char *h = strcmp(link->host, "localhost") == 0 ? "127.0.0.1" : link->host;
-	if (uv_ip4_addr(h, link->port, (struct sockaddr_in *)&literal) == 0 ||
-	    uv_ip6_addr(h, link->port, (struct sockaddr_in6 *)&literal) == 0) {
-		link_connect_addr(link, (const struct sockaddr *)&literal);
-		return;
-	}
-	struct resolve *rs = xcalloc(1, sizeof *rs);
-	rs->link = link;
-	link->resolving = rs;
-	char port[16];
-	snprintf(port, sizeof port, "%d", link->port);
-	struct addrinfo hints;
-	memset(&hints, 0, sizeof hints);
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_family = AF_UNSPEC;
-	int err = uv_getaddrinfo(link->loop, &rs->req, on_resolved, link->host, port, &hints);
-	if (err) {
-		link->resolving = NULL;
-		free(rs);
-		link_fail(link, "cannot resolve '%s': %s", link->host, uv_strerror(err));
-	}
+}
+
+static void on_dial_starting(void *arg)
+{
+	set_state(arg, TRACKER_LINK_CONNECTING);
 }
 
 /* ---- public API --------------------------------------------------------------------------- */
@@ -668,17 +493,24 @@ int tracker_link_start(uv_loop_t *loop, const tracker_link_options_t *opt,
 		free(link);
 		return UV_EINVAL;
 	}
+	dialer_options_t dopt = {link->opt.connect_timeout, link->opt.backoff_min,
+				 link->opt.backoff_max};
+	dialer_events_t dev = {link, on_dialed, on_dial_starting};
+	if (dialer_init(loop, link->host, link->port, &dopt, &dev, &link->dialer) != 0) {
+		log_error("tracker address '%s' is not host:port", opt->tracker);
+		free(link);
+		return UV_EINVAL;
+	}
 	link->loop = loop;
-	link->backoff = link->opt.backoff_min;
 	link->next_id = 1;
-	uv_timer_init(loop, &link->backoff_timer);
 	uv_timer_init(loop, &link->poll_timer);
 	uv_timer_init(loop, &link->deadline_timer);
-	link->backoff_timer.data = link->poll_timer.data = link->deadline_timer.data = link;
-	link->open_handles = 3;
+	link->poll_timer.data = link->deadline_timer.data = link;
+	link->open_handles = 3; /* the two timers and the dialer */
 	link->state = TRACKER_LINK_DISCONNECTED;
 	*out = link;
-	link_attempt(link);
+	set_state(link, TRACKER_LINK_CONNECTING);
+	dialer_dial(link->dialer);
 	return 0;
 }
 
@@ -690,9 +522,9 @@ static void free_resource(struct resource *r)
 	free(r);
 }
 
-static void on_timer_closed(uv_handle_t *h)
+static void link_unref(void *handle_owner)
 {
-	tracker_link_t *link = h->data;
+	tracker_link_t *link = handle_owner;
 	if (--link->open_handles > 0)
 		return;
 	void (*done)(void *) = link->close_done;
@@ -711,6 +543,11 @@ static void on_timer_closed(uv_handle_t *h)
 		done(arg);
 }
 
+static void on_timer_closed(uv_handle_t *h)
+{
+	link_unref(h->data);
+}
+
 void tracker_link_close(tracker_link_t *link, void (*done)(void *arg), void *arg)
 {
 	if (!link || link->closing)
@@ -719,12 +556,7 @@ void tracker_link_close(tracker_link_t *link, void (*done)(void *arg), void *arg
 	link->close_done = done;
 	link->close_arg = arg;
 	conn_detach(link);
-	if (link->resolving) {
-		link->resolving->link = NULL;
-		uv_cancel((uv_req_t *)&link->resolving->req);
-		link->resolving = NULL;
-	}
-	uv_close((uv_handle_t *)&link->backoff_timer, on_timer_closed);
+	dialer_close(link->dialer, link_unref, link);
 	uv_close((uv_handle_t *)&link->poll_timer, on_timer_closed);
 	uv_close((uv_handle_t *)&link->deadline_timer, on_timer_closed);
 }
