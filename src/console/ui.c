@@ -18,7 +18,7 @@
 #include "console/dashboard.h"
 #include "console/dashboard_source.h"
 #include "console/services_run.h"
-#include "console/ui_attach.h"
+#include "services/tracker_watch.h"
 #include "console/ui_draw.h"
 #include "console/ui_probe.h"
 #include "base/log.h"
@@ -58,7 +58,7 @@ struct console {
 	uv_signal_t sigterm, sigint, sighup;
 	struct child_server child;
 	int has_child;
-	ui_attach_t *attach;
+	tracker_watch_t *attach;
 	ui_probe_t *probe;
 	int dirty;
 	int quitting;
@@ -263,7 +263,7 @@ static void console_quit(struct console *c)
 	if (c->probe)
 		ui_probe_close(c->probe);
 	if (c->attach)
-		ui_attach_close(c->attach);
+		tracker_watch_close(c->attach);
 	services_run_close(&c->svc);
 	c->src.tracker = NULL;
 	c->src.proxy = NULL;
@@ -493,8 +493,8 @@ int cli_console(const struct cli_args *args)
 
 	if (c->cfg.console.attach[0]) {
 		c->dash.read_only = 1;
-		c->attach = ui_attach_start(c->loop, c->cfg.console.attach, c->cfg.console.refresh,
-					    on_attach_summary, c);
+		c->attach = tracker_watch_start(c->loop, c->cfg.console.attach, c->cfg.console.refresh,
+					       on_attach_summary, c);
 		if (!c->attach) {
 			log_set_quiet(0);
 			log_set_sink(NULL, NULL);

@@ -456,7 +456,8 @@ static void on_session_done(void *arg, enum server_session_end how)
 		srv->stats.sessions_failed++;
 	if (!srv->closing) {
 		if (srv->opt.through_proxy)
-			server_proxy_schedule(srv, how == SERVER_SESSION_FAILED ? srv->proxy_backoff : 0);
+			server_proxy_schedule(srv, how == SERVER_SESSION_FAILED ? server_proxy_backoff(srv)
+										: 0);
 		server_next_waiting(srv);
 		server_maybe_renew(srv);
 	}
@@ -564,16 +565,18 @@ int server_start(uv_loop_t *loop, const server_options_t *opt, server_t **out)
 		free(srv);
 		return UV_EINVAL;
 	}
-	uv_timer_init(loop, &srv->proxy_timer);
-	srv->proxy_timer.data = srv;
-
 	if (opt->through_proxy) {
 		if (opt->tracker[0])
 			log_warn("--tracker is ignored with --through-proxy (the proxy registers us)");
 		snprintf(srv->proxy_host, sizeof srv->proxy_host, "%s", opt->host);
 		srv->port = opt->port;
 		srv->stats.port = srv->port;
-		server_proxy_start(srv);
+		int err = server_proxy_start(srv);
+		if (err) {
+			net_acl_free(&srv->acl);
+			free(srv);
+			return err;
+		}
 	} else {
 		uv_tcp_init(loop, &srv->listener);
 		srv->listener.data = srv;
@@ -699,14 +702,17 @@ void server_close(server_t *srv, void (*done)(void *arg), void *arg)
 		srv->refs++;
 		uv_close((uv_handle_t *)&srv->listener, on_server_handle_closed);
 	}
-	srv->refs++;
-	uv_close((uv_handle_t *)&srv->proxy_timer, on_server_handle_closed);
+	server_proxy_stop(srv);
+	if (srv->proxy_dialer) {
+		srv->refs++;
+		dialer_close(srv->proxy_dialer, on_link_closed, srv);
+		srv->proxy_dialer = NULL;
+	}
 	if (srv->link) {
 		srv->refs++;
 		tracker_link_close(srv->link, on_link_closed, srv);
 		srv->link = NULL;
 	}
-	server_proxy_stop(srv);
 	while (srv->conns)
 		hs_close(srv->conns);
 	while (srv->waiting)

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "services/dialer.h"
 #include "services/handshake.h"
 #include "services/net.h"
 #include "services/server.h"
@@ -15,7 +16,6 @@
 #include "services/tracker_link.h"
 
 struct proxy_conn;
-struct proxy_resolve;
 struct hs_conn;
 
 struct server {
@@ -34,10 +34,8 @@ struct server {
 
 	/* through-proxy mode */
 	char proxy_host[256];
-	uv_timer_t proxy_timer; /* back-off, then connect timeout */
-	struct proxy_conn *proxy;
-	struct proxy_resolve *resolving;
-	double proxy_backoff;
+	dialer_t *proxy_dialer;   /* connect, deadline and back-off */
+	struct proxy_conn *proxy; /* connected, waiting for a client */
 
 	struct hs_conn *conns;    /* reading or replying */
 	struct hs_conn *waiting;  /* FIFO of matched clients behind the running session */
@@ -66,10 +64,13 @@ double server_effective_timeout(double client, double server);
 void server_start_session(server_t *srv, uv_tcp_t *tcp, const char *peer, double timeout);
 
 /* server_proxy.c: wait at a proxy for a client (docs/control-plane.md §4.7). */
-void server_proxy_start(server_t *srv);
+/* Make srv->proxy_dialer and dial; 0 or UV_EINVAL (bad host or port, logged). */
+int server_proxy_start(server_t *srv);
 /* (Re)connect after `delay` seconds, unless closing or already connected or in a session. */
 void server_proxy_schedule(server_t *srv, double delay);
-/* Drop the proxy connection and any pending resolve (on close). */
+/* The delay the next retry would wait (a failed session waits that long too). */
+double server_proxy_backoff(const server_t *srv);
+/* Drop the proxy connection and any attempt in flight or scheduled (on close). */
 void server_proxy_stop(server_t *srv);
 /* SERVER_REG_REGISTERED, _CONNECTING or _RETRYING as the proxy connection stands. */
 enum server_registration server_proxy_registration(const server_t *srv);

@@ -1,7 +1,7 @@
 /* The device server's through-proxy dialer (docs/control-plane.md §4.7): instead of listening,
  * connect out to a proxy, register with the server's key and wait there for a client; the
- * paired connection goes to a session like an accepted one (server.c). Failures retry with a
- * doubling back-off. */
+ * paired connection goes to a session like an accepted one (server.c). Connecting and the
+ * doubling back-off are the dialer's (dialer.c). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,17 +17,11 @@
 struct proxy_conn {
 	server_t *srv;        /* NULL once abandoned */
 	uv_tcp_t *tcp;
-	uv_connect_t connect_req;
 	uv_write_t write_req;
 	handshake_reader_t reader;
 	uint64_t started_ms;
 	uint8_t hello[8 + 160];
 	char buf[HANDSHAKE_DEFAULT_MAX_KEY + 8];
-};
-
-struct proxy_resolve {
-	uv_getaddrinfo_t req;
-	server_t *srv; /* NULL once abandoned */
 };
 
 static void on_proxy_tcp_closed(uv_handle_t *h)
@@ -51,11 +45,8 @@ static void proxy_drop(server_t *srv)
 void server_proxy_stop(server_t *srv)
 {
 	proxy_drop(srv);
-	if (srv->resolving) {
-		srv->resolving->srv = NULL;
-		uv_cancel((uv_req_t *)&srv->resolving->req);
-		srv->resolving = NULL;
-	}
+	if (srv->proxy_dialer)
+		dialer_stop(srv->proxy_dialer);
 }
 
 static void proxy_fail(server_t *srv, const char *what)
@@ -63,14 +54,12 @@ static void proxy_fail(server_t *srv, const char *what)
 	struct proxy_conn *pc = srv->proxy;
 	/* A registration that waited long was healthy: start the back-off from the bottom. */
 	if (pc && pc->started_ms && uv_now(srv->loop) - pc->started_ms > 30000)
-		srv->proxy_backoff = PROXY_BACKOFF_MIN;
+		dialer_backoff_reset(srv->proxy_dialer);
 	log_warn("proxy %s:%d: %s; retrying in %.1fs", srv->proxy_host, srv->opt.port, what,
-		 srv->proxy_backoff);
+		 dialer_backoff(srv->proxy_dialer));
 	server_proxy_stop(srv);
-	double delay = srv->proxy_backoff;
-	srv->proxy_backoff = srv->proxy_backoff * 2 > PROXY_BACKOFF_MAX ? PROXY_BACKOFF_MAX
-									 : srv->proxy_backoff * 2;
-	server_proxy_schedule(srv, delay);
+	if (!srv->closing)
+		dialer_retry(srv->proxy_dialer);
 	server_registration_update(srv);
 }
 
@@ -129,7 +118,7 @@ static void on_proxy_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	snprintf(peer, sizeof peer, "%.60s via proxy", pc->reader.key);
 	log_info("proxy paired us with '%.*s'", pc->reader.key_len > 80 ? 80 : (int)pc->reader.key_len,
 		 pc->reader.key);
-	srv->proxy_backoff = PROXY_BACKOFF_MIN;
+	dialer_backoff_reset(srv->proxy_dialer);
 	/* The session takes the socket (the proxy relays the client's bytes on it). */
 	uv_tcp_t *tcp = pc->tcp;
 	srv->proxy = NULL;
@@ -149,27 +138,30 @@ static void on_proxy_hello_written(uv_write_t *req, int status)
 		proxy_fail(pc->srv, uv_strerror(status));
 }
 
-static void on_proxy_connected(uv_connect_t *req, int status)
+/* The dialer connected us (or gave up): send the server's handshake and wait for a client. */
+static void on_proxy_dialed(void *arg, uv_tcp_t *tcp, int status, const char *why)
 {
-	struct proxy_conn *pc = req->data;
-	server_t *srv = pc->srv;
-	if (!srv)
-		return;
+	server_t *srv = arg;
 	if (status < 0) {
-		proxy_fail(srv, uv_strerror(status));
+		proxy_fail(srv, why);
 		return;
 	}
-	uv_timer_stop(&srv->proxy_timer);
-	net_tune(pc->tcp);
+	struct proxy_conn *pc = xcalloc(1, sizeof *pc);
+	pc->srv = srv;
+	pc->tcp = tcp;
+	tcp->data = pc;
+	handshake_reader_init(&pc->reader, HANDSHAKE_DEFAULT_MAX_KEY, 0);
+	srv->proxy = pc;
+	net_tune(tcp);
 	/* The wait for a client has no limit; keepalive notices a proxy that vanished. */
-	uv_tcp_keepalive(pc->tcp, 1, 60);
+	uv_tcp_keepalive(tcp, 1, 60);
 	pc->started_ms = uv_now(srv->loop);
 	size_t n = handshake_encode(pc->hello, sizeof pc->hello, RPC_MAGIC, srv->reply_key);
 	uv_buf_t buf = uv_buf_init((char *)pc->hello, (unsigned)n);
 	pc->write_req.data = pc;
-	int err = uv_write(&pc->write_req, (uv_stream_t *)pc->tcp, &buf, 1, on_proxy_hello_written);
+	int err = uv_write(&pc->write_req, (uv_stream_t *)tcp, &buf, 1, on_proxy_hello_written);
 	if (!err)
-		err = uv_read_start((uv_stream_t *)pc->tcp, on_proxy_alloc, on_proxy_read);
+		err = uv_read_start((uv_stream_t *)tcp, on_proxy_alloc, on_proxy_read);
 	if (err) {
 		proxy_fail(srv, uv_strerror(err));
 		return;
@@ -179,79 +171,41 @@ static void on_proxy_connected(uv_connect_t *req, int status)
 	server_registration_update(srv);
 }
 
-static void on_proxy_connect_timeout(uv_timer_t *t)
+static void on_proxy_dial_starting(void *arg)
 {
-	proxy_fail(t->data, "connect timed out");
-}
-
-static void on_proxy_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
-{
-	struct proxy_resolve *rs = (struct proxy_resolve *)req;
-	server_t *srv = rs->srv;
-	free(rs);
-	if (!srv) {
-		uv_freeaddrinfo(res);
-		return;
-	}
-	srv->resolving = NULL;
-	if (status < 0 || !res) {
-		uv_freeaddrinfo(res);
-		proxy_fail(srv, "cannot resolve the proxy host");
-		return;
-	}
-	struct proxy_conn *pc = xcalloc(1, sizeof *pc);
-	pc->srv = srv;
-	pc->tcp = xmalloc(sizeof *pc->tcp);
-	uv_tcp_init(srv->loop, pc->tcp);
-	pc->tcp->data = pc;
-	pc->connect_req.data = pc;
-	handshake_reader_init(&pc->reader, HANDSHAKE_DEFAULT_MAX_KEY, 0);
-	srv->proxy = pc;
-	int err = uv_tcp_connect(&pc->connect_req, pc->tcp, res->ai_addr, on_proxy_connected);
-	uv_freeaddrinfo(res);
-	if (err)
-		proxy_fail(srv, uv_strerror(err));
-}
-
-static void proxy_attempt(uv_timer_t *t)
-{
-	server_t *srv = t->data;
-	if (srv->closing || srv->proxy || srv->session || srv->resolving)
-		return;
-	struct proxy_resolve *rs = xcalloc(1, sizeof *rs);
-	rs->srv = srv;
-	srv->resolving = rs;
-	char port[16];
-	snprintf(port, sizeof port, "%d", srv->opt.port);
-	struct addrinfo hints;
-	memset(&hints, 0, sizeof hints);
-	hints.ai_socktype = SOCK_STREAM;
-	uv_timer_start(&srv->proxy_timer, on_proxy_connect_timeout, server_ms(PROXY_CONNECT_TIMEOUT), 0);
-	int err = uv_getaddrinfo(srv->loop, &rs->req, on_proxy_resolved, srv->proxy_host, port, &hints);
-	if (err) {
-		srv->resolving = NULL;
-		free(rs);
-		proxy_fail(srv, uv_strerror(err));
-	}
-	server_registration_update(srv);
+	server_registration_update(arg);
 }
 
 void server_proxy_schedule(server_t *srv, double delay)
 {
-	if (srv->closing)
+	if (srv->closing || srv->proxy || srv->session)
 		return;
-	uv_timer_start(&srv->proxy_timer, proxy_attempt, server_ms(delay), 0);
+	dialer_dial_after(srv->proxy_dialer, delay);
 }
 
-void server_proxy_start(server_t *srv)
+double server_proxy_backoff(const server_t *srv)
 {
-	srv->proxy_backoff = PROXY_BACKOFF_MIN;
-	server_proxy_schedule(srv, 0);
+	return dialer_backoff(srv->proxy_dialer);
+}
+
+int server_proxy_start(server_t *srv)
+{
+	dialer_options_t opt = {PROXY_CONNECT_TIMEOUT, PROXY_BACKOFF_MIN, PROXY_BACKOFF_MAX};
+	dialer_events_t ev = {srv, on_proxy_dialed, on_proxy_dial_starting};
+	int err = dialer_init(srv->loop, srv->proxy_host, srv->opt.port, &opt, &ev,
+			      &srv->proxy_dialer);
+	if (err) {
+		log_error("server: cannot dial the proxy at '%s' port %d", srv->proxy_host,
+			  srv->opt.port);
+		return err;
+	}
+	dialer_dial(srv->proxy_dialer);
+	return 0;
 }
 
 enum server_registration server_proxy_registration(const server_t *srv)
 {
-	return srv->proxy && srv->proxy->started_ms ? SERVER_REG_REGISTERED
-	       : srv->proxy			    ? SERVER_REG_CONNECTING
-						    : SERVER_REG_RETRYING;
+	return srv->proxy && srv->proxy->started_ms  ? SERVER_REG_REGISTERED
+	       : srv->proxy_dialer && dialer_dialing(srv->proxy_dialer) ? SERVER_REG_CONNECTING
+									 : SERVER_REG_RETRYING;
 }

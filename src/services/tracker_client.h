@@ -1,8 +1,9 @@
 /* The one blocking tracker client (docs/control-plane.md §2): connect and every read/write
  * bounded by a timeout, the magic exchange, one JSON request and its reply, and the REQUEST
  * for a device. Used by `--query` (tracker_query.c) and by `--run` (rpc_client_request).
- * Works with our tracker and with TVM's. The console's --attach poller is asynchronous on
- * the console's libuv loop and has its own (ui_attach.c). */
+ * Works with our tracker and with TVM's. The asynchronous clients on a libuv loop share
+ * tracker_conn.c instead (registration: tracker_link.c; the console's --attach:
+ * tracker_watch.c). */
 #ifndef TVMRPC_TRACKER_CLIENT_H
 #define TVMRPC_TRACKER_CLIENT_H
 

@@ -266,3 +266,13 @@ char *tracker_frame_encode(const cJSON *msg, size_t *out_len)
 	free(text);
 	return frame;
 }
+
+const cJSON *tracker_summary_body(const cJSON *reply)
+{
+	const cJSON *code = cJSON_GetArrayItem(reply, 0);
+	const cJSON *body = cJSON_GetArrayItem(reply, 1);
+	if (!cJSON_IsArray(reply) || !cJSON_IsNumber(code) ||
+	    code->valuedouble != TRACKER_SUCCESS || !cJSON_IsObject(body))
+		return NULL;
+	return body;
+}

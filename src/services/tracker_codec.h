@@ -57,6 +57,10 @@ char *tracker_frame_encode(const cJSON *msg, size_t *out_len);
 /* Same, from JSON text already printed. */
 char *tracker_frame_from_text(const char *text, size_t *out_len);
 
+/* The {queue_info, server_info} object of a SUMMARY reply [0, {...}], or NULL when the reply
+ * has another shape. Shared by `--query` and the --attach watcher. */
+const cJSON *tracker_summary_body(const cJSON *reply);
+
 /* Little-endian i32 helpers for the magic. */
 void tracker_put_i32(uint8_t *p, int32_t v);
 int32_t tracker_get_i32(const uint8_t *p);

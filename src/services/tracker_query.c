@@ -31,10 +31,8 @@ static int query_object(const char *host, int port, double timeout, int request,
 	tracker_client_close(&c);
 	if (rc != 0)
 		return -1;
-	const cJSON *code = cJSON_GetArrayItem(reply, 0);
-	cJSON *body = cJSON_GetArrayItem(reply, 1);
-	if (!cJSON_IsArray(reply) || !cJSON_IsNumber(code) || code->valuedouble != 0 ||
-	    !cJSON_IsObject(body)) {
+	cJSON *body = (cJSON *)tracker_summary_body(reply);
+	if (!body) {
 		char *text = tracker_json_print(reply);
 		snprintf(err, n, "invalid %s reply %.200s", name, text ? text : "?");
 		free(text);
