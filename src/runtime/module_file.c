@@ -1,5 +1,5 @@
-/* Module files (module_file.h): work-directory confinement for the module globals that take a
- * path, the relax.VMExecutable file loaders (they read the file and hand the bytes to
+/* Module files (module_file.h): the paths of the module globals, confined by work_dir.c and
+ * then resolved with symbolic links followed (the result must stay inside), the relax.VMExecutable file loaders (they read the file and hand the bytes to
  * ffi.Module.load_from_bytes.relax.VMExecutable, vm.c), and TVM's `static_library` module: an
  * object file plus the function names it defines, which can only be written back out. */
 #include <errno.h>
@@ -16,6 +16,7 @@
 #include "runtime/byte_reader.h"
 #include "runtime/module_file.h"
 #include "runtime/session.h"
+#include "runtime/work_dir.h"
 #include "base/xalloc.h"
 
 /* ---- paths ---- */
@@ -49,29 +50,6 @@ static char *resolve_for_write(const char *candidate)
 	return out;
 }
 
-/* Is `path` inside `base` once "." and ".." are applied as text? Refuses escapes before
- * anything outside is looked at (so existence outside is never revealed). */
-static int lexically_inside(const char *base, const char *path)
-{
-	size_t n = strlen(base);
-	if (strncmp(base, path, n) != 0 || (path[n] != '/' && path[n] != '\0'))
-		return 0;
-	int depth = 0;
-	for (const char *p = path + n; *p;) {
-		while (*p == '/')
-			p++;
-		size_t len = strcspn(p, "/");
-		if (len == 2 && p[0] == '.' && p[1] == '.')
-			depth--;
-		else if (len && !(len == 1 && p[0] == '.'))
-			depth++;
-		if (depth < 0)
-			return 0;
-		p += len;
-	}
-	return 1;
-}
-
 char *module_file_path(const char *path, int for_write)
 {
 	const session_options_t *opt = session_current();
@@ -83,32 +61,22 @@ char *module_file_path(const char *path, int for_write)
 		char *real = for_write ? NULL : realpath(path, NULL);
 		return real ? real : xstrdup(path);
 	}
+	char rel[PATH_MAX];
+	if (work_dir_confine(opt->work_dir, path, strlen(path), rel, sizeof rel))
+		return NULL;
 	char *base = realpath(opt->work_dir, NULL);
 	if (!base) {
 		ffi_error_set("OSError", "cannot resolve the work directory: %s", strerror(errno));
 		return NULL;
 	}
-	char *candidate;
-	if (path[0] == '/') {
-		candidate = xstrdup(path);
-	} else {
-		size_t len = strlen(base) + strlen(path) + 2;
-		candidate = xmalloc(len);
-		snprintf(candidate, len, "%s/%s", base, path);
-	}
-	if (!lexically_inside(base, candidate)) {
-		ffi_error_set("PermissionError", "'%.200s' is outside the session work directory",
-			      path);
-		free(candidate);
-		free(base);
-		return NULL;
-	}
+	size_t len = strlen(base) + strlen(rel) + 2;
+	char *candidate = xmalloc(len);
+	snprintf(candidate, len, "%s%s%s", base, rel[0] ? "/" : "", rel);
 	char *full = for_write ? resolve_for_write(candidate) : realpath(candidate, NULL);
 	if (!full && !for_write)
 		ffi_error_set("InternalError", "Cannot open %.200s: %s", path, strerror(errno));
-	if (full && !path_inside(base, full)) {
-		ffi_error_set("PermissionError", "'%.200s' is outside the session work directory",
-			      path);
+	if (full && !path_inside(base, full)) { /* a symbolic link below base led out */
+		ffi_error_set("PermissionError", "'%.200s' is outside the work directory", path);
 		free(full);
 		full = NULL;
 	}

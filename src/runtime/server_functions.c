@@ -1,7 +1,7 @@
 /* Global functions every RPC session offers (docs/session-protocol.md §6.1-§6.2): the file
  * service confined to the session work directory, module loading and lookup, and the packet
- * size hint. Paths are walked component by component with O_NOFOLLOW below the work
- * directory, so "..", absolute paths and symlinks can never leave it. */
+ * size hint. Paths go through work_dir.c: confined as text, then walked component by
+ * component with O_NOFOLLOW, so "..", absolute paths and symlinks can never leave it. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -15,106 +15,13 @@
 #include "base/fd_io.h"
 #include "runtime/ffi.h"
 #include "runtime/session.h"
+#include "runtime/work_dir.h"
 #include "base/xalloc.h"
 
 /* Copies of up to this size go in one packet; larger ones are chunked by the client
  * (§4.3). Big enough that a chunk's round trip is negligible next to its transfer time,
  * and it saves the client's extra GetGlobalFunc before every copy. */
 #define MAX_PACKET_HINT (64ull << 20)
-
-static const char *work_dir(void)
-{
-	const session_options_t *opt = session_current();
-	if (!opt || !opt->work_dir || !opt->work_dir[0]) {
-		ffi_error_set("RuntimeError", "no session work directory is configured");
-		return NULL;
-	}
-	return opt->work_dir;
-}
-
-/* Lexically clean a client path: drop "" and "." components, refuse absolute paths and
- * "..". norm receives "a/b/c" ("" for the work directory itself). */
-static int path_normalize(const char *path, char *norm, size_t normsz)
-{
-	if (path[0] == '/') {
-		ffi_error_set("PermissionError", "absolute path '%.200s' is outside the work directory",
-			      path);
-		return -1;
-	}
-	if (strlen(path) >= normsz) {
-		ffi_error_set("ValueError", "path is too long");
-		return -1;
-	}
-	size_t used = 0;
-	norm[0] = '\0';
-	for (const char *p = path; *p;) {
-		while (*p == '/')
-			p++;
-		size_t n = strcspn(p, "/");
-		if (n == 0)
-			break;
-		if (n > NAME_MAX) {
-			ffi_error_set("ValueError", "path component is too long");
-			return -1;
-		}
-		if (n == 2 && p[0] == '.' && p[1] == '.') {
-			ffi_error_set("PermissionError", "path '%.200s' leaves the work directory", path);
-			return -1;
-		}
-		if (!(n == 1 && p[0] == '.')) {
-			if (used)
-				norm[used++] = '/';
-			memcpy(norm + used, p, n);
-			used += n;
-			norm[used] = '\0';
-		}
-		p += n;
-	}
-	return 0;
-}
-
-/* Walk `path` below the work directory without following symlinks. On success *dirfd is an
- * open descriptor of the parent directory and leaf the last component ("" when the path
- * names the work directory itself); norm receives the cleaned relative path. */
-static int path_resolve(const char *path, int *dirfd, char *leaf, char *norm, size_t normsz)
-{
-	const char *wd = work_dir();
-	if (!wd || path_normalize(path, norm, normsz))
-		return -1;
-	int fd = open(wd, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0) {
-		ffi_error_set("OSError", "cannot open the work directory: %s", strerror(errno));
-		return -1;
-	}
-	leaf[0] = '\0';
-	for (const char *p = norm; *p;) {
-		size_t n = strcspn(p, "/");
-		if (p[n] == '\0') {
-			memcpy(leaf, p, n + 1);
-			break;
-		}
-		char comp[NAME_MAX + 1];
-		memcpy(comp, p, n);
-		comp[n] = '\0';
-		/* An intermediate directory: descend without following a symlink. */
-		int next = openat(fd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (next < 0) {
-			int e = errno;
-			close(fd);
-			ffi_error_set(e == ENOENT ? "FileNotFoundError" : "PermissionError",
-				      "cannot open directory '%s' of '%.200s': %s", comp, path,
-				      e == ELOOP || e == ENOTDIR ? "not a directory (symbolic links "
-								   "are not followed)"
-								 : strerror(e));
-			return -1;
-		}
-		close(fd);
-		fd = next;
-		p += n + 1;
-	}
-	*dirfd = fd;
-	return 0;
-}
 
 static int arg_bytes(const char *fn, const TVMFFIAny *args, int32_t n, int32_t i,
 		     const char **data, size_t *size)
@@ -145,7 +52,7 @@ static int server_upload(void *self, const TVMFFIAny *args, int32_t n, TVMFFIAny
 	int dfd;
 	if (ffi_arg_str("tvm.rpc.server.upload", args, n, 0, &path, &len) ||
 	    arg_bytes("tvm.rpc.server.upload", args, n, 1, &data, &size) ||
-	    path_resolve(path, &dfd, leaf, norm, sizeof norm))
+	    work_dir_open_parent(work_dir_current(), path, len, &dfd, leaf, norm, sizeof norm))
 		return -1;
 	if (!leaf[0]) {
 		close(dfd);
@@ -188,7 +95,7 @@ static int server_download(void *self, const TVMFFIAny *args, int32_t n, TVMFFIA
 	char leaf[NAME_MAX + 1], norm[PATH_MAX];
 	int dfd;
 	if (ffi_arg_str("tvm.rpc.server.download", args, n, 0, &path, &len) ||
-	    path_resolve(path, &dfd, leaf, norm, sizeof norm))
+	    work_dir_open_parent(work_dir_current(), path, len, &dfd, leaf, norm, sizeof norm))
 		return -1;
 	int fd = leaf[0] ? openat(dfd, leaf, O_RDONLY | O_NOFOLLOW | O_CLOEXEC) : -1;
 	int e = leaf[0] ? errno : EISDIR;
@@ -249,7 +156,7 @@ static int server_remove(void *self, const TVMFFIAny *args, int32_t n, TVMFFIAny
 	char leaf[NAME_MAX + 1], norm[PATH_MAX];
 	int dfd;
 	if (ffi_arg_str("tvm.rpc.server.remove", args, n, 0, &path, &len) ||
-	    path_resolve(path, &dfd, leaf, norm, sizeof norm)) {
+	    work_dir_open_parent(work_dir_current(), path, len, &dfd, leaf, norm, sizeof norm)) {
 		ffi_error_clear();
 		return 0;
 	}
@@ -274,7 +181,7 @@ static int server_listdir(void *self, const TVMFFIAny *args, int32_t n, TVMFFIAn
 	char leaf[NAME_MAX + 1], norm[PATH_MAX];
 	int dfd;
 	if (ffi_arg_str("tvm.rpc.server.listdir", args, n, 0, &path, &len) ||
-	    path_resolve(path, &dfd, leaf, norm, sizeof norm)) {
+	    work_dir_open_parent(work_dir_current(), path, len, &dfd, leaf, norm, sizeof norm)) {
 		if (strcmp(ffi_error_kind(), "FileNotFoundError") != 0)
 			return -1;
 		ffi_error_clear();
@@ -307,14 +214,15 @@ static int server_listdir(void *self, const TVMFFIAny *args, int32_t n, TVMFFIAn
 	if (count)
 		qsort(names, count, sizeof *names, name_compare);
 	const char *wd = session_current()->work_dir;
+	const char *shown = path[0] == '/' ? norm : path; /* an absolute path names wd/norm */
 	size_t total = 1;
 	for (size_t i = 0; i < count; i++)
-		total += strlen(wd) + strlen(path) + strlen(names[i]) + 3;
+		total += strlen(wd) + strlen(shown) + strlen(names[i]) + 3;
 	char *text = xmalloc(total);
 	size_t used = 0;
 	for (size_t i = 0; i < count; i++) {
-		used += (size_t)snprintf(text + used, total - used, "%s/%s%s%s,", wd, path,
-					 path[0] ? "/" : "", names[i]);
+		used += (size_t)snprintf(text + used, total - used, "%s/%s%s%s,", wd, shown,
+					 shown[0] ? "/" : "", names[i]);
 		free(names[i]);
 	}
 	text[used] = '\0';
@@ -333,8 +241,8 @@ static int server_workpath(void *self, const TVMFFIAny *args, int32_t n, TVMFFIA
 	char norm[PATH_MAX];
 	if (ffi_arg_str("tvm.rpc.server.workpath", args, n, 0, &path, &len))
 		return -1;
-	const char *wd = work_dir();
-	if (!wd || path_normalize(path, norm, sizeof norm))
+	const char *wd = work_dir_current();
+	if (!wd || work_dir_confine(wd, path, len, norm, sizeof norm))
 		return -1;
 	size_t size = strlen(wd) + strlen(norm) + 2;
 	char *full = xmalloc(size);
@@ -370,7 +278,7 @@ static int server_load_module(void *self, const TVMFFIAny *args, int32_t n, TVMF
 	char leaf[NAME_MAX + 1], norm[PATH_MAX];
 	int dfd;
 	if (ffi_arg_str("tvm.rpc.server.load_module", args, n, 0, &path, &len) ||
-	    path_resolve(path, &dfd, leaf, norm, sizeof norm))
+	    work_dir_open_parent(work_dir_current(), path, len, &dfd, leaf, norm, sizeof norm))
 		return -1;
 	struct stat st;
 	int rc = leaf[0] ? fstatat(dfd, leaf, &st, AT_SYMLINK_NOFOLLOW) : -1;
