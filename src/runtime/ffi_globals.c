@@ -26,7 +26,7 @@ static int identity_of_kind(const ffi_signature_t *sig, const int32_t kinds[3],
 	return ffi_any_to_owned(&args[0], result);
 }
 
-static const ffi_signature_t sig_string = {"ffi.String", "(0: str) -> str", 1, {FFI_ARG_ANY}};
+static const ffi_signature_t sig_string = {"ffi.String", "(0: str) -> str", "A"};
 
 static int global_string(void *self, const TVMFFIAny *args, int32_t n, TVMFFIAny *result)
 {
@@ -36,7 +36,7 @@ static int global_string(void *self, const TVMFFIAny *args, int32_t n, TVMFFIAny
 }
 FFI_REGISTER_GLOBAL("ffi.String", global_string)
 
-static const ffi_signature_t sig_bytes = {"ffi.Bytes", "(0: bytes) -> bytes", 1, {FFI_ARG_ANY}};
+static const ffi_signature_t sig_bytes = {"ffi.Bytes", "(0: bytes) -> bytes", "A"};
 
 static int global_bytes(void *self, const TVMFFIAny *args, int32_t n, TVMFFIAny *result)
 {

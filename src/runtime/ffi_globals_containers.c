@@ -145,52 +145,7 @@ static int global_array(void *self, const TVMFFIAny *args, int32_t n, TVMFFIAny 
 }
 FFI_REGISTER_GLOBAL("ffi.Array", global_array)
 
-static const ffi_signature_t sig_array_get_item = {
-	"ffi.ArrayGetItem", "(0: ffi.Array, 1: int) -> Any", 2, {FFI_ARG_ARRAY, FFI_ARG_INT}};
-
-static int global_array_get_item(void *self, const TVMFFIAny *args, int32_t n,
-				 TVMFFIAny *result)
-{
-	(void)self;
-	if (ffi_signature_check(&sig_array_get_item, args, n))
-		return -1;
-	ffi_array_t *a = (ffi_array_t *)args[0].v_obj;
-	if (seq_index_check(a, args[1].v_int64))
-		return -1;
-	*result = a->items[args[1].v_int64];
-	ffi_any_retain(result);
-	return 0;
-}
-FFI_REGISTER_GLOBAL("ffi.ArrayGetItem", global_array_get_item)
-
-static const ffi_signature_t sig_array_size = {
-	"ffi.ArraySize", "(0: ffi.Array) -> int", 1, {FFI_ARG_ARRAY}};
-
-static int global_array_size(void *self, const TVMFFIAny *args, int32_t n, TVMFFIAny *result)
-{
-	(void)self;
-	if (ffi_signature_check(&sig_array_size, args, n))
-		return -1;
-	*result = ffi_any_int((int64_t)((ffi_array_t *)args[0].v_obj)->size);
-	return 0;
-}
-FFI_REGISTER_GLOBAL("ffi.ArraySize", global_array_size)
-
-static const ffi_signature_t sig_array_contains = {
-	"ffi.ArrayContains", "(0: ffi.Array, 1: Any) -> bool", 2, {FFI_ARG_ARRAY, FFI_ARG_ANY}};
-
-static int global_array_contains(void *self, const TVMFFIAny *args, int32_t n,
-				 TVMFFIAny *result)
-{
-	(void)self;
-	if (ffi_signature_check(&sig_array_contains, args, n))
-		return -1;
-	*result = ffi_any_bool(seq_contains((ffi_array_t *)args[0].v_obj, &args[1]));
-	return 0;
-}
-FFI_REGISTER_GLOBAL("ffi.ArrayContains", global_array_contains)
-
-/* ---- ffi.List: reads ---- */
+/* ---- ffi.List ---- */
 
 static int global_list(void *self, const TVMFFIAny *args, int32_t n, TVMFFIAny *result)
 {
@@ -203,50 +158,58 @@ static int global_list(void *self, const TVMFFIAny *args, int32_t n, TVMFFIAny *
 }
 FFI_REGISTER_GLOBAL("ffi.List", global_list)
 
-static const ffi_signature_t sig_list_get_item = {
-	"ffi.ListGetItem", "(0: ffi.List, 1: int) -> Any", 2, {FFI_ARG_LIST, FFI_ARG_INT}};
+/* ---- reads, shared by Array and List (one layout) ---- */
 
-static int global_list_get_item(void *self, const TVMFFIAny *args, int32_t n,
-				TVMFFIAny *result)
+static int seq_get_item(const ffi_signature_t *sig, const TVMFFIAny *args, int32_t n,
+			TVMFFIAny *result)
 {
-	(void)self;
-	if (ffi_signature_check(&sig_list_get_item, args, n))
+	if (ffi_signature_check(sig, args, n))
 		return -1;
-	ffi_array_t *l = (ffi_array_t *)args[0].v_obj;
-	if (seq_index_check(l, args[1].v_int64))
+	ffi_array_t *a = (ffi_array_t *)args[0].v_obj;
+	if (seq_index_check(a, args[1].v_int64))
 		return -1;
-	*result = l->items[args[1].v_int64];
+	*result = a->items[args[1].v_int64];
 	ffi_any_retain(result);
 	return 0;
 }
-FFI_REGISTER_GLOBAL("ffi.ListGetItem", global_list_get_item)
 
-static const ffi_signature_t sig_list_size = {
-	"ffi.ListSize", "(0: ffi.List) -> int", 1, {FFI_ARG_LIST}};
-
-static int global_list_size(void *self, const TVMFFIAny *args, int32_t n, TVMFFIAny *result)
+static int seq_size(const ffi_signature_t *sig, const TVMFFIAny *args, int32_t n,
+		    TVMFFIAny *result)
 {
-	(void)self;
-	if (ffi_signature_check(&sig_list_size, args, n))
+	if (ffi_signature_check(sig, args, n))
 		return -1;
 	*result = ffi_any_int((int64_t)((ffi_array_t *)args[0].v_obj)->size);
 	return 0;
 }
-FFI_REGISTER_GLOBAL("ffi.ListSize", global_list_size)
 
-static const ffi_signature_t sig_list_contains = {
-	"ffi.ListContains", "(0: ffi.List, 1: Any) -> bool", 2, {FFI_ARG_LIST, FFI_ARG_ANY}};
-
-static int global_list_contains(void *self, const TVMFFIAny *args, int32_t n,
-				TVMFFIAny *result)
+static int seq_contains_global(const ffi_signature_t *sig, const TVMFFIAny *args, int32_t n,
+			       TVMFFIAny *result)
 {
-	(void)self;
-	if (ffi_signature_check(&sig_list_contains, args, n))
+	if (ffi_signature_check(sig, args, n))
 		return -1;
 	*result = ffi_any_bool(seq_contains((ffi_array_t *)args[0].v_obj, &args[1]));
 	return 0;
 }
-FFI_REGISTER_GLOBAL("ffi.ListContains", global_list_contains)
+
+#define SEQ_READ_GLOBAL(id, name, read, text, letters)                                       \
+	static const ffi_signature_t sig_##id = {name, text, letters};                       \
+	static int global_##id(void *self, const TVMFFIAny *args, int32_t n, TVMFFIAny *rv) \
+	{                                                                                    \
+		(void)self;                                                                  \
+		return read(&sig_##id, args, n, rv);                                        \
+	}                                                                                    \
+	FFI_REGISTER_GLOBAL(name, global_##id)
+
+SEQ_READ_GLOBAL(array_get_item, "ffi.ArrayGetItem", seq_get_item,
+		"(0: ffi.Array, 1: int) -> Any", "ri")
+SEQ_READ_GLOBAL(array_size, "ffi.ArraySize", seq_size, "(0: ffi.Array) -> int", "r")
+SEQ_READ_GLOBAL(array_contains, "ffi.ArrayContains", seq_contains_global,
+		"(0: ffi.Array, 1: Any) -> bool", "rA")
+SEQ_READ_GLOBAL(list_get_item, "ffi.ListGetItem", seq_get_item, "(0: ffi.List, 1: int) -> Any",
+		"li")
+SEQ_READ_GLOBAL(list_size, "ffi.ListSize", seq_size, "(0: ffi.List) -> int", "l")
+SEQ_READ_GLOBAL(list_contains, "ffi.ListContains", seq_contains_global,
+		"(0: ffi.List, 1: Any) -> bool", "lA")
 
 /* ---- ffi.List: changes in place ----
  * Each takes a List<Any>: given an Array, it works on a new List copied from it, which the
@@ -287,16 +250,14 @@ static int list_set_item(ffi_array_t *l, const TVMFFIAny *args, TVMFFIAny *resul
 	ffi_any_release(&old);
 	return 0;
 }
-LIST_GLOBAL(list_set_item, "ffi.ListSetItem", "(0: List<Any>, 1: int, 2: Any) -> void", 3,
-	    {FFI_ARG_LIST_ANY, FFI_ARG_INT, FFI_ARG_ANY})
+LIST_GLOBAL(list_set_item, "ffi.ListSetItem", "(0: List<Any>, 1: int, 2: Any) -> void", "YiA")
 
 static int list_append(ffi_array_t *l, const TVMFFIAny *args, TVMFFIAny *result)
 {
 	(void)result;
 	return seq_insert(l, l->size, &args[1], 1);
 }
-LIST_GLOBAL(list_append, "ffi.ListAppend", "(0: List<Any>, 1: Any) -> void", 2,
-	    {FFI_ARG_LIST_ANY, FFI_ARG_ANY})
+LIST_GLOBAL(list_append, "ffi.ListAppend", "(0: List<Any>, 1: Any) -> void", "YA")
 
 static int insert_position_check(const ffi_array_t *l, int64_t at)
 {
@@ -313,8 +274,7 @@ static int list_insert(ffi_array_t *l, const TVMFFIAny *args, TVMFFIAny *result)
 		return -1;
 	return seq_insert(l, (size_t)args[1].v_int64, &args[2], 1);
 }
-LIST_GLOBAL(list_insert, "ffi.ListInsert", "(0: List<Any>, 1: int, 2: Any) -> void", 3,
-	    {FFI_ARG_LIST_ANY, FFI_ARG_INT, FFI_ARG_ANY})
+LIST_GLOBAL(list_insert, "ffi.ListInsert", "(0: List<Any>, 1: int, 2: Any) -> void", "YiA")
 
 static int list_pop(ffi_array_t *l, const TVMFFIAny *args, TVMFFIAny *result)
 {
@@ -326,8 +286,7 @@ static int list_pop(ffi_array_t *l, const TVMFFIAny *args, TVMFFIAny *result)
 	seq_erase(l, (size_t)i, (size_t)i + 1);
 	return 0;
 }
-LIST_GLOBAL(list_pop, "ffi.ListPop", "(0: List<Any>, 1: int) -> Any", 2,
-	    {FFI_ARG_LIST_ANY, FFI_ARG_INT})
+LIST_GLOBAL(list_pop, "ffi.ListPop", "(0: List<Any>, 1: int) -> Any", "Yi")
 
 static int list_erase(ffi_array_t *l, const TVMFFIAny *args, TVMFFIAny *result)
 {
@@ -338,8 +297,7 @@ static int list_erase(ffi_array_t *l, const TVMFFIAny *args, TVMFFIAny *result)
 	seq_erase(l, (size_t)i, (size_t)i + 1);
 	return 0;
 }
-LIST_GLOBAL(list_erase, "ffi.ListErase", "(0: List<Any>, 1: int) -> void", 2,
-	    {FFI_ARG_LIST_ANY, FFI_ARG_INT})
+LIST_GLOBAL(list_erase, "ffi.ListErase", "(0: List<Any>, 1: int) -> void", "Yi")
 
 /* [first, last) must lie in the list and not be reversed; an empty range is accepted
  * anywhere (tvm-ffi returns before checking it). */
@@ -362,7 +320,7 @@ static int list_erase_range(ffi_array_t *l, const TVMFFIAny *args, TVMFFIAny *re
 	return erase_range(l, args[1].v_int64, args[2].v_int64);
 }
 LIST_GLOBAL(list_erase_range, "ffi.ListEraseRange", "(0: List<Any>, 1: int, 2: int) -> void",
-	    3, {FFI_ARG_LIST_ANY, FFI_ARG_INT, FFI_ARG_INT})
+	    "Yii")
 
 /* Erase [start, stop), then insert the replacement's items at start, as tvm-ffi does: the
  * erase stays done when the insert position turns out to be out of range. */
@@ -387,8 +345,7 @@ out:
 	return rc;
 }
 LIST_GLOBAL(list_replace_slice, "ffi.ListReplaceSlice",
-	    "(0: List<Any>, 1: int, 2: int, 3: List<Any>) -> void", 4,
-	    {FFI_ARG_LIST_ANY, FFI_ARG_INT, FFI_ARG_INT, FFI_ARG_LIST_ANY})
+	    "(0: List<Any>, 1: int, 2: int, 3: List<Any>) -> void", "YiiY")
 
 static int list_reverse(ffi_array_t *l, const TVMFFIAny *args, TVMFFIAny *result)
 {
@@ -401,7 +358,7 @@ static int list_reverse(ffi_array_t *l, const TVMFFIAny *args, TVMFFIAny *result
 	}
 	return 0;
 }
-LIST_GLOBAL(list_reverse, "ffi.ListReverse", "(0: List<Any>) -> void", 1, {FFI_ARG_LIST_ANY})
+LIST_GLOBAL(list_reverse, "ffi.ListReverse", "(0: List<Any>) -> void", "Y")
 
 static int list_clear(ffi_array_t *l, const TVMFFIAny *args, TVMFFIAny *result)
 {
@@ -410,7 +367,7 @@ static int list_clear(ffi_array_t *l, const TVMFFIAny *args, TVMFFIAny *result)
 	seq_clear(l);
 	return 0;
 }
-LIST_GLOBAL(list_clear, "ffi.ListClear", "(0: List<Any>) -> void", 1, {FFI_ARG_LIST_ANY})
+LIST_GLOBAL(list_clear, "ffi.ListClear", "(0: List<Any>) -> void", "Y")
 
 /* ---- ffi.Shape ---- */
 
@@ -488,7 +445,7 @@ static int device_walk(struct device_walk *w, const TVMFFIAny *v, int depth)
 }
 
 static const ffi_signature_t sig_find_device = {
-	"ffi.ContainerFindFirstNonCPUDevice", "(0: Any) -> Device", 1, {FFI_ARG_ANY}};
+	"ffi.ContainerFindFirstNonCPUDevice", "(0: Any) -> Device", "A"};
 
 static int global_find_device(void *self, const TVMFFIAny *args, int32_t n, TVMFFIAny *result)
 {
@@ -508,7 +465,7 @@ FFI_REGISTER_GLOBAL("ffi.ContainerFindFirstNonCPUDevice", global_find_device)
 /* ---- the type table's globals (object.cc) ---- */
 
 static const ffi_signature_t sig_type_keys = {
-	"ffi.GetRegisteredTypeKeys", "() -> Array<str>", 0, {FFI_ARG_ANY}};
+	"ffi.GetRegisteredTypeKeys", "() -> Array<str>", ""};
 
 static int global_type_keys(void *self, const TVMFFIAny *args, int32_t n, TVMFFIAny *result)
 {
@@ -524,7 +481,7 @@ FFI_REGISTER_GLOBAL("ffi.GetRegisteredTypeKeys", global_type_keys)
 static TVMFFIObject kwargs_object = {1, FFI_OBJECT, 0, NULL};
 
 static const ffi_signature_t sig_invalid_object = {
-	"ffi.GetInvalidObject", "() -> ffi.Object", 0, {FFI_ARG_ANY}};
+	"ffi.GetInvalidObject", "() -> ffi.Object", ""};
 
 static int global_invalid_object(void *self, const TVMFFIAny *args, int32_t n,
 				 TVMFFIAny *result)
@@ -538,7 +495,7 @@ static int global_invalid_object(void *self, const TVMFFIAny *args, int32_t n,
 FFI_REGISTER_GLOBAL("ffi.GetInvalidObject", global_invalid_object)
 
 static const ffi_signature_t sig_kwargs_object = {
-	"ffi.GetKwargsObject", "() -> ffi.Object", 0, {FFI_ARG_ANY}};
+	"ffi.GetKwargsObject", "() -> ffi.Object", ""};
 
 static int global_kwargs_object(void *self, const TVMFFIAny *args, int32_t n,
 				TVMFFIAny *result)

@@ -121,7 +121,7 @@ static void map_iter_free(void *data)
 	free(it);
 }
 
-static const ffi_signature_t sig_iter_call = {"", "(0: int) -> Any", 1, {FFI_ARG_INT}};
+static const ffi_signature_t sig_iter_call = {"", "(0: int) -> Any", "i"};
 
 static int map_iter_call(void *self, const TVMFFIAny *args, int32_t n, TVMFFIAny *result)
 {
@@ -253,30 +253,25 @@ typedef int (*map_read_t)(const ffi_signature_t *sig, const TVMFFIAny *args, int
 	}                                                                                    \
 	FFI_REGISTER_GLOBAL(name, global_##id)
 
-MAP_READ_GLOBAL(map_size, "ffi.MapSize", map_size, "(0: ffi.Map) -> int", 1, {FFI_ARG_MAP})
-MAP_READ_GLOBAL(map_get_item, "ffi.MapGetItem", map_get_item, "(0: ffi.Map, 1: Any) -> Any", 2,
-		{FFI_ARG_MAP, FFI_ARG_ANY})
-MAP_READ_GLOBAL(map_count, "ffi.MapCount", map_count, "(0: ffi.Map, 1: Any) -> int", 2,
-		{FFI_ARG_MAP, FFI_ARG_ANY})
+MAP_READ_GLOBAL(map_size, "ffi.MapSize", map_size, "(0: ffi.Map) -> int", "m")
+MAP_READ_GLOBAL(map_get_item, "ffi.MapGetItem", map_get_item, "(0: ffi.Map, 1: Any) -> Any", "mA")
+MAP_READ_GLOBAL(map_count, "ffi.MapCount", map_count, "(0: ffi.Map, 1: Any) -> int", "mA")
 MAP_READ_GLOBAL(map_get_item_or_missing, "ffi.MapGetItemOrMissing", map_get_item_or_missing,
-		"(0: ffi.Map, 1: Any) -> Any", 2, {FFI_ARG_MAP, FFI_ARG_ANY})
+		"(0: ffi.Map, 1: Any) -> Any", "mA")
 MAP_READ_GLOBAL(map_iter, "ffi.MapForwardIterFunctor", map_iter_new,
-		"(0: ffi.Map) -> ffi.Function", 1, {FFI_ARG_MAP})
+		"(0: ffi.Map) -> ffi.Function", "m")
 
-MAP_READ_GLOBAL(dict_size, "ffi.DictSize", map_size, "(0: ffi.Dict) -> int", 1, {FFI_ARG_DICT})
+MAP_READ_GLOBAL(dict_size, "ffi.DictSize", map_size, "(0: ffi.Dict) -> int", "D")
 MAP_READ_GLOBAL(dict_get_item, "ffi.DictGetItem", map_get_item, "(0: ffi.Dict, 1: Any) -> Any",
-		2, {FFI_ARG_DICT, FFI_ARG_ANY})
-MAP_READ_GLOBAL(dict_count, "ffi.DictCount", map_count, "(0: ffi.Dict, 1: Any) -> int", 2,
-		{FFI_ARG_DICT, FFI_ARG_ANY})
+		"DA")
+MAP_READ_GLOBAL(dict_count, "ffi.DictCount", map_count, "(0: ffi.Dict, 1: Any) -> int", "DA")
 MAP_READ_GLOBAL(dict_get_item_or_missing, "ffi.DictGetItemOrMissing", map_get_item_or_missing,
-		"(0: ffi.Dict, 1: Any) -> Any", 2, {FFI_ARG_DICT, FFI_ARG_ANY})
+		"(0: ffi.Dict, 1: Any) -> Any", "DA")
 MAP_READ_GLOBAL(dict_iter, "ffi.DictForwardIterFunctor", map_iter_new,
-		"(0: ffi.Dict) -> ffi.Function", 1, {FFI_ARG_DICT})
+		"(0: ffi.Dict) -> ffi.Function", "D")
 
 DICT_WRITE_GLOBAL(dict_set_item, "ffi.DictSetItem", dict_set_item,
-		  "(0: Dict<Any, Any>, 1: Any, 2: Any) -> void", 3,
-		  {FFI_ARG_DICT_ANY, FFI_ARG_ANY, FFI_ARG_ANY})
+		  "(0: Dict<Any, Any>, 1: Any, 2: Any) -> void", "KAA")
 DICT_WRITE_GLOBAL(dict_erase, "ffi.DictErase", dict_erase, "(0: Dict<Any, Any>, 1: Any) -> void",
-		  2, {FFI_ARG_DICT_ANY, FFI_ARG_ANY})
-DICT_WRITE_GLOBAL(dict_clear, "ffi.DictClear", dict_clear, "(0: Dict<Any, Any>) -> void", 1,
-		  {FFI_ARG_DICT_ANY})
+		  "KA")
+DICT_WRITE_GLOBAL(dict_clear, "ffi.DictClear", dict_clear, "(0: Dict<Any, Any>) -> void", "K")

@@ -426,15 +426,6 @@ static int arg_present(const char *fn, int32_t n, int32_t i)
 	return -1;
 }
 
-int ffi_arg_count(const char *sig, int32_t n, int32_t want)
-{
-	if (n == want)
-		return 0;
-	ffi_error_set("TypeError", "Mismatched number of arguments when calling: `%s`. Expected %d "
-		      "but got %d arguments", sig, want, n);
-	return -1;
-}
-
 int ffi_arg_int(const char *fn, const TVMFFIAny *args, int32_t n, int32_t i, int64_t *out)
 {
 	if (arg_present(fn, n, i))

@@ -1,33 +1,45 @@
 /* Typed signatures of remote globals: the argument count and argument type checks tvm-ffi
  * makes before calling a typed function, with its TypeError messages ("Mismatched number of
- * arguments when calling: `name(0: ffi.Map) -> int`. Expected 1 but got 2 arguments"). */
+ * arguments when calling: `name(0: ffi.Map) -> int`. Expected 1 but got 2 arguments"). The
+ * one checker of the ffi.* container globals and of the vm.builtin.* globals (vm_globals.c,
+ * which adds tvm-ffi's implicit conversions). */
 #ifndef TVMRPC_FFI_TYPED_H
 #define TVMRPC_FFI_TYPED_H
 
 #include "runtime/ffi.h"
 
-/* What a typed global declares for one argument. */
-typedef enum ffi_arg_kind {
-	FFI_ARG_ANY,      /* Any: every value */
-	FFI_ARG_INT,      /* int64_t: Int or Bool */
-	FFI_ARG_ARRAY,    /* const ArrayObj*: an Array and nothing else */
-	FFI_ARG_LIST,     /* const ListObj* */
-	FFI_ARG_MAP,      /* const MapObj* */
-	FFI_ARG_DICT,     /* const DictObj* */
-	FFI_ARG_LIST_ANY, /* List<Any>: a List, or an Array the callee turns into a new List */
-	FFI_ARG_DICT_ANY, /* Dict<Any, Any>: a Dict, or a Map the callee turns into a new Dict */
-} ffi_arg_kind_t;
-
-#define FFI_SIGNATURE_MAX_ARGS 4
-
+/* One letter per declared argument, '|' before the optional ones:
+ *   A Any                   i int (Int or Bool)       n int32 (Int or Bool that fits)
+ *   b bool (Int or Bool)    p void* (or None)         s str
+ *   B std::string (str)     S Optional<str>           o ffi.Object (or str, None)
+ *   h ffi.Shape             d DataType                t ffi.Tensor
+ *   T DLTensor*             c int or ffi.Tensor       a Array<Any> (Array or List)
+ *   r ffi.Array             L Array<str>              l ffi.List
+ *   m ffi.Map               D ffi.Dict                Y List<Any> (List or Array)
+ *   K Dict<Any, Any> (Dict or Map) */
 typedef struct ffi_signature {
 	const char *name; /* "ffi.ListInsert"; "" for an anonymous function */
-	const char *text; /* "(0: List<Any>, 1: int, 2: Any) -> void", as tvm-ffi prints it */
-	int32_t num_args;
-	ffi_arg_kind_t kinds[FFI_SIGNATURE_MAX_ARGS];
+	const char *text; /* "(0: List<Any>, 1: int, 2: Any) -> void" as tvm-ffi prints it, or "" */
+	const char *args; /* "YiA" */
 } ffi_signature_t;
+
+#define FFI_SIGNATURE_MAX_ARGS 8
 
 /* 0, or -1 with a TypeError set when the count or a type does not fit. */
 int ffi_signature_check(const ffi_signature_t *sig, const TVMFFIAny *args, int32_t n);
+
+/* An implicit conversion for an argument its letter does not take as it is: 1 converted (a
+ * new object, if any, in *temp), 0 none applies (the caller reports the TypeError), -1 with an
+ * error set. */
+typedef int (*ffi_arg_convert_fn)(char letter, TVMFFIAny *v, TVMFFIObject **temp);
+
+/* ffi_signature_check, trying convert on a mismatch. conv receives the arguments (converted
+ * where needed), temps (FFI_SIGNATURE_MAX_ARGS, zeroed by the caller) the temporaries, which
+ * the caller releases whatever the result. */
+int ffi_signature_convert(const ffi_signature_t *sig, const TVMFFIAny *args, int32_t n,
+			  ffi_arg_convert_fn convert, TVMFFIAny *conv, TVMFFIObject **temps);
+
+/* The count check alone: n within [min, max] ("Expected 2 to 3 but got 1 arguments"). */
+int ffi_arg_count_range(const char *sig, int32_t n, int32_t min, int32_t max);
 
 #endif

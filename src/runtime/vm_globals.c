@@ -1,118 +1,27 @@
 /* The vm.builtin.* globals remote clients call: the builtins of vm_builtins.c and the tensor
  * cache of tensor_cache.c, registered once each behind a check of TVM's typed signature
- * (argument count and types, with tvm-ffi's conversions: dtype strings, Arrays and Lists of
- * ints as Shapes, bytes as std::string, int narrowing), plus vm.builtin.memory_manager.clear
- * and the refused Python-function registry. */
+ * (ffi_typed.c's checker, with tvm-ffi's conversions from here: dtype strings, Arrays and
+ * Lists of ints as Shapes, bytes as std::string, int narrowing), plus
+ * vm.builtin.memory_manager.clear and the refused Python-function registry. */
 #include <stdio.h>
 #include <string.h>
 
+#include "runtime/ffi_typed.h"
 #include "runtime/tensor_cache.h"
 #include "runtime/vm.h"
 
-#define SIG_MAX_ARGS 8
-
-static const char *value_type_name(const TVMFFIAny *v)
+/* An Array or a List whose items are all Int or Bool (tvm-ffi turns it into a Shape). */
+static int is_int_sequence(const TVMFFIAny *v)
 {
-	switch (v->type_index) {
-	case FFI_NONE: return "None";
-	case FFI_INT: return "int";
-	case FFI_BOOL: return "bool";
-	case FFI_FLOAT: return "float";
-	case FFI_OPAQUE_PTR: return "void*";
-	case FFI_DATATYPE: return "DataType";
-	case FFI_DEVICE: return "Device";
-	case FFI_DLTENSOR_PTR: return "DLTensor*";
-	case FFI_RAW_STR: case FFI_SMALL_STR: case FFI_STR: return "str";
-	case FFI_BYTE_ARRAY_PTR: case FFI_SMALL_BYTES: case FFI_BYTES: return "bytes";
-	case FFI_FUNCTION: return "ffi.Function";
-	case FFI_SHAPE: return "ffi.Shape";
-	case FFI_TENSOR: return "ffi.Tensor";
-	case FFI_ARRAY: return "ffi.Array";
-	case FFI_MAP: return "ffi.Map";
-	case FFI_LIST: return "ffi.List";
-	case FFI_DICT: return "ffi.Dict";
-	case FFI_MODULE: return "ffi.Module";
-	case FFI_VM_STORAGE: return "vm.Storage";
-	case FFI_VM_CLOSURE: return "relax.vm.Closure";
-	default: return "ffi.Object";
-	}
-}
-
-static const char *letter_type_name(char letter)
-{
-	switch (letter) {
-	case 'p': return "void*";
-	case 'i': case 'n': return "int";
-	case 'b': return "bool";
-	case 's': case 'B': return "str";
-	case 'S': return "Optional<str>";
-	case 'o': return "ffi.Object";
-	case 'h': return "ffi.Shape";
-	case 'd': return "DataType";
-	case 't': case 'c': return "ffi.Tensor";
-	case 'T': return "DLTensor*";
-	case 'a': return "Array<Any>";
-	case 'r': return "ffi.Array";
-	case 'L': return "Array<str>";
-	default: return "Any";
-	}
-}
-
-static int is_str(const TVMFFIAny *v)
-{
-	return ffi_any_as_str(v, NULL) != NULL;
-}
-
-static int is_object(const TVMFFIAny *v, int32_t type_index)
-{
-	return v->type_index == type_index && v->v_obj;
-}
-
-/* An Array, or a List (same layout), where tvm-ffi converts a List to an Array. */
-static int is_sequence(const TVMFFIAny *v)
-{
-	return is_object(v, FFI_ARRAY) || is_object(v, FFI_LIST);
-}
-
-static int all_items(const TVMFFIAny *v, int (*ok)(const TVMFFIAny *))
-{
+	if (!v->v_obj || (v->type_index != FFI_ARRAY && v->type_index != FFI_LIST))
+		return 0;
 	const ffi_array_t *a = (const ffi_array_t *)v->v_obj;
 	for (size_t i = 0; i < a->size; i++)
-		if (!ok(&a->items[i]))
+		if (a->items[i].type_index != FFI_INT && a->items[i].type_index != FFI_BOOL)
 			return 0;
 	return 1;
 }
 
-static int is_int(const TVMFFIAny *v)
-{
-	return v->type_index == FFI_INT || v->type_index == FFI_BOOL;
-}
-
-/* Does v fit the letter as it is (no conversion)? */
-static int letter_accepts(char letter, const TVMFFIAny *v)
-{
-	int t = v->type_index;
-	switch (letter) {
-	case 'p': return t == FFI_OPAQUE_PTR || t == FFI_NONE;
-	case 'i': case 'b': return is_int(v);
-	case 'n': return is_int(v) && v->v_int64 == (int32_t)v->v_int64;
-	case 's': case 'B': return is_str(v);
-	case 'S': return is_str(v) || t == FFI_NONE;
-	case 'o': return ffi_any_is_object(v) || is_str(v) || t == FFI_NONE;
-	case 'h': return is_object(v, FFI_SHAPE);
-	case 'd': return t == FFI_DATATYPE;
-	case 't': return is_object(v, FFI_TENSOR);
-	case 'T': return ffi_any_as_dltensor(v) != NULL;
-	case 'c': return is_int(v) || is_object(v, FFI_TENSOR);
-	case 'a': return is_sequence(v);
-	case 'r': return is_object(v, FFI_ARRAY);
-	case 'L': return is_sequence(v) && all_items(v, is_str);
-	default: return 1;
-	}
-}
-
-/* tvm-ffi's implicit conversions: a dtype string to DataType, an Array of ints to a Shape
- * (a new object in *temp). 1 if converted, 0 if not applicable, -1 on a bad dtype string. */
 /* Borrowed bytes of a Bytes value, or NULL. */
 static const char *bytes_of(const TVMFFIAny *v, size_t *len)
 {
@@ -131,9 +40,12 @@ static const char *bytes_of(const TVMFFIAny *v, size_t *len)
 	}
 }
 
+/* tvm-ffi's implicit conversions (an ffi_arg_convert_fn, ffi_typed.h): int narrowing, bytes as
+ * std::string, a dtype string to DataType, an Array of ints to a Shape (a new object in
+ * *temp). 1 if converted, 0 if not applicable, -1 on a bad dtype string. */
 static int letter_convert(char letter, TVMFFIAny *v, TVMFFIObject **temp)
 {
-	if (letter == 'n' && is_int(v)) {
+	if (letter == 'n' && (v->type_index == FFI_INT || v->type_index == FFI_BOOL)) {
 		/* a C++ `int` parameter: tvm-ffi narrows the int64 without a range check */
 		*v = ffi_any_int((int32_t)v->v_int64);
 		return 1;
@@ -154,7 +66,7 @@ static int letter_convert(char letter, TVMFFIAny *v, TVMFFIObject **temp)
 		*v = (TVMFFIAny){.type_index = FFI_DATATYPE, .v_dtype = dt};
 		return 1;
 	}
-	if (letter == 'h' && is_sequence(v) && all_items(v, is_int)) {
+	if (letter == 'h' && is_int_sequence(v)) {
 		const ffi_array_t *a = (const ffi_array_t *)v->v_obj;
 		int64_t dims[64];
 		if (a->size > 64)
@@ -165,46 +77,6 @@ static int letter_convert(char letter, TVMFFIAny *v, TVMFFIObject **temp)
 		*temp = &shape->header;
 		*v = ffi_any_object(*temp);
 		return 1;
-	}
-	return 0;
-}
-
-static void sig_arity(const char *sig, int32_t *min, int32_t *max)
-{
-	const char *bar = strchr(sig, '|');
-	*min = (int32_t)(bar ? (size_t)(bar - sig) : strlen(sig));
-	*max = (int32_t)strlen(sig) - (bar ? 1 : 0);
-}
-
-/* Check args against e->sig into conv (converted copies; temporaries in temps). */
-static int sig_check(const vm_builtin_entry_t *e, const TVMFFIAny *args, int32_t n,
-		     TVMFFIAny *conv, TVMFFIObject **temps)
-{
-	int32_t min, max;
-	sig_arity(e->sig, &min, &max);
-	if (n < min || n > max) {
-		char want[32];
-		snprintf(want, sizeof want, min == max ? "%d" : "%d to %d", min, max);
-		ffi_error_set("TypeError", "Mismatched number of arguments when calling: `%s`. "
-			      "Expected %s but got %d arguments", e->name, want, n);
-		return -1;
-	}
-	const char *letters = e->sig;
-	for (int32_t i = 0; i < n; i++, letters++) {
-		if (*letters == '|')
-			letters++;
-		conv[i] = args[i];
-		if (letter_accepts(*letters, &conv[i]))
-			continue;
-		int rc = letter_convert(*letters, &conv[i], &temps[i]);
-		if (rc < 0)
-			return -1;
-		if (rc == 0) {
-			ffi_error_set("TypeError", "Mismatched type on argument #%d when calling: `%s`. "
-				      "Expected `%s` but got `%s`", i, e->name,
-				      letter_type_name(*letters), value_type_name(&args[i]));
-			return -1;
-		}
 	}
 	return 0;
 }
@@ -225,12 +97,13 @@ static int global_call(void *self, const TVMFFIAny *args, int32_t n, TVMFFIAny *
 	const vm_builtin_entry_t *e = ((ffi_function_t *)self)->data;
 	if (!e->sig)
 		return e->call(self, args, n, result) || global_result_keep(result);
-	TVMFFIAny conv[SIG_MAX_ARGS];
-	TVMFFIObject *temps[SIG_MAX_ARGS] = {0};
-	int rc = sig_check(e, args, n, conv, temps);
+	TVMFFIAny conv[FFI_SIGNATURE_MAX_ARGS];
+	TVMFFIObject *temps[FFI_SIGNATURE_MAX_ARGS] = {0};
+	ffi_signature_t sig = {e->name, "", e->sig};
+	int rc = ffi_signature_convert(&sig, args, n, letter_convert, conv, temps);
 	if (rc == 0)
 		rc = e->call(self, conv, n, result) || global_result_keep(result);
-	for (int32_t i = 0; i < SIG_MAX_ARGS; i++)
+	for (int32_t i = 0; i < FFI_SIGNATURE_MAX_ARGS; i++)
 		ffi_object_release(temps[i]);
 	return rc ? -1 : 0;
 }
