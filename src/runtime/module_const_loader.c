@@ -210,15 +210,9 @@ static int is_tensor(const TVMFFIAny *v)
 	return v->type_index == FFI_TENSOR && v->v_obj;
 }
 
-static int global_create(void *self, const TVMFFIAny *args, int32_t n, TVMFFIAny *result)
+/* The module from both maps (symbols NULL: reading failed, tensors is dropped). */
+static int const_loader_result(ffi_map_t *tensors, ffi_map_t *symbols, TVMFFIAny *result)
 {
-	(void)self;
-	if (ffi_arg_count(create_sig, n, 2))
-		return -1;
-	ffi_map_t *tensors = map_checked(&args[0], 0, "Map<str, ffi.Tensor>", is_tensor);
-	ffi_map_t *symbols = tensors ? map_checked(&args[1], 1, "Map<str, Array<str>>",
-						   is_string_array)
-				     : NULL;
 	if (!symbols) {
 		ffi_object_release(tensors ? ffi_map_object(tensors) : NULL);
 		return -1;
@@ -228,6 +222,18 @@ static int global_create(void *self, const TVMFFIAny *args, int32_t n, TVMFFIAny
 		return -1;
 	*result = ffi_any_object(&mod->header);
 	return 0;
+}
+
+static int global_create(void *self, const TVMFFIAny *args, int32_t n, TVMFFIAny *result)
+{
+	(void)self;
+	if (ffi_arg_count(create_sig, n, 2))
+		return -1;
+	ffi_map_t *tensors = map_checked(&args[0], 0, "Map<str, ffi.Tensor>", is_tensor);
+	ffi_map_t *symbols = tensors ? map_checked(&args[1], 1, "Map<str, Array<str>>",
+						   is_string_array)
+				     : NULL;
+	return const_loader_result(tensors, symbols, result);
 }
 FFI_REGISTER_GLOBAL("ffi.Module.create.const_loader", global_create)
 
@@ -302,23 +308,40 @@ static ffi_tensor_t *read_tensor(byte_reader_t *r)
 	return t;
 }
 
-/* Variables, their tensors (same count, no duplicate names), then symbols and their lists. */
-static ffi_map_t *read_tensor_map(byte_reader_t *r)
+static TVMFFIObject *read_tensor_value(byte_reader_t *r)
+{
+	ffi_tensor_t *t = read_tensor(r);
+	return t ? &t->header : NULL;
+}
+
+static TVMFFIObject *read_strings_value(byte_reader_t *r)
+{
+	ffi_array_t *a = read_strings(r);
+	if (!a)
+		ffi_error_set("InternalError", "Loading const variables failed");
+	return a ? &a->header : NULL;
+}
+
+/* A list of names, their count again, then one value per name (read_value sets the error when
+ * it fails). Variables with their tensors (no duplicate names), then symbols with the lists of
+ * variables they use. */
+static ffi_map_t *read_named_map(byte_reader_t *r, const char *what,
+				 TVMFFIObject *(*read_value)(byte_reader_t *r), int unique)
 {
 	ffi_array_t *names = read_strings(r);
 	uint64_t count;
 	if (!names || read_bytes(r, &count, 8) || count != names->size) {
 		ffi_object_release(names ? &names->header : NULL);
-		ffi_error_set("InternalError", "Loading variable names failed");
+		ffi_error_set("InternalError", "Loading %s failed", what);
 		return NULL;
 	}
 	ffi_map_t *map = ffi_map_new(FFI_MAP);
 	for (size_t i = 0; i < names->size; i++) {
-		ffi_tensor_t *t = read_tensor(r);
-		int dup = t && ffi_map_get(map, &names->items[i]);
-		if (!t || dup) {
+		TVMFFIObject *value = read_value(r);
+		int dup = value && unique && ffi_map_get(map, &names->items[i]);
+		if (!value || dup) {
 			if (dup) {
-				ffi_object_release(&t->header);
+				ffi_object_release(value);
 				ffi_error_set("InternalError", "duplicate constant name");
 			}
 			ffi_object_release(ffi_map_object(map));
@@ -327,35 +350,9 @@ static ffi_map_t *read_tensor_map(byte_reader_t *r)
 		}
 		TVMFFIAny key = names->items[i];
 		ffi_any_retain(&key);
-		ffi_map_set(map, key, ffi_any_object(&t->header));
+		ffi_map_set(map, key, ffi_any_object(value));
 	}
 	ffi_object_release(&names->header);
-	return map;
-}
-
-static ffi_map_t *read_symbol_map(byte_reader_t *r)
-{
-	ffi_array_t *symbols = read_strings(r);
-	uint64_t count;
-	if (!symbols || read_bytes(r, &count, 8) || count != symbols->size) {
-		ffi_object_release(symbols ? &symbols->header : NULL);
-		ffi_error_set("InternalError", "Loading symbols failed");
-		return NULL;
-	}
-	ffi_map_t *map = ffi_map_new(FFI_MAP);
-	for (size_t i = 0; i < symbols->size; i++) {
-		ffi_array_t *vars = read_strings(r);
-		if (!vars) {
-			ffi_object_release(ffi_map_object(map));
-			ffi_object_release(&symbols->header);
-			ffi_error_set("InternalError", "Loading const variables failed");
-			return NULL;
-		}
-		TVMFFIAny key = symbols->items[i];
-		ffi_any_retain(&key);
-		ffi_map_set(map, key, ffi_any_object(&vars->header));
-	}
-	ffi_object_release(&symbols->header);
 	return map;
 }
 
@@ -373,16 +370,8 @@ static int global_load_from_bytes(void *self, const TVMFFIAny *args, int32_t n,
 			      "argument");
 		return -1;
 	}
-	ffi_map_t *tensors = read_tensor_map(&r);
-	ffi_map_t *symbols = tensors ? read_symbol_map(&r) : NULL;
-	if (!symbols) {
-		ffi_object_release(tensors ? ffi_map_object(tensors) : NULL);
-		return -1;
-	}
-	ffi_module_t *mod = const_loader_new(tensors, symbols);
-	if (!mod)
-		return -1;
-	*result = ffi_any_object(&mod->header);
-	return 0;
+	ffi_map_t *tensors = read_named_map(&r, "variable names", read_tensor_value, 1);
+	ffi_map_t *symbols = tensors ? read_named_map(&r, "symbols", read_strings_value, 0) : NULL;
+	return const_loader_result(tensors, symbols, result);
 }
 FFI_REGISTER_GLOBAL("ffi.Module.load_from_bytes.const_loader", global_load_from_bytes)

@@ -154,6 +154,20 @@ static void side_gone(struct link_side *side, int err)
 	uv_timer_start(&link->linger, on_linger, PROXY_LINK_LINGER_MS, 0);
 }
 
+/* What one non-blocking write towards `to` returned: 0 go on (bytes written, or EINTR),
+ * 1 it would block (d->blocked set), -1 the side failed (already handled). */
+static int write_outcome(struct link_dir *d, struct link_side *to, ssize_t n)
+{
+	if (n > 0 || (n < 0 && errno == EINTR))
+		return 0;
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+		d->blocked = 1;
+		return 1;
+	}
+	side_gone(to, n < 0 ? -errno : UV_EPIPE);
+	return -1;
+}
+
 /* Write what is queued towards side i. 0: all written (or nothing to do), 1: would block,
  * <0: the side failed (already handled). */
 static int dir_flush(struct proxy_link *link, int i)
@@ -165,18 +179,11 @@ static int dir_flush(struct proxy_link *link, int i)
 	while (d->pre_off < d->pre_len) {
 		ssize_t n = send(to->fd, d->pre + d->pre_off, d->pre_len - d->pre_off,
 				 MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (n > 0) {
+		int rc = write_outcome(d, to, n);
+		if (rc)
+			return rc;
+		if (n > 0)
 			d->pre_off += (size_t)n;
-			continue;
-		}
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			d->blocked = 1;
-			return 1;
-		}
-		side_gone(to, n < 0 ? -errno : UV_EPIPE);
-		return -1;
 	}
 	if (d->pre) {
 		free(d->pre);
@@ -186,18 +193,11 @@ static int dir_flush(struct proxy_link *link, int i)
 	while (d->piped) {
 		ssize_t n = splice(d->pipe[0], NULL, to->fd, NULL, d->piped,
 				   SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-		if (n > 0) {
+		int rc = write_outcome(d, to, n);
+		if (rc)
+			return rc;
+		if (n > 0)
 			d->piped -= (size_t)n;
-			continue;
-		}
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			d->blocked = 1;
-			return 1;
-		}
-		side_gone(to, n < 0 ? -errno : UV_EPIPE);
-		return -1;
 	}
 	d->blocked = 0;
 	return 0;

@@ -86,6 +86,12 @@ size_t server_handshake_need(const handshake_reader_t *r)
 	return r->key_len - r->key_have;
 }
 
+uv_buf_t server_handshake_buf(const handshake_reader_t *r, char *buf, size_t size)
+{
+	size_t need = server_handshake_need(r);
+	return uv_buf_init(buf, (unsigned)(need < size ? need : size));
+}
+
 /* ---- handshaking connections -------------------------------------------------------------- */
 
 static void hs_unlink(server_t *srv, struct hs_conn *c)
@@ -317,10 +323,7 @@ static void on_hs_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
 	(void)suggested;
 	struct hs_conn *c = h->data;
-	size_t need = server_handshake_need(&c->reader);
-	if (need > sizeof c->buf)
-		need = sizeof c->buf;
-	*buf = uv_buf_init(c->buf, (unsigned)need);
+	*buf = server_handshake_buf(&c->reader, c->buf, sizeof c->buf);
 }
 
 static void on_hs_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)

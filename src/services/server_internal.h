@@ -58,6 +58,9 @@ static inline uint64_t server_ms(double seconds)
 void server_registration_update(server_t *srv);
 /* Exactly the bytes the handshake still needs: never read into the data plane that follows. */
 size_t server_handshake_need(const handshake_reader_t *r);
+/* The read buffer for a handshake (a libuv alloc callback's answer): buf, cut to what the
+ * handshake still needs. */
+uv_buf_t server_handshake_buf(const handshake_reader_t *r, char *buf, size_t size);
 /* The session limit: the smaller of the client's and the server's, 0 meaning none. */
 double server_effective_timeout(double client, double server);
 /* Fork a session on a matched connection (the session takes tcp). */

@@ -67,10 +67,7 @@ static void on_proxy_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
 	(void)suggested;
 	struct proxy_conn *pc = h->data;
-	size_t need = server_handshake_need(&pc->reader);
-	if (need > sizeof pc->buf)
-		need = sizeof pc->buf;
-	*buf = uv_buf_init(pc->buf, (unsigned)need);
+	*buf = server_handshake_buf(&pc->reader, pc->buf, sizeof pc->buf);
 }
 
 static void on_proxy_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)

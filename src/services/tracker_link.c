@@ -106,6 +106,16 @@ static struct resource *find_resource(const tracker_link_t *link, uint64_t id)
 	return NULL;
 }
 
+/* A fresh matchkey was drawn: nothing about it was sent or acknowledged yet. */
+static void resource_rekeyed(struct resource *r)
+{
+	r->put_pending = 1;
+	r->acked = 0;
+	r->ever_put = 0;
+	r->misses = 0;
+	r->assigned_reported = 0;
+}
+
 static int fresh_matchkey(struct resource *r)
 {
 	/* Retry once: a failure means no kernel randomness, which we refuse to paper over. */
@@ -299,11 +309,7 @@ static void handle_poll_reply(tracker_link_t *link, const cJSON *reply)
 				n--;
 				continue;
 			}
-			r->put_pending = 1;
-			r->acked = 0;
-			r->ever_put = 0;
-			r->misses = 0;
-			r->assigned_reported = 0;
+			resource_rekeyed(r);
 			link->stats.regenerations++;
 			e->fresh = xstrdup(r->matchkey);
 			log_info("tracker: matchkey of '%s' was handed out but no client came; "
@@ -630,11 +636,7 @@ int tracker_link_renew(tracker_link_t *link, uint64_t id)
 	if (fresh_matchkey(r) != 0)
 		return UV_EIO;
 	r->held = 0;
-	r->put_pending = 1;
-	r->acked = 0;
-	r->ever_put = 0;
-	r->misses = 0;
-	r->assigned_reported = 0;
+	resource_rekeyed(r);
 	link_send_next(link);
 	return 0;
 }
