@@ -27,6 +27,7 @@ enum key_type {
 #define C(field) CONFIG_CONSOLE, offsetof(config_t, console.field), sizeof(((config_t *)0)->console.field)
 #define R(field) CONFIG_RUN, offsetof(config_t, run.field), sizeof(((config_t *)0)->run.field)
 #define M(field) CONFIG_METRICS, offsetof(config_t, metrics.field), sizeof(((config_t *)0)->metrics.field)
+#define H(field) CONFIG_HEALTH, offsetof(config_t, health.field), sizeof(((config_t *)0)->health.field)
 #define L(field) CONFIG_LOG, offsetof(config_t, log.field), sizeof(((config_t *)0)->log.field)
 
 struct key_row {
@@ -92,6 +93,11 @@ static const struct key_row keys[] = {
 	{"max_connections", KEY_INT, M(max_connections), 1, 10000, 0},
 	{"timeout", KEY_DOUBLE, M(timeout), 1, 3600, 0},
 
+	{"interval", KEY_DOUBLE, H(interval), 0, 86400, 0},
+	{"failures_to_drain", KEY_INT, H(failures_to_drain), 1, 1000, 0},
+	{"timeout", KEY_DOUBLE, H(timeout), 0.1, 3600, 0},
+	{"copy_bytes", KEY_SIZE, H(copy_bytes), 0, 64.0 * 1024 * 1024, 0},
+
 	{"tracker", KEY_ADDR, R(tracker), 0, 0, 0},
 	{"key", KEY_STRING, R(key), 0, 0, 0},
 	{"device", KEY_STRING, R(device), 0, 0, 0},
@@ -108,7 +114,7 @@ static const struct key_row keys[] = {
 };
 
 static const char *const section_names[CONFIG_SECTION_COUNT] = {
-	"log", "tracker", "proxy", "server", "console", "run", "metrics"};
+	"log", "tracker", "proxy", "server", "console", "run", "metrics", "health"};
 
 void config_default(config_t *cfg)
 {
@@ -118,6 +124,7 @@ void config_default(config_t *cfg)
 	proxy_options_default(&cfg->proxy);
 	server_options_default(&cfg->server);
 	metrics_options_default(&cfg->metrics);
+	health_options_default(&cfg->health);
 	cfg->vm_storage_limit = vm_storage_limit();
 	cfg->console.local_server = 1;
 	snprintf(cfg->console.local_key, sizeof cfg->console.local_key, "local");
@@ -410,7 +417,7 @@ static char *ini_read_line(char *str, int num, void *stream)
 		int sec = config_section_parse(name);
 		if (sec < 0 || sec == CONFIG_RUN) {
 			load_fail(st, "%s:%d: unknown section [%s] (expected log, tracker, proxy, server, "
-				  "console or metrics)", name);
+				  "console, metrics or health)", name);
 			return NULL;
 		}
 		st->cfg->has[sec] = 1;

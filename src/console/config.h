@@ -8,6 +8,7 @@
 #include <stdio.h>
 
 #include "base/log.h"
+#include "services/health.h"
 #include "services/metrics.h"
 #include "services/proxy.h"
 #include "services/server.h"
@@ -21,6 +22,7 @@ enum config_section {
 	CONFIG_CONSOLE = 4,
 	CONFIG_RUN = 5, /* --run/--connect flags: command line only, never in a file */
 	CONFIG_METRICS = 6,
+	CONFIG_HEALTH = 7,
 	CONFIG_SECTION_COUNT
 };
 
@@ -61,6 +63,7 @@ typedef struct config {
 	uint64_t vm_storage_limit; /* [server]: largest single Relax VM storage (vm.h), process-wide */
 	console_options_t console;
 	metrics_options_t metrics;
+	health_options_t health;
 	run_options_t run;
 	char path[512]; /* the file loaded, "" if none */
 } config_t;

@@ -178,7 +178,9 @@ static int add_server(void *arg, const struct tracker_view_server *v)
 	r->id = v->id;
 	snprintf(r->cells[0], DASH_CELL, "%s", v->addr[0] ? v->addr : v->peer);
 	snprintf(r->cells[1], DASH_CELL, "%s", v->key);
-	snprintf(r->cells[2], DASH_CELL, "%s", behind_proxy ? "proxy" : states[v->state]);
+	snprintf(r->cells[2], DASH_CELL, "%s", behind_proxy      ? "proxy"
+					       : v->health_drained ? "unhealthy"
+								   : states[v->state]);
 	snprintf(r->cells[3], DASH_CELL, "%llu", (unsigned long long)v->sessions);
 	r->sort_value[3] = (double)v->sessions;
 	dash_format_duration(c->now - v->registered, r->cells[4], DASH_CELL);
@@ -191,12 +193,19 @@ static int add_server(void *arg, const struct tracker_view_server *v)
 			    : strcmp(v->compiler, "none") == 0 ? "no (compiler = none)"
 			    : v->compiler[0]                   ? v->compiler
 							       : "no (no compiler on PATH)";
-	snprintf(r->detail, sizeof r->detail,
+	int n = snprintf(r->detail, sizeof r->detail,
 		 "server connection %llu\nkey:        %s\naddress:    %s\npeer:       %s\n"
 		 "state:      %s\nfree:       %d\nheld:       %d (drained)\nsessions:   %llu\n"
 		 "registered: %s ago\nlinks .o/.tar uploads with: %s",
 		 (unsigned long long)v->id, v->key, v->addr, v->peer, r->cells[2], v->free, v->held,
 		 (unsigned long long)v->sessions, r->cells[4], links);
+	if (n > 0 && (size_t)n < sizeof r->detail && (v->drain_reason || v->probes_ok ||
+						    v->probes_failed))
+		snprintf(r->detail + n, sizeof r->detail - (size_t)n,
+			 "\ndrained:    %.120s\nprobes:     %llu passed, %llu failed (%d in a row), "
+			 "last round trip %.0f us",
+			 v->drain_reason ? v->drain_reason : "no", (unsigned long long)v->probes_ok,
+			 (unsigned long long)v->probes_failed, v->health_failures, v->probe_rtt_us);
 	return 0;
 }
 

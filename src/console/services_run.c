@@ -42,6 +42,10 @@ int services_run_start(services_run_t *s, uv_loop_t *loop, config_t *cfg, unsign
 		*failed = "server";
 		return err;
 	}
+	if (s->tracker && (err = health_start(loop, &cfg->health, s->tracker, &s->health)) != 0) {
+		*failed = "health";
+		return err;
+	}
 	if (cfg->metrics.listen[0] && (s->tracker || s->proxy) &&
 	    (err = metrics_start(loop, &cfg->metrics, s->tracker, s->proxy, &s->metrics)) != 0) {
 		*failed = "metrics";
@@ -59,6 +63,8 @@ void services_run_close(services_run_t *s)
 {
 	metrics_close(s->metrics); /* reads the tracker and proxy: goes first */
 	s->metrics = NULL;
+	health_close(s->health);
+	s->health = NULL;
 	if (s->server)
 		server_close(s->server, on_service_closed, NULL);
 	if (s->proxy)

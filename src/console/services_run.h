@@ -7,6 +7,7 @@
 #include <uv.h>
 
 #include "console/config.h"
+#include "services/health.h"
 #include "services/metrics.h"
 #include "services/proxy.h"
 #include "services/server.h"
@@ -25,6 +26,7 @@ typedef struct services_run {
 	proxy_t *proxy;
 	server_t *server;
 	metrics_t *metrics; /* [metrics] listen set */
+	health_t *health;   /* [health] interval set, with a tracker */
 } services_run_t;
 
 /* Raises the descriptor limit for every connection the chosen services may hold (a proxy link

@@ -121,6 +121,19 @@ static void put_histogram(void *arg, const struct tracker_wait_histogram *h)
 		    (unsigned long long)h->count);
 }
 
+static int put_unhealthy(void *arg, const struct tracker_view_server *s)
+{
+	if (!s->health_drained)
+		return 0;
+	char key[600], server[600], reason[600];
+	label_value(key, sizeof key, strncmp(s->key, "server:", 7) == 0 ? s->key + 7 : s->key);
+	label_value(server, sizeof server, s->addr[0] ? s->addr : s->peer);
+	label_value(reason, sizeof reason, s->drain_reason ? s->drain_reason : "");
+	text_printf(arg, "tvmrpc_tracker_unhealthy{key=\"%s\",server=\"%s\",reason=\"%s\"} 1\n",
+		    key, server, reason);
+	return 0;
+}
+
 static void tracker_metrics(struct text *t, tracker_t *tr)
 {
 	static const char *const states[] = {"free", "busy", "drained"};
@@ -159,6 +172,18 @@ static void tracker_metrics(struct text *t, tracker_t *tr)
 		    (unsigned long long)c.handshake_timeouts);
 	text_printf(t, "tvmrpc_tracker_refusals_total{cause=\"protocol_error\"} %llu\n",
 		    (unsigned long long)c.protocol_errors);
+	family(t, "tvmrpc_tracker_probes_total", "counter", "Health-check probes, by result.");
+	text_printf(t, "tvmrpc_tracker_probes_total{result=\"passed\"} %llu\n",
+		    (unsigned long long)c.probes_ok);
+	text_printf(t, "tvmrpc_tracker_probes_total{result=\"failed\"} %llu\n",
+		    (unsigned long long)c.probes_failed);
+	family(t, "tvmrpc_tracker_health_drains_total", "counter",
+	       "Boards drained by failed health checks.");
+	text_printf(t, "tvmrpc_tracker_health_drains_total %llu\n",
+		    (unsigned long long)c.health_drains);
+	family(t, "tvmrpc_tracker_unhealthy", "gauge",
+	       "1 for each board the health checker drained; reason says why.");
+	tracker_view_servers(tr, put_unhealthy, t);
 	family(t, "tvmrpc_tracker_connections", "gauge", "Open tracker connections.");
 	text_printf(t, "tvmrpc_tracker_connections %llu\n", (unsigned long long)c.connections_open);
 	family(t, "tvmrpc_tracker_queue_wait_seconds", "histogram",

@@ -1148,7 +1148,9 @@ int tracker_conn_is_server(const struct tracker_conn *c)
 	return c->info_is_server || c->resource_count > 0 || (c->registered && !c->info);
 }
 
-void tracker_conn_set_drained(struct tracker_conn *c, int drained)
+/* Hold (or release) c's unassigned resources: c->drained is the effective state, the admin's
+ * drain or the health checker's (tracker_health.c). `why` goes to the log and the events. */
+void tracker_conn_apply_hold(struct tracker_conn *c, int drained, const char *why)
 {
 	tracker_t *t = c->t;
 	drained = drained != 0;
@@ -1166,13 +1168,31 @@ void tracker_conn_set_drained(struct tracker_conn *c, int drained)
 			tracker_queue_free_append(r->queue, r);
 		}
 	}
-	log_info("%s %s by admin", c->peer, drained ? "drained" : "undrained");
-	tracker_event(t, drained ? TRACKER_EVENT_DROP : TRACKER_EVENT_RELEASE, "%s %s by admin",
-		      c->peer, drained ? "drained" : "undrained");
+	log_info("%s %s %s", c->peer, drained ? "drained" : "undrained", why);
+	tracker_event(t, drained ? TRACKER_EVENT_DROP : TRACKER_EVENT_RELEASE, "%s %s %s",
+		      c->peer, drained ? "drained" : "undrained", why);
 	/* Released resources may satisfy waiting requests. c holds each of its keys, so the
 	 * queues survive; stop if scheduling closed c (it might also be a requester). */
 	for (size_t i = 0; !drained && i < c->key_count && c->state != TRACKER_CONN_CLOSING; i++)
 		schedule(t, c->keys[i]);
+	tracker_changed(t);
+}
+
+/* The admin's drain always wins over the health checker: draining holds the board whatever
+ * the probes say, and undraining also clears a health drain (docs/lab-operations.md). */
+void tracker_conn_set_drained(struct tracker_conn *c, int drained)
+{
+	c->admin_drained = drained != 0;
+	if (!drained) {
+		c->health_drained = 0;
+		c->health_failures = 0;
+	}
+	tracker_conn_apply_hold(c, drained, "by admin");
+}
+
+void tracker_event_note(tracker_t *t, enum tracker_event_kind kind, const char *text)
+{
+	tracker_event(t, kind, "%s", text);
 	tracker_changed(t);
 }
 

@@ -56,7 +56,13 @@ struct tracker_conn {
 	size_t key_count, key_cap;
 	struct tracker_list open_sessions; /* tracker_session_t.link: sessions on its servers */
 	int kicked;                 /* closed by an admin: its open sessions end "cancelled" */
-	int drained;
+	int drained;                /* effective: admin_drained || health_drained */
+	int admin_drained;
+	int health_drained;         /* drained by failed probes (tracker_health.c) */
+	int health_failures;        /* probes failed in a row */
+	char health_reason[160];    /* why health_drained, for the console and metrics */
+	double probe_rtt_us;        /* last successful probe's mean round trip */
+	uint64_t probes_ok, probes_failed;
 	int registered;             /* sent UPDATE_INFO or PUT */
 	uint64_t sessions;          /* resources handed out */
 	double registered_at;
@@ -88,6 +94,7 @@ struct tracker {
 	void (*on_change)(void *arg);
 	void *on_change_arg;
 	struct tracker_view_counters counters;
+	uint64_t health_next_id;    /* round robin of the health checker over connection ids */
 	tracker_usage_t usage;
 	struct tracker_view_event events[TRACKER_VIEW_EVENT_RING];
 	uint64_t event_seq;         /* seq of the newest event; 0 = none */
@@ -102,6 +109,8 @@ char *tracker_request_who(const char *user, const char *peer_ip);
 struct tracker_conn *tracker_conn_find(const tracker_t *t, uint64_t id);
 int tracker_conn_is_server(const struct tracker_conn *c);
 void tracker_conn_set_drained(struct tracker_conn *c, int drained);
+void tracker_conn_apply_hold(struct tracker_conn *c, int drained, const char *why);
+void tracker_event_note(tracker_t *t, enum tracker_event_kind kind, const char *text);
 void tracker_conn_kick(struct tracker_conn *c);
 int tracker_request_cancel(tracker_t *t, uint64_t request_id);
 

@@ -191,6 +191,20 @@ static void ring_push(tracker_usage_t *u, const tracker_session_t *s, double end
 	e->end = end;
 }
 
+void tracker_usage_note(tracker_usage_t *u, const cJSON *record)
+{
+	char *text = cJSON_PrintUnformatted(record);
+	if (!text)
+		fatal("tracker: out of memory for a usage record");
+	size_t n = strlen(text);
+	char *line = xmalloc(n + 2);
+	memcpy(line, text, n);
+	memcpy(line + n, "\n", 2);
+	free(text);
+	usage_write(u, line);
+	free(line);
+}
+
 void tracker_usage_finish(tracker_usage_t *u, tracker_session_t *s, double end_time,
 			  enum tracker_session_end end)
 {

@@ -80,6 +80,9 @@ void tracker_usage_finish(tracker_usage_t *u, tracker_session_t *s, double end_t
 /* An assignment of `key` after waiting `wait` seconds. */
 void tracker_usage_observe_wait(tracker_usage_t *u, const char *key, double wait);
 
+/* A line that is not a session (e.g. {"event": "health_drain", ...}): written as one record. */
+void tracker_usage_note(tracker_usage_t *u, const cJSON *record);
+
 /* The record's JSON line (with '\n'), as written to the file; caller frees. */
 char *tracker_usage_line(const tracker_session_t *s, double end_time,
 			 enum tracker_session_end end);

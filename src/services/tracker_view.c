@@ -50,6 +50,14 @@ size_t tracker_view_servers(const tracker_t *t,
 				      : TRACKER_SERVER_BUSY;
 		s.sessions = c->sessions;
 		s.registered = c->registered_at;
+		s.drain_reason = c->admin_drained    ? "admin"
+				 : c->health_drained ? c->health_reason
+						     : NULL;
+		s.health_drained = c->health_drained && !c->admin_drained;
+		s.health_failures = c->health_failures;
+		s.probes_ok = c->probes_ok;
+		s.probes_failed = c->probes_failed;
+		s.probe_rtt_us = c->probe_rtt_us;
 		n++;
 		if (fn(arg, &s))
 			break;

@@ -32,6 +32,11 @@ struct tracker_view_server {
 	uint64_t sessions;        /* resources handed to clients so far */
 	double registered;        /* wall clock (seconds since the epoch) of the first
 				   * UPDATE_INFO or PUT */
+	const char *drain_reason; /* NULL unless drained: "admin", or the health checker's why */
+	int health_drained;       /* drained by failed probes (not by the admin) */
+	int health_failures;      /* probes failed in a row */
+	uint64_t probes_ok, probes_failed;
+	double probe_rtt_us;      /* last passed probe's mean round trip, 0 if none */
 };
 
 /* One device key. `total` counts live connections that PUT this key. */
@@ -85,6 +90,8 @@ struct tracker_view_counters {
 	uint64_t assignments;
 	uint64_t cancelled;            /* requests cancelled by an admin */
 	uint64_t sessions_ended[4];    /* finished sessions by enum tracker_session_end */
+	uint64_t probes_ok, probes_failed; /* health checks ([health]) */
+	uint64_t health_drains;        /* boards drained by failed probes */
 	uint64_t servers;              /* connections shown by tracker_view_servers now */
 	uint64_t pending;              /* requests waiting now */
 };

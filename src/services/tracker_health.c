@@ -1,0 +1,131 @@
+/* Health checks, tracker side (tracker_health.h): choosing and taking a board to probe, and
+ * draining or undraining it on the result. Reads and changes tracker_state.h's structs, like
+ * tracker_view.c; the probing itself is in health.c. */
+#include "services/tracker_health.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "base/log.h"
+#include "services/tracker_state.h"
+
+static double now_wall(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* A resource of c that a probe may take now, or NULL. */
+static tracker_resource_t *probe_resource(const struct tracker_conn *c)
+{
+	if (c->admin_drained || c->state != TRACKER_CONN_OPEN)
+		return NULL;
+	for (struct tracker_list *l = c->resources.next; l != &c->resources; l = l->next) {
+		tracker_resource_t *r = TRACKER_CONTAINER_OF(l, tracker_resource_t, owner_link);
+		int usable = r->state == TRACKER_RESOURCE_FREE ||
+			     (r->state == TRACKER_RESOURCE_HELD && c->health_drained);
+		/* Probes never take a board away from a waiting user. */
+		if (usable && r->queue->heap_len == 0)
+			return r;
+	}
+	return NULL;
+}
+
+int tracker_health_take(tracker_t *t, struct tracker_health_target *out)
+{
+	struct tracker_conn *best = NULL, *first = NULL;
+	for (struct tracker_list *l = t->conns.next; l != &t->conns; l = l->next) {
+		struct tracker_conn *c = TRACKER_CONTAINER_OF(l, struct tracker_conn, link);
+		if (!probe_resource(c))
+			continue;
+		if (!first || c->id < first->id)
+			first = c;
+		if (c->id > t->health_next_id && (!best || c->id < best->id))
+			best = c;
+	}
+	if (!best)
+		best = first;
+	if (!best)
+		return UV_ENOENT;
+	tracker_resource_t *r = probe_resource(best);
+	tracker_queue_t *q = r->queue;
+	t->health_next_id = best->id;
+	memset(out, 0, sizeof *out);
+	out->conn_id = best->id;
+	snprintf(out->key, sizeof out->key, "%s", q->key);
+	snprintf(out->host, sizeof out->host, "%s", r->addr);
+	out->port = r->port;
+	snprintf(out->server, sizeof out->server, "%s:%d", r->addr, r->port);
+	snprintf(out->matchkey, sizeof out->matchkey, "%s", r->matchkey);
+	/* Taken exactly as an assignment: the server sees a client with this matchkey, then PUTs
+	 * again, and a request that arrived meanwhile gets the board right after the probe. */
+	if (r->state == TRACKER_RESOURCE_FREE)
+		tracker_queue_free_remove(q, r);
+	else
+		q->held_count--;
+	tracker_list_remove(&r->owner_link);
+	best->resource_count--;
+	free(r->addr);
+	free(r->matchkey);
+	free(r);
+	tracker_queues_release(&t->queues, q);
+	return 0;
+}
+
+static void usage_note(tracker_t *t, const struct tracker_health_target *target,
+		       const char *event, const char *reason)
+{
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddNumberToObject(o, "time", (double)(long long)(now_wall() * 1000) / 1000);
+	cJSON_AddStringToObject(o, "event", event);
+	cJSON_AddStringToObject(o, "key", target->key);
+	cJSON_AddStringToObject(o, "server", target->server);
+	cJSON_AddStringToObject(o, "reason", reason);
+	tracker_usage_note(&t->usage, o);
+	cJSON_Delete(o);
+}
+
+void tracker_health_report(tracker_t *t, const struct tracker_health_target *target, int ok,
+			   double rtt_us, const char *why, int failures_to_drain)
+{
+	struct tracker_conn *c = tracker_conn_find(t, target->conn_id);
+	if (!c || c->state != TRACKER_CONN_OPEN)
+		return;
+	char text[600];
+	if (ok) {
+		c->probes_ok++;
+		t->counters.probes_ok++;
+		c->health_failures = 0;
+		c->probe_rtt_us = rtt_us;
+		snprintf(text, sizeof text, "health: probe of %.60s passed (%.0f us)", target->server,
+			 rtt_us);
+		tracker_event_note(t, TRACKER_EVENT_REGISTER, text);
+		if (c->health_drained && !c->admin_drained) {
+			c->health_drained = 0;
+			c->health_reason[0] = '\0';
+			usage_note(t, target, "health_undrain", "probe passed");
+			tracker_conn_apply_hold(c, 0, "by health check: probe passed");
+		}
+		return;
+	}
+	c->probes_failed++;
+	t->counters.probes_failed++;
+	c->health_failures++;
+	snprintf(text, sizeof text, "health: probe of %.60s failed (%d in a row): %.80s",
+		 target->server, c->health_failures, why);
+	tracker_event_note(t, TRACKER_EVENT_ERROR, text);
+	log_warn("%s", text);
+	if (c->health_drained || c->admin_drained || c->health_failures < failures_to_drain)
+		return;
+	c->health_drained = 1;
+	t->counters.health_drains++;
+	snprintf(c->health_reason, sizeof c->health_reason, "%d probes failed in a row: %.100s",
+		 c->health_failures, why);
+	usage_note(t, target, "health_drain", c->health_reason);
+	char how[200];
+	snprintf(how, sizeof how, "by health check: %s", c->health_reason);
+	tracker_conn_apply_hold(c, 1, how);
+}
