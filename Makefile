@@ -40,6 +40,12 @@ TRIPLET := $(patsubst %-,%,$(CROSS_COMPILE))
 BUILD := build-$(TRIPLET)
 STATIC := 1
 PKG_CONFIG := PKG_CONFIG_LIBDIR=/usr/lib/$(TRIPLET)/pkgconfig:/usr/share/pkgconfig pkg-config
+# Unit tests of a cross build run under qemu-user with the cross C library (`make CROSS_COMPILE=...
+# unit-test`); the first word of the triplet names qemu's CPU (arm, aarch64, riscv64).
+QEMU_CPU := $(firstword $(subst -, ,$(TRIPLET)))
+# Where the multiarch C library of the target is installed (the :armhf -dev packages pull it
+# in), qemu must use it and not the cross one: mixing the two loaders crashes threads and fork.
+EMU := qemu-$(QEMU_CPU) $(if $(wildcard /lib/$(TRIPLET)/libc.so.6),,-L /usr/$(TRIPLET))
 endif
 STATIC ?=
 ifeq ($(STATIC),1)
@@ -73,7 +79,8 @@ PKG_LIBS   = $(STATIC_LIBS)
 else
 PKG_LIBS   = $(shell $(PKG_CONFIG) --libs $(PKGS))
 endif
-ALL_CFLAGS = -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -DTVMRPC_VERSION='"$(VERSION)"' $(METRICS_CFLAGS) \
+ALL_CFLAGS = -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 \
+             -DTVMRPC_VERSION='"$(VERSION)"' $(METRICS_CFLAGS) \
              -Isrc $(PKG_CFLAGS) $(CFLAGS) $(SANFLAGS) -MMD -MP
 # -rdynamic: compiled TVM modules resolve TVMFFIErrorSetRaisedFromCStrParts (and friends)
 # against the executable itself.
@@ -137,7 +144,8 @@ models: $(MODEL_SO)
 
 # Unit tests load the test kernels from $(BUILD)/models (TVMRPC_BUILD tells them where).
 unit-test: $(UNIT_BIN) $(MODEL_SO)
-	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; TVMRPC_BUILD=$(abspath $(BUILD)) $$t; done
+	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; TVMRPC_BUILD=$(abspath $(BUILD)) \
+	    $(if $(EMU),TVMRPC_EMULATOR=qemu-$(QEMU_CPU) TVMRPC_TEST_CC=$(CC)) $(EMU) $$t; done
 
 e2e-test: $(BIN) $(MODEL_SO) $(BENCH_BIN)
 	TVMRPC_BIN=$(abspath $(BIN)) TVMRPC_BUILD=$(abspath $(BUILD)) \

@@ -211,7 +211,7 @@ static int decode_tensor(blob_reader_t *r, param_entry_t *e)
 	if (rc == 0) {
 		e->tensor = &e->owned->dl;
 		uint64_t copy = h.record < storage ? h.record : storage;
-		const uint8_t *bytes;
+		const uint8_t *bytes = NULL;
 		byte_reader_bytes(r, (size_t)h.record, &bytes); /* cannot fail: checked in the head */
 		if (copy)
 			memcpy(e->owned->dl.data, bytes, (size_t)copy);

@@ -176,6 +176,13 @@ static void test_nested_launch_runs_serially(void **state)
 static void test_parallel_launch_after_fork(void **state)
 {
 	(void)state;
+	/* qemu-user (the cross builds' unit-test run) aborts on its own assertion when a child
+	 * forked from a threaded process starts threads; real boards do not (docs/boards.md). */
+	if (getenv("TVMRPC_EMULATOR")) {
+		print_message("skipped under %s: qemu-user cannot start threads after fork\n",
+			      getenv("TVMRPC_EMULATOR"));
+		skip();
+	}
 	check_launch(0, backend_thread_count()); /* the parent's pool is running */
 	fflush(NULL);
 	pid_t pid = fork();

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "native_fixture.h"
 #include "runtime/ffi.h"
 #include "runtime/module_library.h"
 #include "global_call_util.h"
@@ -116,6 +117,7 @@ static ffi_module_t *build_hello(void)
 
 static void test_library_kind_mask_formats_source(void **state)
 {
+	SKIP_UNLESS_NATIVE(X86_FIXTURE);
 	(void)state;
 	ffi_module_t *m = load_fixture("add_one.so");
 	TVMFFIAny a[2] = {mod_arg(m), raw("asm")};
@@ -144,6 +146,7 @@ static void test_library_kind_mask_formats_source(void **state)
 
 static void test_lookup_and_imports(void **state)
 {
+	SKIP_UNLESS_NATIVE(X86_FIXTURE);
 	(void)state;
 	ffi_module_t *a = load_fixture("add_one.so"), *m = load_fixture("matmul.so");
 	TVMFFIAny args[3];
@@ -186,6 +189,7 @@ static void test_lookup_and_imports(void **state)
 
 static void test_metadata_and_doc_symbols(void **state)
 {
+	SKIP_UNLESS_NATIVE(X86_FIXTURE);
 	(void)state;
 	ffi_module_t *h = build_hello(), *parent = load_fixture("add_one.so");
 	TVMFFIAny args[3];
@@ -224,6 +228,7 @@ static void test_metadata_and_doc_symbols(void **state)
 
 static void test_module_globals_keep_alive(void **state)
 {
+	SKIP_UNLESS_NATIVE(X86_FIXTURE);
 	(void)state;
 	ffi_module_t *m = load_fixture("add_one.so");
 	TVMFFIAny a = mod_arg(m);
@@ -261,6 +266,7 @@ static int fake_loader(void *self, const TVMFFIAny *args, int32_t n, TVMFFIAny *
 
 static void test_load_from_file_picks_the_loader(void **state)
 {
+	SKIP_UNLESS_NATIVE(X86_FIXTURE);
 	(void)state;
 	ffi_registry_put_call("ffi.Module.load_from_file.fakefmt", fake_loader);
 	TVMFFIAny a = raw("/some/where/lib.v1.fakefmt");
@@ -718,6 +724,7 @@ static void test_local_session(void **state)
 
 static void test_rpc_globals_bad_input(void **state)
 {
+	SKIP_UNLESS_NATIVE(X86_FIXTURE);
 	(void)state;
 	ffi_module_t *lib = load_fixture("add_one.so");
 	TVMFFIAny m = mod_arg(lib), i = ffi_any_int(1);

@@ -26,6 +26,7 @@
 #include "runtime/session_codec.h"
 #include "services/session_serve.h"
 #include "base/xalloc.h"
+#include "native_fixture.h"
 
 #define VECTOR_DIR "tests/vectors"
 #define MAX_MAP 1024
@@ -578,18 +579,21 @@ static void replay_with_loader(const char *name)
 
 static void test_replay_python_kernel_add_one(void **state)
 {
+	SKIP_UNLESS_NATIVE(X86_FIXTURE);
 	(void)state;
 	replay_with_loader("python_kernel_add_one");
 }
 
 static void test_replay_python_kernel_matmul_timeeval(void **state)
 {
+	SKIP_UNLESS_NATIVE(X86_FIXTURE);
 	(void)state;
 	replay_with_loader("python_kernel_matmul_timeeval");
 }
 
 static void test_replay_python_relax_mlp(void **state)
 {
+	SKIP_UNLESS_NATIVE(X86_FIXTURE);
 	(void)state;
 	replay_with_loader("python_relax_mlp");
 }

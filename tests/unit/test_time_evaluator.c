@@ -14,6 +14,7 @@
 
 #include "runtime/ffi.h"
 #include "runtime/module_library.h"
+#include "native_fixture.h"
 
 static char models_dir[PATH_MAX / 2];
 
@@ -205,6 +206,7 @@ static void test_preproc_cooldown_and_flush(void **state)
 
 static void test_real_fixture_matmul(void **state)
 {
+	SKIP_UNLESS_NATIVE(X86_FIXTURE);
 	(void)state;
 	char path[PATH_MAX];
 	assert_non_null(realpath("tests/fixtures/matmul.so", path));

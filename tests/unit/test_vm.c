@@ -20,6 +20,7 @@
 #include "runtime/vm.h"
 #include "runtime/vm_executable.h"
 #include "vm_test_util.h"
+#include "native_fixture.h"
 
 #define FIXTURE "tests/fixtures/mlp_digits.so"
 
@@ -110,6 +111,7 @@ static void check_logits(mlp_t *m, const TVMFFIAny *out)
 
 static void test_mlp_direct_call(void **state)
 {
+	SKIP_UNLESS_NATIVE(FIXTURE);
 	(void)state;
 	mlp_t m;
 	mlp_open(&m, 1);
@@ -135,6 +137,7 @@ static void test_mlp_direct_call(void **state)
 
 static void test_mlp_stateful(void **state)
 {
+	SKIP_UNLESS_NATIVE(FIXTURE);
 	(void)state;
 	mlp_t m;
 	mlp_open(&m, 1);
@@ -182,6 +185,7 @@ static void test_mlp_stateful(void **state)
 
 static void test_mlp_function_info(void **state)
 {
+	SKIP_UNLESS_NATIVE(FIXTURE);
 	(void)state;
 	mlp_t m;
 	mlp_open(&m, 0);
@@ -235,6 +239,7 @@ static void test_mlp_function_info(void **state)
 
 static void test_mlp_init_refusals(void **state)
 {
+	SKIP_UNLESS_NATIVE(FIXTURE);
 	(void)state;
 	mlp_t m;
 	mlp_open(&m, 0);
