@@ -74,8 +74,14 @@ int session_memory_alloc(session_memory_t *m, uint64_t nbytes, uint64_t alignmen
 	}
 	if (alignment < 64)
 		alignment = 64;
-	if (nbytes > (uint64_t)SIZE_MAX / 2 ||
-	    (m->cap && (nbytes > m->cap || m->used > m->cap - nbytes))) {
+	if (nbytes > (uint64_t)SIZE_MAX / 2) {
+		ffi_error_set("MemoryError",
+			      "cannot allocate %llu bytes: more than half of this %u-bit server's "
+			      "address space", (unsigned long long)nbytes,
+			      (unsigned)(8 * sizeof(void *)));
+		return -1;
+	}
+	if (m->cap && (nbytes > m->cap || m->used > m->cap - nbytes)) {
 		ffi_error_set("MemoryError",
 			      "cannot allocate %llu bytes: session memory limit is %llu bytes, %llu in use",
 			      (unsigned long long)nbytes, (unsigned long long)m->cap,
