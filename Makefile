@@ -47,11 +47,18 @@ QEMU_CPU := $(firstword $(subst -, ,$(TRIPLET)))
 # in), qemu must use it and not the cross one: mixing the two loaders crashes threads and fork.
 EMU := qemu-$(QEMU_CPU) $(if $(wildcard /lib/$(TRIPLET)/libc.so.6),,-L /usr/$(TRIPLET))
 endif
+# A board CPU without Debian 12 multiarch -dev packages (riscv64) gets libuv, inih and ncursesw
+# compiled from Debian's source packages into $(CROSS_LIBS) (scripts/cross-libs.sh).
+ifneq ($(CROSS_COMPILE),)
+ifeq ($(wildcard /usr/lib/$(TRIPLET)/libuv_a.a),)
+CROSS_LIBS := $(BUILD)/cross-libs
+endif
+endif
 STATIC ?=
 ifeq ($(STATIC),1)
 CJSON_DIR = $(BUILD)/cjson-static
 STATIC_CFLAGS = -I$(CJSON_DIR)
-STATIC_LIBS = -Wl,-Bstatic $(CJSON_DIR)/libcjson.a -l:libuv_a.a -l:libinih.a -l:libncursesw.a \
+STATIC_LIBS = $(if $(CROSS_LIBS),-L$(CROSS_LIBS)/lib) -Wl,-Bstatic $(CJSON_DIR)/libcjson.a -l:libuv_a.a -l:libinih.a -l:libncursesw.a \
               -l:libtinfo.a -Wl,-Bdynamic -lrt
 endif
 
@@ -73,7 +80,11 @@ VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 
 # Static builds compile cJSON from Debian's source (scripts/static-cjson.sh): its header comes
 # from there, not from pkg-config.
+ifneq ($(CROSS_LIBS),)
+PKG_CFLAGS = $(STATIC_CFLAGS) -I$(CROSS_LIBS)/include -D_DEFAULT_SOURCE -D_XOPEN_SOURCE=600
+else
 PKG_CFLAGS = $(STATIC_CFLAGS) $(shell $(PKG_CONFIG) --cflags $(if $(STATIC),$(filter-out libcjson,$(PKGS)),$(PKGS)))
+endif
 ifeq ($(STATIC),1)
 PKG_LIBS   = $(STATIC_LIBS)
 else
@@ -115,9 +126,12 @@ docs: $(BIN)
 	@mkdir -p docs
 	./$(BIN) --list-globals --markdown > docs/globals.md
 
-$(BUILD)/%.o: %.c $(if $(STATIC),$(BUILD)/cjson-static/libcjson.a)
+$(BUILD)/%.o: %.c $(if $(STATIC),$(BUILD)/cjson-static/libcjson.a) $(if $(CROSS_LIBS),$(CROSS_LIBS)/.done)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(CROSS_LIBS)/.done:
+	sh scripts/cross-libs.sh $(TRIPLET) $(CROSS_LIBS)
 
 $(BUILD)/cjson-static/libcjson.a:
 	sh scripts/static-cjson.sh $(CC) $(AR) $(BUILD)/cjson-static

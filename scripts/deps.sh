@@ -6,7 +6,10 @@ set -eu
 what=${1:-check}
 build_pkgs="gcc make pkg-config libc6-dev libuv1-dev libcjson-dev libinih-dev libncurses-dev libdlpack-dev libmicrohttpd-dev"
 check_pkgs="libcmocka-dev python3 python3-pytest python3-numpy python3-sklearn python3-prometheus-client clang tmux valgrind"
-cross_pkgs="gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user libuv1-dev:arm64 libinih-dev:arm64 libncurses-dev:arm64"
+# Boards (docs/boards.md): aarch64 and armhf from Debian's cross compilers and multiarch -dev
+# packages (cmocka too on armhf, whose unit tests run under qemu-arm); riscv64 has no Debian 12
+# multiarch packages, so cmake builds its libuv from source (scripts/cross-libs.sh).
+cross_pkgs="qemu-user cmake gcc-aarch64-linux-gnu libc6-dev-arm64-cross libuv1-dev:arm64 libinih-dev:arm64 libncurses-dev:arm64 gcc-arm-linux-gnueabihf libc6-dev-armhf-cross libuv1-dev:armhf libinih-dev:armhf libncurses-dev:armhf libcmocka-dev:armhf gcc-riscv64-linux-gnu libc6-dev-riscv64-cross"
 case "$what" in
   build) want="$build_pkgs" ;;
   check) want="$build_pkgs $check_pkgs" ;;
@@ -22,8 +25,10 @@ done
 if [ "$(id -u)" = 0 ]; then
   echo "deps: installing$missing" >&2
   export DEBIAN_FRONTEND=noninteractive
-  if [ "$what" = cross ] && ! dpkg --print-foreign-architectures | grep -qx arm64; then
-    dpkg --add-architecture arm64
+  if [ "$what" = cross ]; then
+    for arch in arm64 armhf; do
+      dpkg --print-foreign-architectures | grep -qx $arch || dpkg --add-architecture $arch
+    done
   fi
   apt-get update -qq >/dev/null
   # shellcheck disable=SC2086

@@ -49,8 +49,8 @@ class Proc:
     threads drain its stdout and stderr as they come, so a test can wait for a log line
     (wait_log) and a chatty process never blocks on a full pipe."""
 
-    def __init__(self, args, env=None):
-        self.args = [BIN] + list(args)
+    def __init__(self, args, env=None, cmd=None):
+        self.args = list(cmd or [BIN]) + list(args)
         e = dict(os.environ)
         if env:
             e.update(env)
@@ -116,8 +116,8 @@ class Proc:
 def spawn():
     procs = []
 
-    def start(*args, env=None):
-        p = Proc(args, env)
+    def start(*args, env=None, cmd=None):
+        p = Proc(args, env, cmd)
         procs.append(p)
         return p
 
