@@ -114,7 +114,7 @@ MODEL_SO  := $(MODEL_SRC:tests/models/%.c=$(BUILD)/models/%.so)
 BENCH_SRC := $(wildcard bench/bench_*.c)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: docs all cross-deps deps run check unit-test e2e-test models install uninstall clean fuzz fuzz-build fuzz-smoke bench bench-drivers static
+.PHONY: docs deb all cross-deps deps run check unit-test e2e-test models install uninstall clean fuzz fuzz-build fuzz-smoke bench bench-drivers static
 
 all: $(BIN)
 
@@ -176,6 +176,26 @@ static:
 
 cross-deps:
 	@sh scripts/deps.sh cross
+
+# `make deb`: the tvmrpc (lab host) and tvmrpc-board packages for amd64 (the host package with
+# this build, the board package with make static's), then for each board CPU whose cross
+# compiler is installed (make cross-deps), in build-deb/; lintian must report no error
+# (scripts/mkdeb.sh, docs/packages.md).
+DEB_CROSS := aarch64-linux-gnu:arm64 arm-linux-gnueabihf:armhf riscv64-linux-gnu:riscv64
+deb:
+	@sh scripts/deps.sh deb
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory static
+	@sh scripts/mkdeb.sh amd64 strip tvmrpc-console build-static/tvmrpc-console build-deb
+	@for ta in $(DEB_CROSS); do t=$${ta%%:*}; a=$${ta##*:}; \
+	  if command -v $$t-gcc >/dev/null; then \
+	    $(MAKE) --no-print-directory CROSS_COMPILE=$$t- all && \
+	    sh scripts/mkdeb.sh $$a $$t-strip build-$$t/tvmrpc-console build-$$t/tvmrpc-console \
+	      build-deb || exit 1; \
+	  else echo "deb: no $$t-gcc (make cross-deps installs it): no $$a packages"; fi; done
+	@rc=0; lintian --fail-on error --tag-display-limit 0 build-deb/*.deb \
+	  >build-deb/lintian.txt 2>&1 || rc=$$?; grep -v 'root privileges' build-deb/lintian.txt; \
+	  echo "deb: lintian exit status $$rc"; exit $$rc
 
 run: deps
 	@$(MAKE) --no-print-directory all

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Install the Debian packages tvmrpc needs to build and test, if any are missing.
 # As root it runs apt-get; otherwise it prints the command to run.
-# Usage: scripts/deps.sh [build|check|cross]
+# Usage: scripts/deps.sh [build|check|cross|deb]
 set -eu
 what=${1:-check}
 build_pkgs="gcc make pkg-config libc6-dev libuv1-dev libcjson-dev libinih-dev libncurses-dev libdlpack-dev libmicrohttpd-dev"
@@ -10,11 +10,14 @@ check_pkgs="libcmocka-dev python3 python3-pytest python3-numpy python3-sklearn p
 # packages (cmocka too on armhf, whose unit tests run under qemu-arm); riscv64 has no Debian 12
 # multiarch packages, so cmake builds its libuv from source (scripts/cross-libs.sh).
 cross_pkgs="qemu-user cmake gcc-aarch64-linux-gnu libc6-dev-arm64-cross libuv1-dev:arm64 libinih-dev:arm64 libncurses-dev:arm64 gcc-arm-linux-gnueabihf libc6-dev-armhf-cross libuv1-dev:armhf libinih-dev:armhf libncurses-dev:armhf libcmocka-dev:armhf gcc-riscv64-linux-gnu libc6-dev-riscv64-cross"
+# make deb: dpkg-shlibdeps, lintian, and systemd-analyze for the package tests.
+deb_pkgs="dpkg-dev lintian systemd"
 case "$what" in
   build) want="$build_pkgs" ;;
-  check) want="$build_pkgs $check_pkgs" ;;
+  check) want="$build_pkgs $check_pkgs $deb_pkgs" ;;
+  deb) want="$build_pkgs $deb_pkgs" ;;
   cross) want="$cross_pkgs" ;;
-  *) echo "usage: $0 [build|check|cross]" >&2; exit 2 ;;
+  *) echo "usage: $0 [build|check|cross|deb]" >&2; exit 2 ;;
 esac
 missing=""
 for p in $want; do

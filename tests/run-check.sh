@@ -34,6 +34,13 @@ stage cross-deps sh scripts/deps.sh cross
 stage cross-aarch64 cross aarch64-linux-gnu
 stage cross-armhf cross arm-linux-gnueabihf unit
 stage cross-riscv64 cross riscv64-linux-gnu
+# Packages (docs/packages.md): make deb (every CPU built above), then install and check them.
+debs() {
+  $MAKE --no-print-directory deb &&
+  TVMRPC_DEB_DIR=$PWD/build-deb \
+    ${PYTHON:-/usr/bin/python3} -m pytest -q -p no:cacheprovider tests/e2e/test_packages.py
+}
+stage deb debs
 passed=0; failed=0; skipped=0
 for f in "$log"/*.out; do
   p=$(sed -n 's/.*\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$f" | awk '{s+=$1} END {print s+0}')
