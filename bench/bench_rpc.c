@@ -194,7 +194,7 @@ int main(int argc, char **argv)
 	int rc = 0;
 	if (rounds > 0) { /* 0: skip the round trips */
 		rc = round_trips(c, "sync", 0, rounds, max_s);
-		if (rc == 0 && rpc_client_get_global(c, "tvm.rpc.server.GetCRTMaxPacketSize", &fn))
+		if (rc == 0 && rpc_client_get_global(c, "device_api.cpu", &fn))
 			rc = fail(c, "GetGlobalFunc");
 		if (rc == 0)
 			rc = round_trips(c, "call", fn, rounds, max_s);
