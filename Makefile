@@ -207,6 +207,8 @@ run: deps
 # `make bench`: an optimised build of its own (build-bench, -O2 -DNDEBUG, no sanitizers), the C
 # drivers in bench/, one table printed and written to bench/results.md and README.md
 # (bench/run.py). BENCH_QUICK=1: tiny sizes, a few seconds, written under the build dir instead.
+# TVM_PEER=DIR (a TVM peer build: DIR/build/tvm_rpc, DIR/pyshim, DIR/py/site) adds a TVM column,
+# both sides measured in the same run, lap by lap in alternating order.
 $(BUILD)/bench/%: bench/%.c bench/bench_common.h $(LIB_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< -Wl,--whole-archive $(LIB_A) -Wl,--no-whole-archive $(LIBS)
@@ -218,7 +220,8 @@ bench:
 	@$(if $(BENCH_QUICK),true,-timeout 120 $(MAKE) --no-print-directory STATIC=1 \
 	    BUILD=build-bench-static CFLAGS="-O2 -DNDEBUG" SAN= all >/dev/null 2>&1 || \
 	    echo "bench: no static build (make static's packages or network missing); size skipped")
-	@timeout 170 $(PYTHON) bench/run.py --build build-bench $(if $(BENCH_QUICK),--quick \
+	@timeout $(if $(TVM_PEER),420,200) $(PYTHON) bench/run.py --build build-bench \
+	    $(if $(TVM_PEER),--tvm-peer $(TVM_PEER)) $(if $(BENCH_QUICK),--quick \
 	    --out build-bench/results-quick.md,--readme README.md)
 
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
