@@ -173,6 +173,7 @@ static void conn_release_state(struct tracker_conn *c)
 		tracker_queues_release(&t->queues, q);
 	}
 	c->resource_count = 0;
+	tracker_index_free(&c->resource_index);
 	for (size_t i = 0; i < c->key_count; i++) {
 		c->keys[i]->holders--;
 		tracker_queues_release(&t->queues, c->keys[i]);
@@ -258,6 +259,7 @@ static void resource_settle(tracker_t *t, tracker_resource_t *r, int delivered)
 	if (delivered || !owner || t->closing || t->halted) {
 		if (owner) {
 			tracker_list_remove(&r->owner_link);
+			tracker_index_remove(&owner->resource_index, r);
 			owner->resource_count--;
 			if (delivered)
 				owner->sessions++;
@@ -513,16 +515,12 @@ static int handle_put(struct tracker_conn *c, const cJSON *msg)
 	}
 	tracker_queue_t *q = tracker_queues_get(&t->queues, key);
 	/* A repeated PUT of a matchkey this connection still has unassigned is a refresh, not a
-	 * second resource (TVM keeps both and later throws). Scans only this connection's own
-	 * resources (capped at 1024); the hash keeps the scan cheap when there are many. */
+	 * second resource (TVM keeps both and later throws). Looked up in the connection's own
+	 * index (tracker_index.c), so a PUT costs the same with 1 or 1,024 resources. */
 	uint32_t hash = matchkey_hash(matchkey);
-	for (struct tracker_list *l = c->resources.next; l != &c->resources; l = l->next) {
-		tracker_resource_t *r = TRACKER_CONTAINER_OF(l, tracker_resource_t, owner_link);
-		if (r->matchkey_hash == hash && r->queue == q &&
-		    r->state != TRACKER_RESOURCE_SENDING && strcmp(r->matchkey, matchkey) == 0) {
-			log_debug("%s: PUT of %s again, already free", c->peer, matchkey);
-			return conn_send_code(c, TRACKER_SUCCESS, 0);
-		}
+	if (tracker_index_find_unassigned(&c->resource_index, q, matchkey, hash)) {
+		log_debug("%s: PUT of %s again, already free", c->peer, matchkey);
+		return conn_send_code(c, TRACKER_SUCCESS, 0);
 	}
 	if (c->resource_count >= TRACKER_MAX_RESOURCES_PER_CONN || conn_hold_key(c, q) != 0) {
 		tracker_queues_release(&t->queues, q);
@@ -543,6 +541,7 @@ static int handle_put(struct tracker_conn *c, const cJSON *msg)
 	r->matchkey_hash = hash;
 	r->put_time = wall_now();
 	tracker_list_append(&c->resources, &r->owner_link);
+	tracker_index_add(&c->resource_index, r);
 	c->resource_count++;
 	conn_mark_registered(c);
 	snprintf(c->last_key, sizeof c->last_key, "%s", key);
@@ -1257,6 +1256,7 @@ int tracker_admin_take(tracker_t *t, uint64_t conn_id, char *host, size_t host_s
 		snprintf(matchkey, matchkey_size, "%s", r->matchkey);
 		tracker_queue_free_remove(q, r);
 		tracker_list_remove(&r->owner_link);
+		tracker_index_remove(&c->resource_index, r);
 		c->resource_count--;
 		c->sessions++;
 		t->counters.assignments++;

@@ -11,6 +11,7 @@
 #include "services/net.h"
 #include "services/tracker.h"
 #include "services/tracker_codec.h"
+#include "services/tracker_index.h"
 #include "services/tracker_queue.h"
 #include "services/tracker_usage.h"
 #include "services/tracker_view.h"
@@ -49,6 +50,7 @@ struct tracker_conn {
 	int info_is_server;         /* info.key is a string starting with "server" */
 	char *addr_text;            /* info.addr joined with ':' (for the view) */
 	struct tracker_list resources; /* tracker_resource_t.owner_link: FREE, HELD, SENDING */
+	tracker_index_t resource_index; /* the same resources by matchkey (refresh check) */
 	size_t resource_count;
 	struct tracker_list requests;  /* tracker_request_t.owner_link */
 	size_t request_count;
