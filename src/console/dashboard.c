@@ -236,6 +236,7 @@ struct dash_action dashboard_key(dashboard_t *d, int key, int page_rows)
 	case DASH_MODE_HELP:
 	case DASH_MODE_DETAIL:
 	case DASH_MODE_USAGE:
+	case DASH_MODE_HISTORY:
 		d->mode = DASH_MODE_NORMAL;
 		return act(DASH_ACTION_REDRAW, 0); /* any key, 'q' included, closes the overlay */
 	case DASH_MODE_NORMAL:
@@ -252,6 +253,9 @@ struct dash_action dashboard_key(dashboard_t *d, int key, int page_rows)
 		return act(DASH_ACTION_REDRAW, 0);
 	case 'u':
 		d->mode = DASH_MODE_USAGE;
+		return act(DASH_ACTION_REDRAW, 0);
+	case 'g':
+		d->mode = DASH_MODE_HISTORY;
 		return act(DASH_ACTION_REDRAW, 0);
 	case '\t':
 		d->focus = (enum dash_pane)((d->focus + 1) % DASH_PANES);

@@ -17,7 +17,7 @@ struct dash_row {
 	int flags;                        /* DASH_ROW_* */
 	char cells[DASH_MAX_COLS][DASH_CELL];
 	double sort_value[DASH_MAX_COLS]; /* numeric columns sort by this, text ones by cells */
-	char detail[512];                 /* shown by Enter */
+	char detail[1024];                /* shown by Enter */
 };
 
 enum { DASH_ROW_DIM = 1, DASH_ROW_WARN = 2, DASH_ROW_GOOD = 4, DASH_ROW_BAD = 8 };
@@ -44,7 +44,7 @@ struct dash_pane_state {
 };
 
 enum dash_mode { DASH_MODE_NORMAL, DASH_MODE_FILTER, DASH_MODE_CONFIRM, DASH_MODE_HELP,
-		 DASH_MODE_DETAIL, DASH_MODE_USAGE };
+		 DASH_MODE_DETAIL, DASH_MODE_USAGE, DASH_MODE_HISTORY };
 
 enum dash_action_kind {
 	DASH_ACTION_NONE,
@@ -70,8 +70,10 @@ typedef struct dashboard {
 	char confirm_text[160];
 	char status[200];         /* one-line message (probe results, errors) */
 	char title[200];          /* header line */
-	char usage_text[2048];    /* the usage overlay (dashboard_source fills it while shown) */
+	char usage_text[4096];    /* the usage ('u') or history ('g') overlay's text; the source
+				   * fills it while the overlay is shown */
 	int read_only;            /* attach mode: no admin actions */
+	int ascii_only;           /* the terminal's codeset is not UTF-8: ASCII sparklines */
 } dashboard_t;
 
 void dashboard_init(dashboard_t *d);

@@ -52,6 +52,7 @@ void dashboard_source_init(dashboard_source_t *s, tracker_t *tracker, proxy_t *p
 
 void dashboard_source_free(dashboard_source_t *s)
 {
+	dash_history_free(&s->history);
 	free(s->samples);
 	s->samples = NULL;
 	s->nsamples = 0;
@@ -106,6 +107,22 @@ static void fill_events(dashboard_source_t *s, dashboard_t *d)
 		if (!strcmp(e->kind, "error") || !strcmp(e->kind, "refused") || !strcmp(e->kind, "drop"))
 			r->flags |= DASH_ROW_WARN;
 	}
+}
+
+/* ---- history ---- */
+
+/* Sample the Queues rows just built (either mode), and fill the 'g' overlay if shown. */
+static void history_update(dashboard_source_t *s, dashboard_t *d, double now)
+{
+	const struct dash_pane_state *p = &d->panes[DASH_QUEUES];
+	for (size_t i = 0; i < p->nrows; i++) {
+		const struct dash_row *r = &p->rows[i];
+		dash_history_sample(&s->history, r->cells[0], (int)r->sort_value[1],
+				    (int)r->sort_value[2], (int)r->sort_value[3], now);
+	}
+	if (d->mode == DASH_MODE_HISTORY)
+		dash_history_format(&s->history, now, d->ascii_only, d->usage_text,
+				    sizeof d->usage_text);
 }
 
 /* ---- usage overlay ---- */
@@ -169,6 +186,25 @@ struct fill_ctx {
 	double now;
 };
 
+/* A board's last sessions for its details: when, who, wait, busy, how it ended. */
+static void recent_sessions(tracker_t *t, const char *server, char *buf, size_t size)
+{
+	struct tracker_view_session ss[5];
+	size_t n = t && server[0] ? tracker_view_recent_sessions(t, server, ss, 5) : 0;
+	int len = snprintf(buf, size, "\nrecent sessions:%s", n ? "" : " none finished");
+	for (size_t i = 0; i < n && len > 0 && (size_t)len < size; i++) {
+		char when[16], wait[16], busy[16];
+		time_t tt = (time_t)ss[i].end_time;
+		struct tm tm;
+		localtime_r(&tt, &tm);
+		strftime(when, sizeof when, "%H:%M:%S", &tm);
+		dash_format_duration(ss[i].wait, wait, sizeof wait);
+		dash_format_duration(ss[i].busy, busy, sizeof busy);
+		len += snprintf(buf + len, size - (size_t)len, "\n  %s %-14.14s wait %-6s busy %-6s %s",
+				when, ss[i].user, wait, busy, ss[i].end);
+	}
+}
+
 static int add_server(void *arg, const struct tracker_view_server *v)
 {
 	struct fill_ctx *c = arg;
@@ -201,11 +237,13 @@ static int add_server(void *arg, const struct tracker_view_server *v)
 		 (unsigned long long)v->sessions, r->cells[4], links);
 	if (n > 0 && (size_t)n < sizeof r->detail && (v->drain_reason || v->probes_ok ||
 						    v->probes_failed))
-		snprintf(r->detail + n, sizeof r->detail - (size_t)n,
+		n += snprintf(r->detail + n, sizeof r->detail - (size_t)n,
 			 "\ndrained:    %.120s\nprobes:     %llu passed, %llu failed (%d in a row), "
 			 "last round trip %.0f us",
 			 v->drain_reason ? v->drain_reason : "no", (unsigned long long)v->probes_ok,
 			 (unsigned long long)v->probes_failed, v->health_failures, v->probe_rtt_us);
+	if (n > 0 && (size_t)n < sizeof r->detail)
+		recent_sessions(c->s->tracker, v->last_put, r->detail + n, sizeof r->detail - (size_t)n);
 	return 0;
 }
 
@@ -375,6 +413,7 @@ void dashboard_source_update(dashboard_source_t *s, dashboard_t *d, double now)
 				 "For a remote tracker: tvmrpc-console --query HOST:PORT --json");
 		cJSON_Delete(stats);
 	}
+	history_update(s, d, now);
 	fill_proxy_waiters(s, d, now);
 	fill_links(s, d, now);
 	fill_events(s, d);
@@ -390,7 +429,6 @@ int dashboard_source_update_summary(dashboard_source_t *s, dashboard_t *d, const
 	const cJSON *servers = cJSON_GetObjectItemCaseSensitive(summary, "server_info");
 	if (!cJSON_IsObject(queues) || !cJSON_IsArray(servers))
 		return -1;
-	(void)now;
 	dashboard_clear_rows(d, DASH_SERVERS);
 	dashboard_clear_rows(d, DASH_QUEUES);
 	dashboard_clear_rows(d, DASH_PENDING);
@@ -456,6 +494,7 @@ int dashboard_source_update_summary(dashboard_source_t *s, dashboard_t *d, const
 		snprintf(r->detail, sizeof r->detail, "key %s\ntotal %d free %s pending %s", it->string,
 			 total, r->cells[2], r->cells[3]);
 	}
+	history_update(s, d, now);
 	fill_events(s, d);
 	dashboard_refresh_view(d);
 	return 0;

@@ -7,6 +7,7 @@
 #include <cJSON.h>
 
 #include "console/dashboard.h"
+#include "console/dashboard_history.h"
 #include "services/proxy.h"
 #include "services/tracker.h"
 
@@ -32,6 +33,7 @@ typedef struct dashboard_source {
 	struct dash_link_sample *samples;
 	size_t nsamples;
 	double sample_time;
+	dash_history_t history; /* per key, the last hour (the 'g' overlay) */
 } dashboard_source_t;
 
 void dashboard_source_init(dashboard_source_t *s, tracker_t *tracker, proxy_t *proxy);

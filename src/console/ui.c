@@ -3,6 +3,7 @@
  * Input, redraws and services share the loop; nothing here blocks it. */
 #include <errno.h>
 #include <limits.h>
+#include <langinfo.h>
 #include <locale.h>
 #include <ncurses.h>
 #include <signal.h>
@@ -516,6 +517,8 @@ int cli_console(const struct cli_args *args)
 	set_title(c);
 
 	setlocale(LC_ALL, "");
+	/* Sparklines need UTF-8; under another codeset they fall back to ASCII. */
+	c->dash.ascii_only = strcmp(nl_langinfo(CODESET), "UTF-8") != 0;
 	initscr();
 	c->curses_on = 1;
 	cbreak();

@@ -144,6 +144,30 @@ static void draw_pane(dashboard_t *d, enum dash_pane pane, int top, int left, in
 	}
 }
 
+/* Like put_field for text that may hold UTF-8: pads and cuts by columns (one per code
+ * point), never inside a character. */
+static void put_text_columns(int y, int x, int width, const char *text)
+{
+	char buf[1024];
+	size_t b = 0;
+	int cols = 0;
+	for (const char *p = text; *p && cols < width && b + 5 < sizeof buf; cols++) {
+		unsigned char c = (unsigned char)*p;
+		size_t n = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
+		if (strnlen(p, n) < n)
+			break;
+		memcpy(buf + b, p, n);
+		b += n;
+		p += n;
+	}
+	while (cols < width && b + 1 < sizeof buf) {
+		buf[b++] = ' ';
+		cols++;
+	}
+	buf[b] = '\0';
+	mvaddstr(y, x, buf);
+}
+
 static void draw_box(int top, int left, int h, int w, const char *title, const char *body)
 {
 	attron(A_REVERSE);
@@ -153,7 +177,7 @@ static void draw_box(int top, int left, int h, int w, const char *title, const c
 	const char *line = body;
 	while (y < top + h - 1) {
 		const char *nl = strchr(line, '\n');
-		char buf[256];
+		char buf[512];
 		size_t n = nl ? (size_t)(nl - line) : strlen(line);
 		if (n >= sizeof buf)
 			n = sizeof buf - 1;
@@ -161,7 +185,7 @@ static void draw_box(int top, int left, int h, int w, const char *title, const c
 		buf[n] = '\0';
 		move(y, left);
 		addch(' ');
-		put_field(y, left + 1, w - 2, buf, 0);
+		put_text_columns(y, left + 1, w - 2, buf);
 		addch(' ');
 		y++;
 		if (!nl)
@@ -190,6 +214,7 @@ static const char help_text[] =
 	"x          kick the selected server or cancel the selected request\n"
 	"p          probe the selected server: round trip and copy bandwidth\n"
 	"u          usage per key and user: sessions, busy, wait (hour/day)\n"
+	"g          last hour per key: pending and busy/total sparklines\n"
 	"\n"
 	"States: free (can be assigned), busy (in a session), drained,\n"
 	"proxy (behind the proxy). Queues: total / free / pending per key.";
@@ -260,13 +285,15 @@ void ui_draw(dashboard_t *d)
 			  0);
 	}
 
-	if (d->mode == DASH_MODE_USAGE) {
+	if (d->mode == DASH_MODE_USAGE || d->mode == DASH_MODE_HISTORY) {
 		int bw = W > 76 ? 74 : W - 2, bh = H > 20 ? 18 : H - 2;
-		draw_box((H - bh) / 2, (W - bw) / 2, bh, bw, " usage: last hour / last day ",
+		draw_box((H - bh) / 2, (W - bw) / 2, bh, bw,
+			 d->mode == DASH_MODE_USAGE ? " usage: last hour / last day "
+						    : " last hour: 2 min a column ",
 			 d->usage_text);
 	}
 	if (d->mode == DASH_MODE_HELP || d->mode == DASH_MODE_DETAIL) {
-		int bw = W > 76 ? 72 : W - 4, bh = H > 20 ? 16 : H - 2;
+		int bw = W > 76 ? 72 : W - 4, bh = H > 20 ? H - 4 : H - 2;
 		const struct dash_row *r = dashboard_selected(d);
 		if (d->mode == DASH_MODE_HELP)
 			draw_box((H - bh) / 2, (W - bw) / 2, bh, bw, " tvmrpc console: keys ", help_text);

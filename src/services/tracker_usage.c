@@ -41,6 +41,7 @@ static void entry_clear(struct tracker_usage_entry *e)
 {
 	free(e->key);
 	free(e->user);
+	free(e->server);
 	memset(e, 0, sizeof *e);
 }
 
@@ -184,6 +185,7 @@ static void ring_push(tracker_usage_t *u, const tracker_session_t *s, double end
 	int assigned = s->assign_time > 0;
 	e->key = xstrdup(s->key);
 	e->user = xstrdup(s->user);
+	e->server = xstrdup(s->server);
 	e->end_time = end_time;
 	e->assigned = assigned;
 	e->wait = (assigned ? s->assign_time : end_time) - s->request_time;

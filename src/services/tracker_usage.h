@@ -31,7 +31,7 @@ typedef struct tracker_session {
 
 /* What the in-memory day keeps of a finished session. */
 struct tracker_usage_entry {
-	char *key, *user;
+	char *key, *user, *server;
 	double end_time, wait, busy;
 	int assigned;
 	enum tracker_session_end end;

@@ -58,6 +58,7 @@ size_t tracker_view_servers(const tracker_t *t,
 		s.probes_ok = c->probes_ok;
 		s.probes_failed = c->probes_failed;
 		s.probe_rtt_us = c->probe_rtt_us;
+		s.last_put = c->last_addr;
 		n++;
 		if (fn(arg, &s))
 			break;
@@ -138,6 +139,25 @@ void tracker_view_counters(const tracker_t *t, struct tracker_view_counters *out
 			out->servers++;
 		out->pending += c->request_count;
 	}
+}
+
+size_t tracker_view_recent_sessions(const tracker_t *t, const char *server,
+				    struct tracker_view_session *out, size_t max)
+{
+	const tracker_usage_t *u = &t->usage;
+	size_t n = 0;
+	for (size_t i = u->ring_len; i-- > 0 && n < max;) {
+		const struct tracker_usage_entry *e = &u->ring[(u->ring_head + i) % u->ring_cap];
+		if (!e->assigned || strcmp(e->server, server) != 0)
+			continue;
+		out[n].user = e->user;
+		out[n].end = tracker_session_end_name(e->end);
+		out[n].end_time = e->end_time;
+		out[n].wait = e->wait;
+		out[n].busy = e->busy;
+		n++;
+	}
+	return n;
 }
 
 size_t tracker_view_wait_histograms(const tracker_t *t,

@@ -37,6 +37,14 @@ struct tracker_view_server {
 	int health_failures;      /* probes failed in a row */
 	uint64_t probes_ok, probes_failed;
 	double probe_rtt_us;      /* last passed probe's mean round trip, 0 if none */
+	const char *last_put;     /* "addr:port" of its last PUT (how sessions name a board) */
+};
+
+/* A finished session (from the usage day), for a board's details. */
+struct tracker_view_session {
+	const char *user;
+	const char *end;          /* released, dropped, timed_out, cancelled */
+	double end_time, wait, busy;
 };
 
 /* One device key. `total` counts live connections that PUT this key. */
@@ -113,6 +121,10 @@ size_t tracker_view_requests(const tracker_t *t,
 size_t tracker_view_events(const tracker_t *t, uint64_t after, struct tracker_view_event *out,
 			   size_t max);
 void tracker_view_counters(const tracker_t *t, struct tracker_view_counters *out);
+/* Up to max finished sessions on server "addr:port" (tracker_view_server.last_put), newest
+ * first. Strings are valid until the tracker changes. Returns how many were copied. */
+size_t tracker_view_recent_sessions(const tracker_t *t, const char *server,
+				    struct tracker_view_session *out, size_t max);
 /* The queue-wait histogram of each key that had an assignment (newest key first); the
  * struct is tracker_usage.h's. Returns the number of keys. */
 struct tracker_wait_histogram;

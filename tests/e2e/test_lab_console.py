@@ -83,3 +83,42 @@ def test_admin_cancel_and_kick_are_recorded_as_cancelled(tmp_path, console):  # 
         t.close()
     c.keys("q")
     assert c.exit_status() == 0
+
+
+def test_history_sparklines_and_board_details(tmp_path, console):  # noqa: F811
+    """'g' shows per key the last hour's pending and busy/total as sparklines (UTF-8 blocks);
+    Enter on a board lists its recent sessions. 80x24, NO_COLOR."""
+    port = free_port()
+    c = console(["--config", lab_config(tmp_path, port)], width=80, height=24,
+                env={"NO_COLOR": "1", "LANG": "C.UTF-8"})
+    wait_port(port)
+    c.wait_for(lambda s: "Servers" in s and "q quit" in s, what="dashboard")
+    s = TrackerClient("127.0.0.1", port)
+    s.register_server("rasp", 9501, "rasp:0.1")
+    alice = TrackerClient("127.0.0.1", port)
+    assert alice.request("rasp", user="alice")[2] == "rasp:0.1"
+    s.put("rasp", 9501, "rasp:0.2")  # alice's session ends (released)
+    hog = TrackerClient("127.0.0.1", port)
+    assert hog.request("rasp", user="hog")[2] == "rasp:0.2"  # busy 1/1 now
+    waiter = TrackerClient("127.0.0.1", port)
+    waiter.send_request("rasp", user="carol")  # and one waiting
+    c.wait_for(lambda t: "carol" in t, what="the waiting request")
+    c.keys("g")
+    text = c.wait_for(lambda t: "last hour" in t and "pending" in t, what="history overlay")
+    lines = text.splitlines()
+    assert len(lines) <= 24 and all(len(l) <= 80 for l in lines)
+    pend = [l for l in lines if "rasp" in l and "pending" in l][0]
+    busy = lines[lines.index(pend) + 1]
+    assert "busy" in busy
+    assert pend.split("pending", 1)[1].strip().startswith("\u2588")  # the max: a full block
+    assert "\u2588" in busy  # 1 of 1 busy
+    c.keys("x")  # close
+    c.wait_for(lambda t: "last hour" not in t, what="overlay closed")
+    c.keys("Enter")  # details of the selected (only) server
+    text = c.wait_for(lambda t: "recent sessions" in t, what="board details")
+    assert any("alice" in l and "released" in l for l in text.splitlines())
+    for t in (s, alice, hog, waiter):
+        t.close()
+    c.keys("x")
+    c.keys("q")
+    assert c.exit_status() == 0
