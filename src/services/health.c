@@ -113,6 +113,7 @@ int health_start(uv_loop_t *loop, const health_options_t *opt, tracker_t *tracke
 	if (h->opt.failures_to_drain < 1)
 		h->opt.failures_to_drain = 1;
 	h->tracker = tracker;
+	tracker_health_configure(tracker, h->opt.failures_to_drain);
 	uv_timer_init(loop, &h->timer);
 	h->timer.data = h;
 	h->timer_open = 1;

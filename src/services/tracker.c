@@ -12,6 +12,7 @@
 
 #include "base/log.h"
 #include "base/xalloc.h"
+#include "services/tracker_health.h"
 #include "services/tracker_state.h"
 
 /* A peer that does not read its replies may make us queue at most this much. */
@@ -67,6 +68,7 @@ static void tracker_maybe_finish(tracker_t *t)
 		return;
 	tracker_queues_free(&t->queues);
 	tracker_usage_free(&t->usage);
+	tracker_health_free(t);
 	net_acl_free(&t->acl);
 	void (*done)(void *) = t->close_done;
 	void *arg = t->close_arg;
@@ -122,6 +124,7 @@ static void session_finish(tracker_t *t, tracker_session_t *s, enum tracker_sess
 	tracker_event(t, end == TRACKER_END_RELEASED ? TRACKER_EVENT_RELEASE : TRACKER_EVENT_DROP,
 		      "session of %s on %s %s after %.1f s", s->user, s->server,
 		      tracker_session_end_name(end), s->assign_time > 0 ? wall_now() - s->assign_time : 0);
+	tracker_health_session_end(t, s->server, end);
 	tracker_usage_finish(&t->usage, s, wall_now(), end);
 }
 
@@ -529,6 +532,8 @@ static int handle_put(struct tracker_conn *c, const cJSON *msg)
 		return -1;
 	}
 	sessions_release_oldest(c, key);
+	snprintf(c->last_key, sizeof c->last_key, "%s", key);
+	tracker_health_on_put(c, addr, port);
 	tracker_resource_t *r = xcalloc(1, sizeof *r);
 	tracker_list_init(&r->queue_link);
 	r->queue = q;

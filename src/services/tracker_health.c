@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "base/log.h"
+#include "base/xalloc.h"
 #include "services/tracker_state.h"
 
 static double now_wall(void)
@@ -75,6 +76,93 @@ int tracker_health_take(tracker_t *t, struct tracker_health_target *out)
 	return 0;
 }
 
+/* ---- sessions that end badly ---- */
+
+#define TRACKER_MAX_BAD_BOARDS 1024
+
+struct tracker_bad_board {
+	char server[300];
+	int in_a_row;
+};
+
+void tracker_health_configure(tracker_t *t, int failures_to_drain)
+{
+	t->health_failures_to_drain = failures_to_drain > 0 ? failures_to_drain : 0;
+}
+
+void tracker_health_free(tracker_t *t)
+{
+	free(t->bad_boards);
+	t->bad_boards = NULL;
+	t->bad_board_count = 0;
+}
+
+static struct tracker_bad_board *bad_board(tracker_t *t, const char *server, int create)
+{
+	for (size_t i = 0; i < t->bad_board_count; i++)
+		if (strcmp(t->bad_boards[i].server, server) == 0)
+			return &t->bad_boards[i];
+	if (!create)
+		return NULL;
+	if (t->bad_board_count == TRACKER_MAX_BAD_BOARDS) /* forget the oldest */
+		memmove(t->bad_boards, t->bad_boards + 1,
+			--t->bad_board_count * sizeof *t->bad_boards);
+	t->bad_boards = xrealloc(t->bad_boards, (t->bad_board_count + 1) * sizeof *t->bad_boards);
+	struct tracker_bad_board *b = &t->bad_boards[t->bad_board_count++];
+	memset(b, 0, sizeof *b);
+	snprintf(b->server, sizeof b->server, "%s", server);
+	return b;
+}
+
+static void bad_board_forget(tracker_t *t, const char *server)
+{
+	struct tracker_bad_board *b = bad_board(t, server, 0);
+	if (!b)
+		return;
+	size_t i = (size_t)(b - t->bad_boards);
+	memmove(b, b + 1, (t->bad_board_count - i - 1) * sizeof *b);
+	t->bad_board_count--;
+}
+
+void tracker_health_session_end(tracker_t *t, const char *server, int end)
+{
+	if (!t->health_failures_to_drain || !server[0])
+		return;
+	if (end == TRACKER_END_RELEASED) {
+		bad_board_forget(t, server);
+	} else if (end == TRACKER_END_DROPPED || end == TRACKER_END_TIMED_OUT) {
+		struct tracker_bad_board *b = bad_board(t, server, 1);
+		b->in_a_row++;
+	}
+}
+
+static void usage_note(tracker_t *t, const struct tracker_health_target *target,
+		       const char *event, const char *reason);
+
+void tracker_health_on_put(struct tracker_conn *c, const char *addr, int port)
+{
+	tracker_t *t = c->t;
+	if (!t->health_failures_to_drain || c->drained)
+		return;
+	char server[300];
+	snprintf(server, sizeof server, "%.250s:%d", addr, port);
+	struct tracker_bad_board *b = bad_board(t, server, 0);
+	if (!b || b->in_a_row < t->health_failures_to_drain)
+		return;
+	c->health_drained = 1;
+	t->counters.health_drains++;
+	snprintf(c->health_reason, sizeof c->health_reason,
+		 "%d sessions in a row ended with the server gone", b->in_a_row);
+	struct tracker_health_target target;
+	memset(&target, 0, sizeof target);
+	snprintf(target.key, sizeof target.key, "%s", c->last_key);
+	snprintf(target.server, sizeof target.server, "%s", server);
+	usage_note(t, &target, "health_drain", c->health_reason);
+	char how[220];
+	snprintf(how, sizeof how, "by health check: %s", c->health_reason);
+	tracker_conn_apply_hold(c, 1, how);
+}
+
 static void usage_note(tracker_t *t, const struct tracker_health_target *target,
 		       const char *event, const char *reason)
 {
@@ -103,6 +191,7 @@ void tracker_health_report(tracker_t *t, const struct tracker_health_target *tar
 		snprintf(text, sizeof text, "health: probe of %.60s passed (%.0f us)", target->server,
 			 rtt_us);
 		tracker_event_note(t, TRACKER_EVENT_REGISTER, text);
+		bad_board_forget(t, target->server);
 		if (c->health_drained && !c->admin_drained) {
 			c->health_drained = 0;
 			c->health_reason[0] = '\0';

@@ -30,4 +30,17 @@ int tracker_health_take(tracker_t *t, struct tracker_health_target *out);
 void tracker_health_report(tracker_t *t, const struct tracker_health_target *target, int ok,
 			   double rtt_us, const char *why, int failures_to_drain);
 
+/* Health checks are on (failures_to_drain > 0) or off (0): only then do sessions that end
+ * badly count, since only probes can undrain. */
+void tracker_health_configure(tracker_t *t, int failures_to_drain);
+
+/* Used by tracker.c. A session on server "addr:port" ended: dropped (or timed out) ones in a
+ * row count against the board, released ones reset it. */
+struct tracker_conn;
+void tracker_health_session_end(tracker_t *t, const char *server, int end);
+/* A connection PUTs from "addr:port": a board with failures_to_drain bad session ends in a
+ * row (it crashed and came back) is drained on arrival. Call before the resource exists. */
+void tracker_health_on_put(struct tracker_conn *c, const char *addr, int port);
+void tracker_health_free(tracker_t *t);
+
 #endif

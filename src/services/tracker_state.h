@@ -97,6 +97,9 @@ struct tracker {
 	void *on_change_arg;
 	struct tracker_view_counters counters;
 	uint64_t health_next_id;    /* round robin of the health checker over connection ids */
+	int health_failures_to_drain; /* 0: health checks off (tracker_health.c) */
+	struct tracker_bad_board *bad_boards; /* boards whose sessions end badly in a row */
+	size_t bad_board_count;
 	tracker_usage_t usage;
 	struct tracker_view_event events[TRACKER_VIEW_EVENT_RING];
 	uint64_t event_seq;         /* seq of the newest event; 0 = none */

@@ -10,13 +10,14 @@ from tvm_wire import TrackerClient
 from tvm_wire import tracker_summary as summary
 
 
-def start_tracker(spawn, tmp_path, failures, extra=""):
+def start_tracker(spawn, tmp_path, failures, extra="", interval=0.1):
     port, mport = free_port(), free_port()
     ini = tmp_path / "t.ini"
     ini.write_text("[tracker]\nhost = 127.0.0.1\nport = %d\nport_end = %d\nusage_log = %s\n"
-                   "[health]\ninterval = 0.1\nfailures_to_drain = %d\ntimeout = 1\n"
+                   "[health]\ninterval = %g\nfailures_to_drain = %d\ntimeout = 1\n"
                    "copy_bytes = 4K\n[metrics]\nlisten = 127.0.0.1:%d\n%s"
-                   % (port, port + 1, tmp_path / "usage.jsonl", failures, mport, extra))
+                   % (port, port + 1, tmp_path / "usage.jsonl", interval, failures, mport,
+                      extra))
     p = spawn("--headless", "--config", str(ini))
     wait_port(port)
     return port, mport, p
@@ -92,5 +93,44 @@ def test_hung_board_is_drained_then_undrained_when_it_answers(spawn, tmp_path):
     c = TrackerClient("127.0.0.1", port)
     assert c.request("rasp")[1] == sport
     c.close()
+    rc, _, err = p.stop()
+    assert rc == 0 and "Sanitizer" not in err and "runtime error" not in err, err
+
+
+def test_sessions_ending_with_the_server_gone_drain_the_board(spawn, tmp_path):
+    """A board whose server vanishes during 2 sessions in a row (it crashed and came back) is
+    drained when it registers again; a released session in between resets the count. Probes
+    are far apart here (interval 3600), so only sessions count."""
+    port, mport, p = start_tracker(spawn, tmp_path, failures=2, interval=3600)
+    client = TrackerClient("127.0.0.1", port)
+
+    def session(n, crash):
+        board = TrackerClient("127.0.0.1", port)
+        board.update_info({"key": "server:k", "addr": [None, 9700]})
+        board.put("k", 9700, "k:%d" % n)
+        client.request("k", user="u")
+        if crash:
+            board.close()  # gone during the session
+        else:
+            board.put("k", 9700, "k:%d.next" % n)  # released
+            board.close()
+    session(1, crash=True)
+    session(2, crash=False)  # resets
+    session(3, crash=True)
+    board = TrackerClient("127.0.0.1", port)
+    board.update_info({"key": "server:k", "addr": [None, 9700]})
+    board.put("k", 9700, "k:4")
+    assert summary(port)["queue_info"]["k"]["free"] == 1  # 1 crash in a row: still serves
+    client.request("k", user="u")
+    board.close()  # 2nd crash in a row
+    board = TrackerClient("127.0.0.1", port)
+    board.update_info({"key": "server:k", "addr": [None, 9700]})
+    board.put("k", 9700, "k:5")
+    assert summary(port)["queue_info"]["k"]["free"] == 0  # drained on arrival
+    assert "drained by health check: 2 sessions in a row ended with the server gone" in p.log()
+    rec = [r for r in notes(tmp_path) if r["event"] == "health_drain"]
+    assert rec and rec[-1]["server"] == "127.0.0.1:9700"
+    board.close()
+    client.close()
     rc, _, err = p.stop()
     assert rc == 0 and "Sanitizer" not in err and "runtime error" not in err, err
