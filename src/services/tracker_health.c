@@ -26,10 +26,11 @@ static tracker_resource_t *probe_resource(const struct tracker_conn *c)
 		return NULL;
 	for (struct tracker_list *l = c->resources.next; l != &c->resources; l = l->next) {
 		tracker_resource_t *r = TRACKER_CONTAINER_OF(l, tracker_resource_t, owner_link);
-		int usable = r->state == TRACKER_RESOURCE_FREE ||
-			     (r->state == TRACKER_RESOURCE_HELD && c->health_drained);
-		/* Probes never take a board away from a waiting user. */
-		if (usable && r->queue->heap_len == 0)
+		/* Probes never take a board away from a waiting user. A board the checker drained
+		 * serves nobody anyway: probing it lets it come back for the waiting ones. */
+		if (r->state == TRACKER_RESOURCE_FREE && r->queue->heap_len == 0)
+			return r;
+		if (r->state == TRACKER_RESOURCE_HELD && c->health_drained)
 			return r;
 	}
 	return NULL;
