@@ -160,11 +160,8 @@ FFI_REGISTER_GLOBAL("ffi.List", global_list)
 
 /* ---- reads, shared by Array and List (one layout) ---- */
 
-static int seq_get_item(const ffi_signature_t *sig, const TVMFFIAny *args, int32_t n,
-			TVMFFIAny *result)
+static int seq_get_item(const TVMFFIAny *args, TVMFFIAny *result)
 {
-	if (ffi_signature_check(sig, args, n))
-		return -1;
 	ffi_array_t *a = (ffi_array_t *)args[0].v_obj;
 	if (seq_index_check(a, args[1].v_int64))
 		return -1;
@@ -173,42 +170,27 @@ static int seq_get_item(const ffi_signature_t *sig, const TVMFFIAny *args, int32
 	return 0;
 }
 
-static int seq_size(const ffi_signature_t *sig, const TVMFFIAny *args, int32_t n,
-		    TVMFFIAny *result)
+static int seq_size(const TVMFFIAny *args, TVMFFIAny *result)
 {
-	if (ffi_signature_check(sig, args, n))
-		return -1;
 	*result = ffi_any_int((int64_t)((ffi_array_t *)args[0].v_obj)->size);
 	return 0;
 }
 
-static int seq_contains_global(const ffi_signature_t *sig, const TVMFFIAny *args, int32_t n,
-			       TVMFFIAny *result)
+static int seq_contains_global(const TVMFFIAny *args, TVMFFIAny *result)
 {
-	if (ffi_signature_check(sig, args, n))
-		return -1;
 	*result = ffi_any_bool(seq_contains((ffi_array_t *)args[0].v_obj, &args[1]));
 	return 0;
 }
 
-#define SEQ_READ_GLOBAL(id, name, read, text, letters)                                       \
-	static const ffi_signature_t sig_##id = {name, text, letters};                       \
-	static int global_##id(void *self, const TVMFFIAny *args, int32_t n, TVMFFIAny *rv) \
-	{                                                                                    \
-		(void)self;                                                                  \
-		return read(&sig_##id, args, n, rv);                                        \
-	}                                                                                    \
-	FFI_REGISTER_GLOBAL(name, global_##id)
-
-SEQ_READ_GLOBAL(array_get_item, "ffi.ArrayGetItem", seq_get_item,
+FFI_TYPED_GLOBAL(array_get_item, "ffi.ArrayGetItem", seq_get_item,
 		"(0: ffi.Array, 1: int) -> Any", "ri")
-SEQ_READ_GLOBAL(array_size, "ffi.ArraySize", seq_size, "(0: ffi.Array) -> int", "r")
-SEQ_READ_GLOBAL(array_contains, "ffi.ArrayContains", seq_contains_global,
+FFI_TYPED_GLOBAL(array_size, "ffi.ArraySize", seq_size, "(0: ffi.Array) -> int", "r")
+FFI_TYPED_GLOBAL(array_contains, "ffi.ArrayContains", seq_contains_global,
 		"(0: ffi.Array, 1: Any) -> bool", "rA")
-SEQ_READ_GLOBAL(list_get_item, "ffi.ListGetItem", seq_get_item, "(0: ffi.List, 1: int) -> Any",
+FFI_TYPED_GLOBAL(list_get_item, "ffi.ListGetItem", seq_get_item, "(0: ffi.List, 1: int) -> Any",
 		"li")
-SEQ_READ_GLOBAL(list_size, "ffi.ListSize", seq_size, "(0: ffi.List) -> int", "l")
-SEQ_READ_GLOBAL(list_contains, "ffi.ListContains", seq_contains_global,
+FFI_TYPED_GLOBAL(list_size, "ffi.ListSize", seq_size, "(0: ffi.List) -> int", "l")
+FFI_TYPED_GLOBAL(list_contains, "ffi.ListContains", seq_contains_global,
 		"(0: ffi.List, 1: Any) -> bool", "lA")
 
 /* ---- ffi.List: changes in place ----

@@ -55,20 +55,14 @@ FFI_REGISTER_GLOBAL("ffi.Dict", global_dict)
 
 /* ---- reads, shared by Map and Dict ---- */
 
-static int map_size(const ffi_signature_t *sig, const TVMFFIAny *args, int32_t n,
-		    TVMFFIAny *result)
+static int map_size(const TVMFFIAny *args, TVMFFIAny *result)
 {
-	if (ffi_signature_check(sig, args, n))
-		return -1;
 	*result = ffi_any_int((int64_t)ffi_map_size((const ffi_map_t *)args[0].v_obj));
 	return 0;
 }
 
-static int map_get_item(const ffi_signature_t *sig, const TVMFFIAny *args, int32_t n,
-			TVMFFIAny *result)
+static int map_get_item(const TVMFFIAny *args, TVMFFIAny *result)
 {
-	if (ffi_signature_check(sig, args, n))
-		return -1;
 	const TVMFFIAny *value = ffi_map_get((const ffi_map_t *)args[0].v_obj, &args[1]);
 	if (!value) {
 		ffi_error_set("KeyError", "key is not in Map");
@@ -79,20 +73,14 @@ static int map_get_item(const ffi_signature_t *sig, const TVMFFIAny *args, int32
 	return 0;
 }
 
-static int map_count(const ffi_signature_t *sig, const TVMFFIAny *args, int32_t n,
-		     TVMFFIAny *result)
+static int map_count(const TVMFFIAny *args, TVMFFIAny *result)
 {
-	if (ffi_signature_check(sig, args, n))
-		return -1;
 	*result = ffi_any_int(ffi_map_get((const ffi_map_t *)args[0].v_obj, &args[1]) != NULL);
 	return 0;
 }
 
-static int map_get_item_or_missing(const ffi_signature_t *sig, const TVMFFIAny *args,
-				   int32_t n, TVMFFIAny *result)
+static int map_get_item_or_missing(const TVMFFIAny *args, TVMFFIAny *result)
 {
-	if (ffi_signature_check(sig, args, n))
-		return -1;
 	const TVMFFIAny *value = ffi_map_get((const ffi_map_t *)args[0].v_obj, &args[1]);
 	if (!value) {
 		*result = ffi_any_object(ffi_missing_object());
@@ -148,11 +136,8 @@ static int map_iter_call(void *self, const TVMFFIAny *args, int32_t n, TVMFFIAny
 	return 0;
 }
 
-static int map_iter_new(const ffi_signature_t *sig, const TVMFFIAny *args, int32_t n,
-			TVMFFIAny *result)
+static int map_iter_new(const TVMFFIAny *args, TVMFFIAny *result)
 {
-	if (ffi_signature_check(sig, args, n))
-		return -1;
 	struct map_iter *it = xmalloc(sizeof *it);
 	it->map = (ffi_map_t *)args[0].v_obj;
 	it->pos = 0;
@@ -231,18 +216,6 @@ static int dict_clear(ffi_map_t *d, const TVMFFIAny *args)
 
 /* ---- the globals ---- */
 
-typedef int (*map_read_t)(const ffi_signature_t *sig, const TVMFFIAny *args, int32_t n,
-			  TVMFFIAny *result);
-
-#define MAP_READ_GLOBAL(id, name, read, text, ...)                                           \
-	static const ffi_signature_t sig_##id = {name, text, __VA_ARGS__};                   \
-	static int global_##id(void *self, const TVMFFIAny *args, int32_t n, TVMFFIAny *rv) \
-	{                                                                                    \
-		(void)self;                                                                  \
-		return read(&sig_##id, args, n, rv);                                        \
-	}                                                                                    \
-	FFI_REGISTER_GLOBAL(name, global_##id)
-
 #define DICT_WRITE_GLOBAL(id, name, op, text, ...)                                           \
 	static const ffi_signature_t sig_##id = {name, text, __VA_ARGS__};                   \
 	static int global_##id(void *self, const TVMFFIAny *args, int32_t n, TVMFFIAny *rv) \
@@ -253,21 +226,21 @@ typedef int (*map_read_t)(const ffi_signature_t *sig, const TVMFFIAny *args, int
 	}                                                                                    \
 	FFI_REGISTER_GLOBAL(name, global_##id)
 
-MAP_READ_GLOBAL(map_size, "ffi.MapSize", map_size, "(0: ffi.Map) -> int", "m")
-MAP_READ_GLOBAL(map_get_item, "ffi.MapGetItem", map_get_item, "(0: ffi.Map, 1: Any) -> Any", "mA")
-MAP_READ_GLOBAL(map_count, "ffi.MapCount", map_count, "(0: ffi.Map, 1: Any) -> int", "mA")
-MAP_READ_GLOBAL(map_get_item_or_missing, "ffi.MapGetItemOrMissing", map_get_item_or_missing,
+FFI_TYPED_GLOBAL(map_size, "ffi.MapSize", map_size, "(0: ffi.Map) -> int", "m")
+FFI_TYPED_GLOBAL(map_get_item, "ffi.MapGetItem", map_get_item, "(0: ffi.Map, 1: Any) -> Any", "mA")
+FFI_TYPED_GLOBAL(map_count, "ffi.MapCount", map_count, "(0: ffi.Map, 1: Any) -> int", "mA")
+FFI_TYPED_GLOBAL(map_get_item_or_missing, "ffi.MapGetItemOrMissing", map_get_item_or_missing,
 		"(0: ffi.Map, 1: Any) -> Any", "mA")
-MAP_READ_GLOBAL(map_iter, "ffi.MapForwardIterFunctor", map_iter_new,
+FFI_TYPED_GLOBAL(map_iter, "ffi.MapForwardIterFunctor", map_iter_new,
 		"(0: ffi.Map) -> ffi.Function", "m")
 
-MAP_READ_GLOBAL(dict_size, "ffi.DictSize", map_size, "(0: ffi.Dict) -> int", "D")
-MAP_READ_GLOBAL(dict_get_item, "ffi.DictGetItem", map_get_item, "(0: ffi.Dict, 1: Any) -> Any",
+FFI_TYPED_GLOBAL(dict_size, "ffi.DictSize", map_size, "(0: ffi.Dict) -> int", "D")
+FFI_TYPED_GLOBAL(dict_get_item, "ffi.DictGetItem", map_get_item, "(0: ffi.Dict, 1: Any) -> Any",
 		"DA")
-MAP_READ_GLOBAL(dict_count, "ffi.DictCount", map_count, "(0: ffi.Dict, 1: Any) -> int", "DA")
-MAP_READ_GLOBAL(dict_get_item_or_missing, "ffi.DictGetItemOrMissing", map_get_item_or_missing,
+FFI_TYPED_GLOBAL(dict_count, "ffi.DictCount", map_count, "(0: ffi.Dict, 1: Any) -> int", "DA")
+FFI_TYPED_GLOBAL(dict_get_item_or_missing, "ffi.DictGetItemOrMissing", map_get_item_or_missing,
 		"(0: ffi.Dict, 1: Any) -> Any", "DA")
-MAP_READ_GLOBAL(dict_iter, "ffi.DictForwardIterFunctor", map_iter_new,
+FFI_TYPED_GLOBAL(dict_iter, "ffi.DictForwardIterFunctor", map_iter_new,
 		"(0: ffi.Dict) -> ffi.Function", "D")
 
 DICT_WRITE_GLOBAL(dict_set_item, "ffi.DictSetItem", dict_set_item,

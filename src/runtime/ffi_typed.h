@@ -39,6 +39,17 @@ typedef int (*ffi_arg_convert_fn)(char letter, TVMFFIAny *v, TVMFFIObject **temp
 int ffi_signature_convert(const ffi_signature_t *sig, const TVMFFIAny *args, int32_t n,
 			  ffi_arg_convert_fn convert, TVMFFIAny *conv, TVMFFIObject **temps);
 
+/* A typed global whose body runs only once the arguments fit the signature:
+ * body(args, result) returns 0 or -1 with an error set. */
+#define FFI_TYPED_GLOBAL(id, name, body, text, letters)                                      \
+	static const ffi_signature_t sig_##id = {name, text, letters};                       \
+	static int global_##id(void *self, const TVMFFIAny *args, int32_t n, TVMFFIAny *rv) \
+	{                                                                                    \
+		(void)self;                                                                  \
+		return ffi_signature_check(&sig_##id, args, n) ? -1 : body(args, rv);       \
+	}                                                                                    \
+	FFI_REGISTER_GLOBAL(name, global_##id)
+
 /* The count check alone: n within [min, max] ("Expected 2 to 3 but got 1 arguments"). */
 int ffi_arg_count_range(const char *sig, int32_t n, int32_t min, int32_t max);
 

@@ -14,19 +14,25 @@ struct region_query {
 	uint64_t addr, nbytes;
 };
 
+/* 1 with the address and size of its data if obj is a tensor that has data, else 0. */
+static int tensor_bytes(TVMFFIObject *obj, uint64_t *base, uint64_t *size)
+{
+	if (obj->type_index != FFI_TENSOR)
+		return 0;
+	const DLTensor *t = &((ffi_tensor_t *)obj)->dl;
+	if (!t->data || ffi_dltensor_nbytes(t, size) != 0)
+		return 0;
+	*base = (uint64_t)(uintptr_t)t->data + t->byte_offset;
+	return 1;
+}
+
 /* Is [addr, addr + nbytes) inside the data of a tensor this session returned (and the
  * client still holds)? */
 static int region_in_tensor(TVMFFIObject *obj, void *arg)
 {
 	const struct region_query *q = arg;
-	if (obj->type_index != FFI_TENSOR)
-		return 0;
-	const DLTensor *t = &((ffi_tensor_t *)obj)->dl;
-	uint64_t size;
-	if (!t->data || ffi_dltensor_nbytes(t, &size) != 0)
-		return 0;
-	uint64_t base = (uint64_t)(uintptr_t)t->data + t->byte_offset;
-	if (q->addr < base)
+	uint64_t base, size;
+	if (!tensor_bytes(obj, &base, &size) || q->addr < base)
 		return 0;
 	uint64_t off = q->addr - base;
 	return off <= size && q->nbytes <= size - off;
@@ -260,14 +266,9 @@ static int syscall_alloc_scope(session_t *s, const session_seq_t *seq)
 static int region_overlaps_tensor(TVMFFIObject *obj, void *arg)
 {
 	const struct region_query *q = arg;
-	if (obj->type_index != FFI_TENSOR)
-		return 0;
-	const DLTensor *t = &((ffi_tensor_t *)obj)->dl;
-	uint64_t size;
-	if (!t->data || ffi_dltensor_nbytes(t, &size) != 0)
-		return 0;
-	uint64_t base = (uint64_t)(uintptr_t)t->data + t->byte_offset;
-	return base < q->addr + q->nbytes && q->addr < base + size;
+	uint64_t base, size;
+	return tensor_bytes(obj, &base, &size) && base < q->addr + q->nbytes &&
+	       q->addr < base + size;
 }
 
 static int syscall_free_data(session_t *s, const session_seq_t *seq)
@@ -365,39 +366,38 @@ static int syscall_device(session_t *s, int32_t code, const session_seq_t *seq)
 	}
 }
 
+typedef int (*syscall_fn)(session_t *s, const session_seq_t *seq);
+
+/* The syscalls with handlers of their own; every other code is a device call. */
+static const struct {
+	int32_t code;
+	syscall_fn handle;
+} syscalls[] = {
+	{SESSION_CODE_GET_GLOBAL_FUNC, syscall_get_global},
+	{SESSION_CODE_FREE_HANDLE, syscall_free_handle},
+	{SESSION_CODE_DEV_GET_ATTR, syscall_get_attr},
+	{SESSION_CODE_DEV_ALLOC_DATA, syscall_alloc},
+	{SESSION_CODE_DEV_FREE_DATA, syscall_free_data},
+	{SESSION_CODE_COPY_AMONG_REMOTE, syscall_copy_among},
+	{SESSION_CODE_DEV_ALLOC_DATA_WITH_SCOPE, syscall_alloc_scope},
+};
+
+static syscall_fn syscall_handler(int32_t code)
+{
+	for (size_t i = 0; i < sizeof syscalls / sizeof syscalls[0]; i++)
+		if (syscalls[i].code == code)
+			return syscalls[i].handle;
+	return NULL;
+}
+
 int session_syscall_handle(session_t *s, int32_t code, session_reader_t *r)
 {
 	char err[SESSION_ERROR_MAX];
 	session_seq_t seq;
 	if (session_seq_decode(r, &s->lim, &seq, err, sizeof err))
 		return session_send_errorf(s, "ValueError", "%s", err);
-	int rc;
-	switch (code) {
-	case SESSION_CODE_GET_GLOBAL_FUNC:
-		rc = syscall_get_global(s, &seq);
-		break;
-	case SESSION_CODE_FREE_HANDLE:
-		rc = syscall_free_handle(s, &seq);
-		break;
-	case SESSION_CODE_DEV_GET_ATTR:
-		rc = syscall_get_attr(s, &seq);
-		break;
-	case SESSION_CODE_DEV_ALLOC_DATA:
-		rc = syscall_alloc(s, &seq);
-		break;
-	case SESSION_CODE_DEV_FREE_DATA:
-		rc = syscall_free_data(s, &seq);
-		break;
-	case SESSION_CODE_COPY_AMONG_REMOTE:
-		rc = syscall_copy_among(s, &seq);
-		break;
-	case SESSION_CODE_DEV_ALLOC_DATA_WITH_SCOPE:
-		rc = syscall_alloc_scope(s, &seq);
-		break;
-	default:
-		rc = syscall_device(s, code, &seq);
-		break;
-	}
+	syscall_fn handle = syscall_handler(code);
+	int rc = handle ? handle(s, &seq) : syscall_device(s, code, &seq);
 	session_seq_free(&seq);
 	return rc;
 }
