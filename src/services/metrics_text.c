@@ -158,7 +158,7 @@ static void tracker_metrics(struct text *t, tracker_t *tr)
 	family(t, "tvmrpc_tracker_requests_total", "counter", "REQUESTs received.");
 	text_printf(t, "tvmrpc_tracker_requests_total %llu\n", (unsigned long long)c.requests);
 	family(t, "tvmrpc_tracker_sessions_total", "counter", "Finished sessions, by how they ended.");
-	for (int e = 0; e < TRACKER_END_COUNT; e++)
+	for (int e = 0; e < TRACKER_END_COUNT && e < TRACKER_VIEW_SESSION_ENDS; e++)
 		text_printf(t, "tvmrpc_tracker_sessions_total{end=\"%s\"} %llu\n",
 			    tracker_session_end_name((enum tracker_session_end)e),
 			    (unsigned long long)c.sessions_ended[e]);

@@ -457,6 +457,11 @@ static void on_session_done(void *arg, enum server_session_end how)
 		srv->stats.timeouts++;
 	if (how == SERVER_SESSION_KILLED || how == SERVER_SESSION_CRASHED)
 		srv->stats.sessions_failed++;
+	/* The tracker cannot see this; tell it before the PUT that ends the session there. */
+	if (srv->link && (how == SERVER_SESSION_TIMEOUT || how == SERVER_SESSION_KILLED ||
+			  how == SERVER_SESSION_CRASHED))
+		tracker_link_report_session_end(srv->link, how == SERVER_SESSION_CRASHED ? "crashed"
+											 : "timed_out");
 	if (!srv->closing) {
 		if (srv->opt.through_proxy)
 			server_proxy_schedule(srv, how == SERVER_SESSION_FAILED ? server_proxy_backoff(srv)

@@ -134,7 +134,9 @@ static void sessions_release_oldest(struct tracker_conn *c, const char *key)
 	for (struct tracker_list *l = c->open_sessions.next; l != &c->open_sessions; l = l->next) {
 		tracker_session_t *s = TRACKER_CONTAINER_OF(l, tracker_session_t, link);
 		if (strcmp(s->key, key) == 0) {
-			session_finish(c->t, s, TRACKER_END_RELEASED);
+			int end = c->reported_end >= 0 ? c->reported_end : TRACKER_END_RELEASED;
+			c->reported_end = -1;
+			session_finish(c->t, s, (enum tracker_session_end)end);
 			return;
 		}
 	}
@@ -671,6 +673,14 @@ static int handle_update_info(struct tracker_conn *c, const cJSON *msg)
 	cJSON *update = cJSON_Duplicate(obj, 1);
 	if (!update)
 		fatal("tracker: out of memory copying UPDATE_INFO");
+	/* Our servers' one-shot report of how their last session ended (tracker_link.h): it ends
+	 * that session at the next PUT and is not kept in the info. */
+	cJSON *end = cJSON_DetachItemFromObjectCaseSensitive(update, "session_end");
+	if (cJSON_IsString(end))
+		c->reported_end = strcmp(end->valuestring, "crashed") == 0     ? TRACKER_END_CRASHED
+				  : strcmp(end->valuestring, "timed_out") == 0 ? TRACKER_END_TIMED_OUT
+									       : -1;
+	cJSON_Delete(end);
 	if (cJSON_IsNull(first)) {
 		cJSON *a = cJSON_GetObjectItemCaseSensitive(update, "addr");
 		cJSON_ReplaceItemInArray(a, 0, cJSON_CreateString(c->peer_ip));
@@ -971,6 +981,7 @@ static void on_connection(uv_stream_t *server, int status)
 	tracker_list_init(&c->resources);
 	tracker_list_init(&c->requests);
 	tracker_list_init(&c->open_sessions);
+	c->reported_end = -1;
 	uv_tcp_init(t->loop, &c->tcp);
 	c->tcp.data = c;
 	c->handles_open = 1;
@@ -1243,6 +1254,24 @@ int tracker_request_cancel(tracker_t *t, uint64_t request_id)
 	return UV_ENOENT;
 }
 
+/* Take an unassigned (free or held) resource out of the tracker for a probe, as an assignment
+ * would: out of its queue, its owner's list and index; freed. Its queue may go with it. */
+void tracker_conn_take_resource(struct tracker_conn *c, tracker_resource_t *r)
+{
+	tracker_queue_t *q = r->queue;
+	if (r->state == TRACKER_RESOURCE_FREE)
+		tracker_queue_free_remove(q, r);
+	else if (r->state == TRACKER_RESOURCE_HELD)
+		q->held_count--;
+	else
+		fatal("tracker: taking a resource that is being handed out");
+	tracker_list_remove(&r->owner_link);
+	tracker_index_remove(&c->resource_index, r);
+	c->resource_count--;
+	resource_free(r);
+	tracker_queues_release(&c->t->queues, q);
+}
+
 /* The console's probe: take one free resource of a server exactly as an assignment to a
  * client would (the server sees a client with that matchkey, then registers again). */
 int tracker_admin_take(tracker_t *t, uint64_t conn_id, char *host, size_t host_size, int *port,
@@ -1255,20 +1284,14 @@ int tracker_admin_take(tracker_t *t, uint64_t conn_id, char *host, size_t host_s
 		tracker_resource_t *r = TRACKER_CONTAINER_OF(l, tracker_resource_t, owner_link);
 		if (r->state != TRACKER_RESOURCE_FREE)
 			continue;
-		tracker_queue_t *q = r->queue;
 		snprintf(host, host_size, "%s", r->addr);
 		*port = r->port;
 		snprintf(matchkey, matchkey_size, "%s", r->matchkey);
-		tracker_queue_free_remove(q, r);
-		tracker_list_remove(&r->owner_link);
-		tracker_index_remove(&c->resource_index, r);
-		c->resource_count--;
 		c->sessions++;
 		t->counters.assignments++;
 		tracker_event(t, TRACKER_EVENT_ASSIGN, "%s (%s:%d) -> console probe", r->matchkey,
 			      r->addr, r->port);
-		resource_free(r);
-		tracker_queues_release(&t->queues, q);
+		tracker_conn_take_resource(c, r);
 		tracker_changed(t);
 		return 0;
 	}

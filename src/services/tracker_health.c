@@ -53,7 +53,7 @@ int tracker_health_take(tracker_t *t, struct tracker_health_target *out)
 	if (!best)
 		return UV_ENOENT;
 	tracker_resource_t *r = probe_resource(best);
-	tracker_queue_t *q = r->queue;
+	const tracker_queue_t *q = r->queue;
 	t->health_next_id = best->id;
 	memset(out, 0, sizeof *out);
 	out->conn_id = best->id;
@@ -64,16 +64,7 @@ int tracker_health_take(tracker_t *t, struct tracker_health_target *out)
 	snprintf(out->matchkey, sizeof out->matchkey, "%s", r->matchkey);
 	/* Taken exactly as an assignment: the server sees a client with this matchkey, then PUTs
 	 * again, and a request that arrived meanwhile gets the board right after the probe. */
-	if (r->state == TRACKER_RESOURCE_FREE)
-		tracker_queue_free_remove(q, r);
-	else
-		q->held_count--;
-	tracker_list_remove(&r->owner_link);
-	best->resource_count--;
-	free(r->addr);
-	free(r->matchkey);
-	free(r);
-	tracker_queues_release(&t->queues, q);
+	tracker_conn_take_resource(best, r);
 	return 0;
 }
 
@@ -131,7 +122,8 @@ void tracker_health_session_end(tracker_t *t, const char *server, int end)
 		return;
 	if (end == TRACKER_END_RELEASED) {
 		bad_board_forget(t, server);
-	} else if (end == TRACKER_END_DROPPED || end == TRACKER_END_TIMED_OUT) {
+	} else if (end == TRACKER_END_DROPPED || end == TRACKER_END_TIMED_OUT ||
+		   end == TRACKER_END_CRASHED) {
 		struct tracker_bad_board *b = bad_board(t, server, 1);
 		b->in_a_row++;
 	}
@@ -153,7 +145,8 @@ void tracker_health_on_put(struct tracker_conn *c, const char *addr, int port)
 	c->health_drained = 1;
 	t->counters.health_drains++;
 	snprintf(c->health_reason, sizeof c->health_reason,
-		 "%d sessions in a row ended with the server gone", b->in_a_row);
+		 "%d sessions in a row ended badly (crashed, timed out or server gone)",
+		 b->in_a_row);
 	struct tracker_health_target target;
 	memset(&target, 0, sizeof target);
 	snprintf(target.key, sizeof target.key, "%s", c->last_key);

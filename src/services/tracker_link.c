@@ -57,6 +57,7 @@ struct tracker_link {
 	char *info_key;
 	char *info_addr;         /* NULL for null */
 	char *info_compiler;     /* extra "compiler" field of our servers' info, or NULL */
+	char *session_end;       /* one-shot "session_end" of the next UPDATE_INFO, or NULL */
 	int info_port;
 	int info_dirty;
 	int poll_due;
@@ -212,6 +213,12 @@ static void link_send_next(tracker_link_t *link)
 		if (link->info_compiler)
 			cJSON_AddItemToObject(info, "compiler",
 					      cJSON_CreateString(link->info_compiler));
+		if (link->session_end) {
+			cJSON_AddItemToObject(info, "session_end",
+					      cJSON_CreateString(link->session_end));
+			free(link->session_end);
+			link->session_end = NULL;
+		}
 		msg = cJSON_CreateArray();
 		cJSON_AddItemToArray(msg, cJSON_CreateNumber(TRACKER_UPDATE_INFO));
 		cJSON_AddItemToArray(msg, info);
@@ -543,6 +550,7 @@ static void link_unref(void *handle_owner)
 	free(link->info_key);
 	free(link->info_addr);
 	free(link->info_compiler);
+	free(link->session_end);
 	free(link->inflight_matchkey);
 	free(link);
 	if (done)
@@ -588,6 +596,16 @@ void tracker_link_set_info_compiler(tracker_link_t *link, const char *compiler)
 	link->info_compiler = compiler ? xstrdup(compiler) : NULL;
 	link->info_dirty = link->info_key != NULL;
 	link_send_next(link);
+}
+
+void tracker_link_report_session_end(tracker_link_t *link, const char *end)
+{
+	free(link->session_end);
+	link->session_end = end ? xstrdup(end) : NULL;
+	if (end && link->info_key) {
+		link->info_dirty = 1;
+		link_send_next(link);
+	}
 }
 
 int tracker_link_offer(tracker_link_t *link, const char *key, int port, const char *custom_addr,

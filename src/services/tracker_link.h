@@ -107,6 +107,12 @@ int tracker_link_set_info(tracker_link_t *link, const char *info_key, const char
  * details. TVM's tracker keeps unknown info fields as they are. */
 void tracker_link_set_info_compiler(tracker_link_t *link, const char *compiler);
 
+/* Tell the tracker how the last session ended when it was not normal ("timed_out",
+ * "crashed"): a one-shot "session_end" field in the next UPDATE_INFO, which goes out before
+ * the PUT that follows the session (docs/lab-operations.md). Our tracker records it for that
+ * session; TVM's keeps it as an info field. NULL clears a report not yet sent. */
+void tracker_link_report_session_end(tracker_link_t *link, const char *end);
+
 /* Add an offered resource with a fresh matchkey (PUT as soon as registered). custom_addr NULL
  * or "" sends null. Writes its id (never 0). Returns 0 or a negative uv error. */
 int tracker_link_offer(tracker_link_t *link, const char *key, int port, const char *custom_addr,

@@ -58,6 +58,8 @@ struct tracker_conn {
 	size_t key_count, key_cap;
 	struct tracker_list open_sessions; /* tracker_session_t.link: sessions on its servers */
 	int kicked;                 /* closed by an admin: its open sessions end "cancelled" */
+	int reported_end;           /* -1, or how the server said its session ended (the next
+				     * PUT ends it so): enum tracker_session_end */
 	int drained;                /* effective: admin_drained || health_drained */
 	int admin_drained;
 	int health_drained;         /* drained by failed probes (tracker_health.c) */
@@ -114,6 +116,7 @@ char *tracker_request_who(const char *user, const char *peer_ip);
 struct tracker_conn *tracker_conn_find(const tracker_t *t, uint64_t id);
 int tracker_conn_is_server(const struct tracker_conn *c);
 void tracker_conn_set_drained(struct tracker_conn *c, int drained);
+void tracker_conn_take_resource(struct tracker_conn *c, tracker_resource_t *r);
 void tracker_conn_apply_hold(struct tracker_conn *c, int drained, const char *why);
 void tracker_event_note(tracker_t *t, enum tracker_event_kind kind, const char *text);
 void tracker_conn_kick(struct tracker_conn *c);

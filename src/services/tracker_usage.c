@@ -26,6 +26,7 @@ const char *tracker_session_end_name(enum tracker_session_end end)
 	case TRACKER_END_DROPPED: return "dropped";
 	case TRACKER_END_TIMED_OUT: return "timed_out";
 	case TRACKER_END_CANCELLED: return "cancelled";
+	case TRACKER_END_CRASHED: return "crashed";
 	case TRACKER_END_COUNT: break;
 	}
 	return "?";

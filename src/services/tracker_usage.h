@@ -15,8 +15,9 @@
 enum tracker_session_end {
 	TRACKER_END_RELEASED,  /* the server PUT the key again (its next PUT ends the session) */
 	TRACKER_END_DROPPED,   /* the server's tracker connection closed during the session */
-	TRACKER_END_TIMED_OUT, /* reserved: a server that reports its session timed out */
+	TRACKER_END_TIMED_OUT, /* the server reported the session timed out (ours do) */
 	TRACKER_END_CANCELLED, /* an admin kicked the server, or cancelled a waiting request */
+	TRACKER_END_CRASHED,   /* the server reported the session's process crashed (ours do) */
 	TRACKER_END_COUNT
 };
 

@@ -129,7 +129,7 @@ size_t tracker_view_events(const tracker_t *t, uint64_t after, struct tracker_vi
 void tracker_view_counters(const tracker_t *t, struct tracker_view_counters *out)
 {
 	*out = t->counters;
-	for (int i = 0; i < 4 && i < TRACKER_END_COUNT; i++)
+	for (int i = 0; i < TRACKER_VIEW_SESSION_ENDS && i < TRACKER_END_COUNT; i++)
 		out->sessions_ended[i] = t->usage.ended[i];
 	out->servers = 0;
 	out->pending = 0;

@@ -84,6 +84,8 @@ struct tracker_view_event {
 	char text[TRACKER_VIEW_EVENT_TEXT];
 };
 
+#define TRACKER_VIEW_SESSION_ENDS 5 /* released, dropped, timed_out, cancelled, crashed */
+
 struct tracker_view_counters {
 	uint64_t connections_accepted; /* passed allow list and limit */
 	uint64_t connections_open;
@@ -97,7 +99,7 @@ struct tracker_view_counters {
 	uint64_t requests;
 	uint64_t assignments;
 	uint64_t cancelled;            /* requests cancelled by an admin */
-	uint64_t sessions_ended[4];    /* finished sessions by enum tracker_session_end */
+	uint64_t sessions_ended[TRACKER_VIEW_SESSION_ENDS]; /* by enum tracker_session_end */
 	uint64_t probes_ok, probes_failed; /* health checks ([health]) */
 	uint64_t health_drains;        /* boards drained by failed probes */
 	uint64_t servers;              /* connections shown by tracker_view_servers now */

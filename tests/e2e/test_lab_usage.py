@@ -137,3 +137,27 @@ def test_kill_9_leaves_only_complete_records(spawn, tmp_path):
     rec = records(log)  # asserts the file ends with a whole line, parses every line
     assert len(rec) > 50
     assert all(r["end"] == "released" and r["key"] == "k" for r in rec)
+
+
+def test_our_server_reports_a_timed_out_session(spawn, tmp_path):
+    """Our device server tells the tracker (UPDATE_INFO "session_end", before its next PUT)
+    that a session timed out; the record says so, and the info field is not kept."""
+    import tvm_wire as w
+    log = tmp_path / "usage.jsonl"
+    port, p = start(spawn, tmp_path, log)
+    sport = free_port()
+    spawn("--headless", "server", "--host", "127.0.0.1", "--port", str(sport), "--port-end",
+          str(sport + 1), "--key", "rasp", "--tracker", "127.0.0.1:%d" % port)
+    wait_until(lambda: w.tracker_summary(port)["queue_info"].get("rasp", {}).get("free") == 1,
+               what="the server registered")
+    c = TrackerClient("127.0.0.1", port)
+    _, rport, mk = c.request("rasp", user="slow")
+    sess = w.Session.connect("127.0.0.1", rport, full_key="client:%s -timeout=1" % mk)
+    sess.listdir(".")
+    rec = wait_until(lambda: records(log), what="the timed-out session's record")
+    assert rec[0]["user"] == "slow" and rec[0]["end"] == "timed_out"
+    sess.close()
+    c.close()
+    info = w.tracker_summary(port)["server_info"]
+    assert info and all("session_end" not in i for i in info)
+    clean_exit(p)
