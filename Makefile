@@ -69,6 +69,13 @@ METRICS_CFLAGS := -DTVMRPC_NO_METRICS
 else
 PKGS += libmicrohttpd
 endif
+# The proxy's WebSocket port ([proxy] web_port, docs/control-plane.md §4.6) uses libwebsockets
+# on the same loop; static and board builds leave it out too (boards never need it).
+ifeq ($(STATIC),1)
+METRICS_CFLAGS += -DTVMRPC_NO_WEB
+else
+PKGS += libwebsockets
+endif
 
 ifeq ($(BUILD),build)
 BIN := tvmrpc-console

@@ -63,6 +63,8 @@ static const struct key_row keys[] = {
 	{"max_connections", KEY_INT, P(max_connections), 1, 1000000, 1},
 	{"handshake_timeout", KEY_DOUBLE, P(handshake_timeout), 0.01, 86400, 1},
 	{"allow", KEY_ACL, P(allow), 0, 0, 1},
+	{"web_port", KEY_INT, P(web_port), 0, 65535, 0},
+	{"web_max_frame", KEY_SIZE, P(web_max_frame), 1024, 4.0 * 1024 * 1024 * 1024, 0},
 
 	{"host", KEY_STRING, S(host), 0, 0, 0},
 	{"port", KEY_INT, S(port), 0, 65535, 0},

@@ -28,6 +28,7 @@ static void usage(FILE *out)
 	      "           --handshake-timeout S --allow CIDRS\n"
 	      "  proxy:   --host H --port P --port-end E --tracker H:P --timeout-client S\n"
 	      "           --timeout-server S --max-connections N --handshake-timeout S --allow CIDRS\n"
+	      "           --web-port P --web-max-frame N\n"
 	      "  server:  --host H --port P --port-end E --tracker H:P --key K --through-proxy\n"
 	      "           --custom-addr A --load-library L1:L2 --work-dir D --session-timeout S\n"
 	      "           --max-packet N --session-memory N --compiler CC --allow CIDRS --no-fork\n"

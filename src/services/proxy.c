@@ -8,12 +8,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
+#include <unistd.h>
 
 #include "base/log.h"
 #include "base/xalloc.h"
 #include "services/handshake.h"
 #include "services/net.h"
 #include "services/proxy_internal.h"
+#include "services/proxy_web.h"
 #include "services/tracker_codec.h"
 
 void proxy_options_default(proxy_options_t *o)
@@ -26,6 +28,7 @@ void proxy_options_default(proxy_options_t *o)
 	o->timeout_server = 600;
 	o->max_connections = 4096;
 	o->handshake_timeout = 10;
+	o->web_max_frame = 64ull << 20;
 }
 
 double proxy_wall_now(void)
@@ -435,6 +438,8 @@ static void on_refused_closed(uv_handle_t *handle)
 	free(handle);
 }
 
+static int peer_begin(struct proxy *p, uv_tcp_t *tcp, const char *name);
+
 static void on_connection(uv_stream_t *server, int status)
 {
 	struct proxy *p = server->data;
@@ -462,12 +467,34 @@ static void on_connection(uv_stream_t *server, int status)
 		uv_close((uv_handle_t *)tcp, on_refused_closed);
 		return;
 	}
+	peer_begin(p, tcp, name);
+}
+
+/* A WebSocket peer of the web port (proxy_web.c): its bytes arrive on one end of a socket
+ * pair, which joins the proxy like an accepted connection (the allow list was checked on
+ * the WebSocket's own address). Returns 0, or -1 with fd closed. */
+int proxy_adopt(struct proxy *p, int fd, const char *name)
+{
+	uv_tcp_t *tcp = xmalloc(sizeof *tcp);
+	uv_tcp_init(p->loop, tcp);
+	if (p->closing || uv_tcp_open(tcp, fd) != 0) {
+		close(fd);
+		uv_close((uv_handle_t *)tcp, on_refused_closed);
+		return -1;
+	}
+	return peer_begin(p, tcp, name);
+}
+
+/* Every accepted (or adopted) connection: the connection limit, then the handshake. Returns
+ * 0, or -1 when the limit refused (and closed) it. */
+static int peer_begin(struct proxy *p, uv_tcp_t *tcp, const char *name)
+{
 	if (p->connections >= (size_t)p->opt.max_connections) {
 		p->refused++;
 		log_warn("proxy: %s: max_connections (%d) reached, closed", name,
 			 p->opt.max_connections);
 		uv_close((uv_handle_t *)tcp, on_refused_closed);
-		return;
+		return -1;
 	}
 	p->accepted++;
 	p->connections++;
@@ -491,6 +518,7 @@ static void on_connection(uv_stream_t *server, int status)
 	int err = uv_read_start((uv_stream_t *)tcp, on_peer_alloc, on_peer_read);
 	if (err)
 		peer_drop(peer, uv_strerror(err));
+	return 0;
 }
 
 /* ---- service API ---- */
@@ -520,6 +548,7 @@ int proxy_start(uv_loop_t *loop, const proxy_options_t *opt, proxy_t **out)
 	}
 	uv_tcp_init(loop, &p->listener);
 	p->listener.data = p;
+	int err_code;
 	int port = net_listen_range(&p->listener, opt->host, opt->port, opt->port_end, 128,
 				    on_connection);
 	if (port < 0) {
@@ -536,6 +565,12 @@ int proxy_start(uv_loop_t *loop, const proxy_options_t *opt, proxy_t **out)
 	log_info("proxy: listening on %s:%d%s%s", opt->host, port,
 		 p->tracker_mode ? ", tracker " : " (standalone)",
 		 p->tracker_mode ? opt->tracker : "");
+	if (opt->web_port && (err_code = proxy_web_start(p)) != 0) {
+		p->closing = 1;
+		p->pending = 1;
+		uv_close((uv_handle_t *)&p->listener, proxy_listener_closed);
+		return err_code;
+	}
 	if (p->tracker_mode)
 		proxy_tracker_start(p);
 	*out = p;
@@ -563,6 +598,7 @@ void proxy_close(proxy_t *p, void (*done)(void *arg), void *arg)
 	p->close_arg = arg;
 	p->pending++; /* the listener */
 	uv_close((uv_handle_t *)&p->listener, proxy_listener_closed);
+	proxy_web_stop(p);
 	if (p->tracker_mode)
 		proxy_tracker_stop(p);
 	close_list(&p->handshaking);

@@ -16,6 +16,8 @@ typedef struct proxy_options {
 	int max_connections;       /* default 4096 */
 	double handshake_timeout;  /* default 10 */
 	char allow[1024];          /* CIDR list; empty allows everyone */
+	int web_port;              /* WebSocket port for browser/WASM servers (§4.6); 0 = off */
+	uint64_t web_max_frame;    /* largest WebSocket frame accepted, default 64 MiB */
 } proxy_options_t;
 
 void proxy_options_default(proxy_options_t *opt);

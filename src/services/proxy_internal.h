@@ -66,6 +66,7 @@ struct proxy_pair {
 };
 
 struct proxy_tracker;
+struct proxy_web;
 
 struct proxy {
 	uv_loop_t *loop;
@@ -88,6 +89,7 @@ struct proxy {
 	uint64_t accept_error_ms; /* loop time of the last logged accept error */
 	proxy_link_pool_t pool;
 	struct proxy_tracker *tracker;
+	struct proxy_web *web; /* the WebSocket port, NULL when off */
 	char scratch[64 * 1024];
 };
 
@@ -102,6 +104,9 @@ void proxy_pair(struct proxy *p, struct proxy_peer *client, struct proxy_peer *s
 		const char *key);
 /* Send MISMATCH, log why, close. */
 void proxy_peer_refuse(struct proxy_peer *peer, const char *why);
+/* Take fd (one end of a socket pair carrying a WebSocket peer's bytes, proxy_web.c) as an
+ * accepted connection named `name`. Returns 0, or -1 with fd closed. */
+int proxy_adopt(struct proxy *p, int fd, const char *name);
 /* A proxy teardown step finished (pending--). */
 void proxy_pending_done(struct proxy *p);
 

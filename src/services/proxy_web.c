@@ -1,0 +1,535 @@
+/* The proxy's WebSocket port (docs/control-plane.md §4.6): device servers that cannot open raw
+ * TCP (TVM's web runtime RPCServer in a browser, TVM's websocket_proxy_server) connect a
+ * WebSocket to ws://HOST:WEB_PORT/ws and then speak the same byte stream as a TCP peer, split
+ * into binary frames whose boundaries mean nothing.
+ *
+ * libwebsockets runs on the services' libuv loop (its libuv event library with our loop as a
+ * "foreign" loop) and does the HTTP upgrade, the handshake's SHA-1 and the framing. Each
+ * WebSocket is bridged to the proxy through a socket pair: the proxy adopts one end as one
+ * more peer (proxy_adopt), so handshakes, pairing, tracker mode and relaying are the proxy's
+ * own code; this file moves bytes between the other end and the WebSocket:
+ *   WebSocket -> pair: each received payload is written to the pair; above WEB_HIGH bytes in
+ *   flight, lws stops reading the WebSocket (lws_rx_flow_control) until they drain.
+ *   pair -> WebSocket: each read becomes one binary frame, queued until lws says the socket
+ *   is writable; above WEB_HIGH bytes queued, reading the pair stops.
+ * A text frame, a frame over web_max_frame, a protocol error (lws checks masking) or a close
+ * frame ends that peer with one log line; the pair's end then closes, and the proxy sees EOF. */
+#include "services/proxy_web.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "base/log.h"
+#include "base/xalloc.h"
+#include "services/proxy_internal.h"
+
+#ifdef TVMRPC_NO_WEB
+
+int proxy_web_start(struct proxy *p)
+{
+	log_error("proxy: web_port %d: this build has no WebSocket port (board and static builds "
+		  "leave libwebsockets out; see docs/control-plane.md §4.6)", p->opt.web_port);
+	return UV_ENOTSUP;
+}
+
+void proxy_web_stop(struct proxy *p)
+{
+	(void)p;
+}
+
+void proxy_web_view(const struct proxy *p, size_t *peers, uint64_t *frames_in,
+		    uint64_t *frames_out)
+{
+	(void)p;
+	*peers = 0;
+	*frames_in = *frames_out = 0;
+}
+
+#else
+
+#include <libwebsockets.h>
+
+#define WEB_HIGH (1u << 20) /* bytes in flight one way before that way pauses */
+#define WEB_LOW (256u << 10) /* ... and resumes */
+#define WEB_READ (64u << 10) /* one read from the pair, one frame to the browser */
+
+struct web_frame {
+	struct web_frame *next;
+	size_t len;
+	unsigned char data[]; /* LWS_PRE bytes of headroom, then the payload */
+};
+
+struct web_conn {
+	struct proxy_web *web;
+	struct lws *wsi;       /* NULL once lws closed the WebSocket */
+	uv_pipe_t pair;        /* our end of the socket pair */
+	uv_shutdown_t shut;
+	int pair_open;         /* initialised; its close callback frees us with ws_closed */
+	int pair_eof;          /* the proxy closed its end: close the WebSocket once drained */
+	int pair_closing;
+	int reading;           /* uv_read_start on the pair is active */
+	int rx_paused;         /* lws_rx_flow_control(wsi, 0) in effect */
+	struct web_frame *head, *tail;
+	size_t queued;         /* bytes in frames waiting for the browser */
+	size_t to_pair;        /* bytes written to the pair and not completed */
+	uint64_t frame_bytes;  /* of the frame being received */
+	char name[64];         /* "ws:ADDR:PORT" */
+	struct web_conn *prev, *next;
+};
+
+struct proxy_web {
+	struct proxy *proxy;
+	struct lws_context *ctx;
+	struct lws_protocols protocols[2];
+	void *foreign_loops[1];
+	uv_timer_t finish; /* polls for the end of lws's asynchronous teardown */
+	struct web_conn *conns;
+	size_t count;
+	uint64_t frames_in, frames_out;
+};
+
+struct write_req {
+	uv_write_t req;
+	struct web_conn *conn;
+	size_t len;
+	char data[];
+};
+
+static void conn_maybe_free(struct web_conn *c)
+{
+	if (c->wsi || c->pair_open)
+		return;
+	while (c->head) {
+		struct web_frame *f = c->head;
+		c->head = f->next;
+		free(f);
+	}
+	struct proxy_web *w = c->web;
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		w->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	w->count--;
+	free(c);
+}
+
+static void on_pair_closed(uv_handle_t *h)
+{
+	struct web_conn *c = h->data;
+	c->pair_open = 0;
+	conn_maybe_free(c);
+}
+
+static void on_pair_shut(uv_shutdown_t *req, int status)
+{
+	(void)status;
+	uv_close((uv_handle_t *)req->handle, on_pair_closed);
+}
+
+/* Close our end; bytes already handed to it still reach the proxy (shutdown first). */
+static void pair_close(struct web_conn *c)
+{
+	if (!c->pair_open || c->pair_closing)
+		return;
+	c->pair_closing = 1;
+	uv_read_stop((uv_stream_t *)&c->pair);
+	c->reading = 0;
+	if (c->to_pair && uv_shutdown(&c->shut, (uv_stream_t *)&c->pair, on_pair_shut) == 0)
+		return;
+	uv_close((uv_handle_t *)&c->pair, on_pair_closed);
+}
+
+/* ---- pair -> WebSocket ---- */
+
+static void on_pair_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+	(void)h;
+	(void)hint;
+	struct web_frame *f = xmalloc(sizeof *f + LWS_PRE + WEB_READ);
+	*buf = uv_buf_init((char *)f->data + LWS_PRE, WEB_READ);
+}
+
+static void on_pair_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+	struct web_conn *c = s->data;
+	struct web_frame *f = buf->base ? (struct web_frame *)(buf->base - LWS_PRE -
+							       offsetof(struct web_frame, data))
+					: NULL;
+	if (n <= 0) {
+		free(f);
+		if (n == 0)
+			return;
+		/* EOF or error: the proxy is done with this peer. */
+		c->pair_eof = 1;
+		uv_read_stop(s);
+		c->reading = 0;
+		if (c->wsi)
+			lws_callback_on_writable(c->wsi);
+		else
+			pair_close(c);
+		return;
+	}
+	if (!c->wsi) {
+		free(f);
+		return;
+	}
+	f->len = (size_t)n;
+	f->next = NULL;
+	if (c->tail)
+		c->tail->next = f;
+	else
+		c->head = f;
+	c->tail = f;
+	c->queued += f->len;
+	if (c->queued >= WEB_HIGH) {
+		uv_read_stop(s);
+		c->reading = 0;
+	}
+	lws_callback_on_writable(c->wsi);
+}
+
+/* One queued frame to the browser; -1 closes the WebSocket. */
+static int conn_writable(struct web_conn *c)
+{
+	struct web_frame *f = c->head;
+	if (f) {
+		int n = lws_write(c->wsi, f->data + LWS_PRE, f->len, LWS_WRITE_BINARY);
+		if (n < (int)f->len) {
+			log_info("proxy: %s: WebSocket write failed, closed", c->name);
+			return -1;
+		}
+		c->head = f->next;
+		if (!c->head)
+			c->tail = NULL;
+		c->queued -= f->len;
+		c->web->frames_out++;
+		free(f);
+	}
+	if (c->head) {
+		lws_callback_on_writable(c->wsi);
+		return 0;
+	}
+	if (c->pair_eof) {
+		lws_close_reason(c->wsi, LWS_CLOSE_STATUS_NORMAL, NULL, 0);
+		return -1;
+	}
+	if (!c->reading && c->queued < WEB_LOW && c->pair_open && !c->pair_closing &&
+	    uv_read_start((uv_stream_t *)&c->pair, on_pair_alloc, on_pair_read) == 0)
+		c->reading = 1;
+	return 0;
+}
+
+/* ---- WebSocket -> pair ---- */
+
+static void on_pair_written(uv_write_t *req, int status)
+{
+	struct write_req *w = (struct write_req *)req;
+	struct web_conn *c = w->conn;
+	c->to_pair -= w->len;
+	free(w);
+	if (status < 0)
+		return; /* the proxy closed its end; its read side reports it */
+	if (c->rx_paused && c->to_pair < WEB_LOW && c->wsi) {
+		c->rx_paused = 0;
+		lws_rx_flow_control(c->wsi, 1);
+	}
+}
+
+static int conn_receive(struct web_conn *c, const void *in, size_t len)
+{
+	if (!lws_frame_is_binary(c->wsi)) {
+		log_info("proxy: %s: a text frame (only binary frames carry RPC bytes), closed",
+			 c->name);
+		lws_close_reason(c->wsi, LWS_CLOSE_STATUS_UNACCEPTABLE_OPCODE, NULL, 0);
+		return -1;
+	}
+	uint64_t max = c->web->proxy->opt.web_max_frame;
+	size_t left = lws_remaining_packet_payload(c->wsi);
+	c->frame_bytes += len;
+	if (c->frame_bytes + left > max) {
+		log_info("proxy: %s: a frame of more than %llu bytes (web_max_frame), closed",
+			 c->name, (unsigned long long)max);
+		lws_close_reason(c->wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, NULL, 0);
+		return -1;
+	}
+	if (left == 0) {
+		c->frame_bytes = 0;
+		c->web->frames_in++;
+	}
+	if (!len || c->pair_closing || c->pair_eof)
+		return 0;
+	uv_buf_t b = uv_buf_init((char *)in, (unsigned)len);
+	int n = c->to_pair ? UV_EAGAIN : uv_try_write((uv_stream_t *)&c->pair, &b, 1);
+	if (n == (int)len)
+		return 0;
+	size_t done = n > 0 ? (size_t)n : 0;
+	if (n < 0 && n != UV_EAGAIN)
+		return 0; /* the proxy closed its end; its read side reports it */
+	struct write_req *w = xmalloc(sizeof *w + len - done);
+	w->conn = c;
+	w->len = len - done;
+	memcpy(w->data, (const char *)in + done, w->len);
+	b = uv_buf_init(w->data, (unsigned)w->len);
+	if (uv_write(&w->req, (uv_stream_t *)&c->pair, &b, 1, on_pair_written) != 0) {
+		free(w);
+		return 0;
+	}
+	c->to_pair += w->len;
+	if (c->to_pair >= WEB_HIGH && !c->rx_paused) {
+		c->rx_paused = 1;
+		lws_rx_flow_control(c->wsi, 0);
+	}
+	return 0;
+}
+
+/* ---- connection lifecycle ---- */
+
+static void conn_name(struct lws *wsi, char *out, size_t size)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof ss;
+	char host[INET6_ADDRSTRLEN] = "?";
+	int port = 0;
+	if (getpeername(lws_get_socket_fd(wsi), (struct sockaddr *)&ss, &len) == 0) {
+		if (ss.ss_family == AF_INET6) {
+			struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+			uv_ip6_name(a, host, sizeof host);
+			port = ntohs(a->sin6_port);
+		} else if (ss.ss_family == AF_INET) {
+			struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+			uv_ip4_name(a, host, sizeof host);
+			port = ntohs(a->sin_port);
+		}
+	}
+	snprintf(out, size, "ws:%s:%d", host, port);
+}
+
+/* A WebSocket that cannot be bridged: forget it (lws closes it when we return -1). */
+static int conn_fail(struct web_conn *c, struct web_conn **slot)
+{
+	*slot = NULL;
+	c->wsi = NULL;
+	if (c->pair_open)
+		pair_close(c);
+	else
+		conn_maybe_free(c);
+	return -1;
+}
+
+static int conn_open(struct proxy_web *w, struct lws *wsi, struct web_conn **slot)
+{
+	struct web_conn *c = xcalloc(1, sizeof *c);
+	c->web = w;
+	c->wsi = wsi;
+	conn_name(wsi, c->name, sizeof c->name);
+	c->next = w->conns;
+	if (w->conns)
+		w->conns->prev = c;
+	w->conns = c;
+	w->count++;
+	*slot = c;
+	int fds[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, fds) != 0) {
+		log_warn("proxy: %s: socketpair: %s, closed", c->name, strerror(errno));
+		return conn_fail(c, slot);
+	}
+	uv_pipe_init(w->proxy->loop, &c->pair, 0);
+	c->pair.data = c;
+	c->pair_open = 1;
+	if (uv_pipe_open(&c->pair, fds[0]) != 0) {
+		close(fds[0]);
+		close(fds[1]);
+		return conn_fail(c, slot);
+	}
+	log_debug("proxy: %s: WebSocket peer connected", c->name);
+	if (proxy_adopt(w->proxy, fds[1], c->name) != 0 ||
+	    uv_read_start((uv_stream_t *)&c->pair, on_pair_alloc, on_pair_read) != 0)
+		return conn_fail(c, slot);
+	c->reading = 1;
+	return 0;
+}
+
+static void conn_closed(struct web_conn *c)
+{
+	c->wsi = NULL;
+	if (c->pair_open)
+		pair_close(c);
+	else
+		conn_maybe_free(c);
+}
+
+/* The path TVM's peers use (proxy.py's handler table, web/src/rpc_server.ts). */
+static int path_is_ws(struct lws *wsi)
+{
+	char uri[64];
+	int n = lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI);
+	return n > 0 && (strcmp(uri, "/ws") == 0 || strcmp(uri, "/ws/") == 0);
+}
+
+static int web_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+			void *in, size_t len)
+{
+	struct web_conn **slot = user;
+	struct proxy_web *w = lws_context_user(lws_get_context(wsi));
+	switch (reason) {
+	case LWS_CALLBACK_FILTER_NETWORK_CONNECTION: {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof ss;
+		int fd = (int)(lws_intptr_t)in;
+		if (getpeername(fd, (struct sockaddr *)&ss, &sl) != 0 ||
+		    !net_acl_allows(&w->proxy->acl, (struct sockaddr *)&ss)) {
+			w->proxy->refused++;
+			log_info("proxy: web port: a peer not in the allow list, closed");
+			return -1;
+		}
+		return 0;
+	}
+	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+		if (!path_is_ws(wsi)) {
+			log_info("proxy: web port: WebSocket upgrade on a path other than /ws, "
+				 "refused");
+			return -1;
+		}
+		return 0;
+	case LWS_CALLBACK_HTTP:
+		/* Plain HTTP: TVM's proxy serves its web page here; this one has none. */
+		if (lws_return_http_status(wsi, HTTP_STATUS_NOT_FOUND,
+					   "tvmrpc: connect a WebSocket to /ws"))
+			return -1;
+		return lws_http_transaction_completed(wsi) ? -1 : 0;
+	case LWS_CALLBACK_ESTABLISHED:
+		return conn_open(w, wsi, slot);
+	case LWS_CALLBACK_RECEIVE:
+		return *slot ? conn_receive(*slot, in, len) : -1;
+	case LWS_CALLBACK_SERVER_WRITEABLE:
+		return *slot ? conn_writable(*slot) : -1;
+	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+		if (*slot)
+			log_info("proxy: %s: the peer sent a close frame, closed", (*slot)->name);
+		return 0;
+	case LWS_CALLBACK_CLOSED:
+		if (*slot) {
+			conn_closed(*slot);
+			*slot = NULL;
+		}
+		return 0;
+	default:
+		return lws_callback_http_dummy(wsi, reason, user, in, len);
+	}
+}
+
+static void lws_log(int level, const char *line)
+{
+	size_t n = strlen(line);
+	while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+		n--;
+	if (level & LLL_ERR)
+		log_warn("proxy: web port: libwebsockets: %.*s", (int)n, line);
+	else
+		log_debug("proxy: web port: libwebsockets: %.*s", (int)n, line);
+}
+
+/* lws would stop the loop on SIGINT; the services handle their own signals. */
+static void lws_signal(void *handle, int signum)
+{
+	(void)handle;
+	(void)signum;
+}
+
+int proxy_web_start(struct proxy *p)
+{
+	struct proxy_web *w = xcalloc(1, sizeof *w);
+	w->proxy = p;
+	w->protocols[0].name = "tvm-rpc";
+	w->protocols[0].callback = web_callback;
+	w->protocols[0].per_session_data_size = sizeof(struct web_conn *);
+	w->protocols[0].rx_buffer_size = WEB_READ;
+	w->foreign_loops[0] = p->loop;
+	lws_set_log_level(LLL_ERR | LLL_WARN, lws_log);
+	struct lws_context_creation_info info;
+	memset(&info, 0, sizeof info);
+	info.port = p->opt.web_port;
+	info.iface = strcmp(p->opt.host, "0.0.0.0") == 0 ? NULL : p->opt.host;
+	info.protocols = w->protocols;
+	info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_DISABLE_IPV6;
+	info.foreign_loops = w->foreign_loops;
+	info.signal_cb = lws_signal;
+	info.user = w;
+	info.pcontext = &w->ctx;
+	info.timeout_secs = (unsigned)(p->opt.handshake_timeout > 1 ? p->opt.handshake_timeout : 1);
+	w->ctx = lws_create_context(&info);
+	if (!w->ctx) {
+		log_error("proxy: cannot listen for WebSockets on %s port %d (in use, or "
+			  "libwebsockets' libuv support missing)", p->opt.host, p->opt.web_port);
+		free(w);
+		return UV_EADDRINUSE;
+	}
+	p->web = w;
+	log_info("proxy: WebSocket port %s:%d (path /ws)", p->opt.host, p->opt.web_port);
+	return 0;
+}
+
+static void on_finish_closed(uv_handle_t *h)
+{
+	struct proxy_web *w = h->data;
+	struct proxy *p = w->proxy;
+	free(w);
+	proxy_pending_done(p);
+}
+
+static void count_closing(uv_handle_t *h, void *arg)
+{
+	if (uv_is_closing(h))
+		++*(int *)arg;
+}
+
+/* libwebsockets 4.1 on a foreign loop: lws_context_destroy() closes every wsi, whose close
+ * callbacks close lws's own timer and idle handles, and then nothing finishes the context
+ * (later releases do it themselves). Once no handle on the loop is still closing, the
+ * second lws_context_destroy() frees it (and clears w->ctx through info.pcontext). */
+static void on_finish_tick(uv_timer_t *h)
+{
+	struct proxy_web *w = h->data;
+	int closing = 0;
+	uv_walk(h->loop, count_closing, &closing);
+	if (w->conns || closing)
+		return;
+	if (w->ctx)
+		lws_context_destroy(w->ctx);
+	if (w->ctx) {
+		log_warn("proxy: web port: libwebsockets did not finish closing");
+		return;
+	}
+	uv_timer_stop(h);
+	uv_close((uv_handle_t *)h, on_finish_closed);
+}
+
+void proxy_web_stop(struct proxy *p)
+{
+	struct proxy_web *w = p->web;
+	if (!w)
+		return;
+	p->web = NULL;
+	p->pending++;
+	lws_context_destroy(w->ctx);
+	uv_timer_init(p->loop, &w->finish);
+	w->finish.data = w;
+	uv_timer_start(&w->finish, on_finish_tick, 10, 10);
+}
+
+void proxy_web_view(const struct proxy *p, size_t *peers, uint64_t *frames_in,
+		    uint64_t *frames_out)
+{
+	const struct proxy_web *w = p->web;
+	*peers = w ? w->count : 0;
+	*frames_in = w ? w->frames_in : 0;
+	*frames_out = w ? w->frames_out : 0;
+}
+
+#endif
