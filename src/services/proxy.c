@@ -567,7 +567,7 @@ int proxy_start(uv_loop_t *loop, const proxy_options_t *opt, proxy_t **out)
 		 p->tracker_mode ? opt->tracker : "");
 	if (opt->web_port && (err_code = proxy_web_start(p)) != 0) {
 		p->closing = 1;
-		p->pending = 1;
+		p->pending++; /* the listener (and the web port's teardown may be pending too) */
 		uv_close((uv_handle_t *)&p->listener, proxy_listener_closed);
 		return err_code;
 	}

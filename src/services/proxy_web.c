@@ -394,6 +394,8 @@ static int web_callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 		if (!path_is_ws(wsi)) {
 			log_info("proxy: web port: WebSocket upgrade on a path other than /ws, "
 				 "refused");
+			lws_return_http_status(wsi, HTTP_STATUS_NOT_FOUND,
+					       "tvmrpc: connect a WebSocket to /ws");
 			return -1;
 		}
 		return 0;
@@ -457,7 +459,8 @@ int proxy_web_start(struct proxy *p)
 	info.port = p->opt.web_port;
 	info.iface = strcmp(p->opt.host, "0.0.0.0") == 0 ? NULL : p->opt.host;
 	info.protocols = w->protocols;
-	info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_DISABLE_IPV6;
+	info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_DISABLE_IPV6 |
+		       LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
 	info.foreign_loops = w->foreign_loops;
 	info.signal_cb = lws_signal;
 	info.user = w;
@@ -465,12 +468,19 @@ int proxy_web_start(struct proxy *p)
 	info.timeout_secs = (unsigned)(p->opt.handshake_timeout > 1 ? p->opt.handshake_timeout : 1);
 	w->ctx = lws_create_context(&info);
 	if (!w->ctx) {
-		log_error("proxy: cannot listen for WebSockets on %s port %d (in use, or "
-			  "libwebsockets' libuv support missing)", p->opt.host, p->opt.web_port);
+		log_error("proxy: cannot start libwebsockets for the WebSocket port (is its libuv "
+			  "event library, libwebsockets-evlib-uv, installed?)");
 		free(w);
-		return UV_EADDRINUSE;
+		return UV_ENOTSUP;
 	}
 	p->web = w;
+	/* The listening vhost on its own, so that a port in use is an error here. */
+	if (!lws_create_vhost(w->ctx, &info)) {
+		log_error("proxy: cannot listen for WebSockets on %s port %d (in use?)",
+			  p->opt.host, p->opt.web_port);
+		proxy_web_stop(p);
+		return UV_EADDRINUSE;
+	}
 	log_info("proxy: WebSocket port %s:%d (path /ws)", p->opt.host, p->opt.web_port);
 	return 0;
 }
