@@ -338,10 +338,13 @@ static void fill_links(dashboard_source_t *s, dashboard_t *d, double now)
 		dash_format_duration(now - l->started, up, sizeof up);
 		snprintf(r->detail, sizeof r->detail,
 			 "proxy link on key %s\nclient: %s\nserver: %s\nup:     %s\n"
-			 "client->server: %llu bytes\nserver->client: %llu bytes%s",
+			 "client->server: %llu bytes\nserver->client: %llu bytes%s%s",
 			 l->key, l->client, l->server, up,
 			 (unsigned long long)l->bytes_client_to_server,
 			 (unsigned long long)l->bytes_server_to_client,
+			 strncmp(l->server, "ws:", 3) == 0 || strncmp(l->client, "ws:", 3) == 0
+				 ? "\n(ws: a WebSocket peer of the web port)"
+				 : "",
 			 l->closing ? "\n(closing)" : "");
 	}
 	free(s->samples);
@@ -368,16 +371,18 @@ static void fill_proxy_waiters(dashboard_source_t *s, dashboard_t *d, double now
 		struct dash_row *r = dashboard_add_row(d, DASH_SERVERS);
 		snprintf(r->cells[0], DASH_CELL, "%s", w[i].peer);
 		snprintf(r->cells[1], DASH_CELL, "server:%s", w[i].key);
-		snprintf(r->cells[2], DASH_CELL, "proxy");
+		/* WebSocket peers of the web port (browser/WASM servers) are marked as such. */
+		int web = strncmp(w[i].peer, "ws:", 3) == 0;
+		snprintf(r->cells[2], DASH_CELL, "%s", web ? "proxy/ws" : "proxy");
 		snprintf(r->cells[3], DASH_CELL, "-");
 		dash_format_duration(now - w[i].since, r->cells[4], DASH_CELL);
 		r->sort_value[4] = now - w[i].since;
 		r->flags |= DASH_ROW_GOOD;
 		snprintf(r->detail, sizeof r->detail,
-			 "server waiting behind the proxy\nkey:      %s\nmatchkey: %s\npeer:     %s\n"
-			 "waiting:  %s",
-			 w[i].key, w[i].matchkey[0] ? w[i].matchkey : "(standalone)", w[i].peer,
-			 r->cells[4]);
+			 "server waiting behind the proxy%s\nkey:      %s\nmatchkey: %s\n"
+			 "peer:     %s\nwaiting:  %s",
+			 web ? ", connected over its WebSocket port" : "", w[i].key,
+			 w[i].matchkey[0] ? w[i].matchkey : "(standalone)", w[i].peer, r->cells[4]);
 	}
 	free(w);
 }

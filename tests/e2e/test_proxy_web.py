@@ -44,14 +44,23 @@ def handshake(key):
 
 @pytest.fixture
 def proxy(spawn):
+    """A proxy with its web port; at the end it must stop cleanly on SIGTERM (libwebsockets'
+    teardown included) with no sanitizer report."""
+    started = []
+
     def start(*extra):
         port, web = free_port(), free_port()
         p = spawn("--headless", "proxy", "--host", "127.0.0.1", "--port", str(port),
                   "--port-end", str(port + 1), "--web-port", str(web), *extra)
         wait_port(port)
         wait_port(web)
+        started.append(p)
         return p, port, web
-    return start
+    yield start
+    for p in started:
+        rc, _, err = p.stop()
+        assert "Sanitizer" not in err and "runtime error" not in err, err
+        assert rc == 0, err
 
 
 def replay(ws, tcp, events):
@@ -243,3 +252,29 @@ def test_web_port_zero_is_off_and_a_taken_port_is_an_error(spawn):
     q.wait_log("cannot listen for WebSockets")
     assert q.p.wait(10) != 0
     busy.close()
+
+
+def test_console_marks_websocket_peers(tmp_path):
+    """The dashboard (proxy in standalone mode, embedded): a server waiting on the web port
+    shows as 'proxy/ws'."""
+    from test_console import TMUX, Console
+    if TMUX is None:  # a legitimate skip: the console tests need tmux
+        pytest.skip("tmux is not installed")
+    tport, pport, web = free_port(), free_port(), free_port()
+    cfg = tmp_path / "lab.ini"
+    cfg.write_text("[tracker]\nhost = 127.0.0.1\nport = %d\nport_end = %d\n"
+                   "[proxy]\nhost = 127.0.0.1\nport = %d\nport_end = %d\nweb_port = %d\n"
+                   "[console]\nlocal_server = no\nrefresh = 0.1\n"
+                   % (tport, tport + 1, pport, pport + 1, web))
+    c = Console(tmp_path, ["--config", str(cfg)])
+    try:
+        wait_port(web)
+        ws = ws_wire.Client("127.0.0.1", web)
+        ws.send(handshake("server:browser-gpu"))
+        c.wait_for(lambda s: any("server:browser-gpu" in l and "proxy/ws" in l
+                                 for l in s.splitlines()), what="the WebSocket server row")
+        ws.close()
+        c.keys("q")
+        assert c.exit_status(timeout=15) == 0
+    finally:
+        c.kill()
