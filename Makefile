@@ -170,7 +170,13 @@ unit-test: $(UNIT_BIN) $(MODEL_SO)
 
 # test_cross.py and test_packages.py need a cross build or make deb first: make check runs
 # them in its cross-* and deb stages (tests/run-check.sh).
-e2e-test: $(BIN) $(MODEL_SO) $(BENCH_BIN)
+# The TVM web runtime (its browser RPCServer) for tests/e2e/test_proxy_browser.py, from npm.
+WEB_RUNTIME := build-web-runtime/node_modules/@mlc-ai/web-runtime/lib/index.js
+$(WEB_RUNTIME):
+	npm install --prefix build-web-runtime --no-audit --no-fund --loglevel=error \
+	    @mlc-ai/web-runtime@0.27.0-dev0
+
+e2e-test: $(BIN) $(MODEL_SO) $(BENCH_BIN) $(WEB_RUNTIME)
 	TVMRPC_BIN=$(abspath $(BIN)) TVMRPC_BUILD=$(abspath $(BUILD)) \
 	    $(PYTHON) -m pytest -q -p no:cacheprovider tests/e2e \
 	    --ignore=tests/e2e/test_cross.py --ignore=tests/e2e/test_packages.py

@@ -5,7 +5,7 @@
 set -eu
 what=${1:-check}
 build_pkgs="gcc make pkg-config libc6-dev libuv1-dev libcjson-dev libinih-dev libncurses-dev libdlpack-dev libmicrohttpd-dev libwebsockets-dev"
-check_pkgs="libcmocka-dev python3 python3-pytest python3-numpy python3-sklearn python3-prometheus-client clang tmux valgrind"
+check_pkgs="libcmocka-dev python3 python3-pytest python3-numpy python3-sklearn python3-prometheus-client clang tmux valgrind chromium"
 # Boards (docs/boards.md): aarch64 and armhf from Debian's cross compilers and multiarch -dev
 # packages (cmocka too on armhf, whose unit tests run under qemu-arm); riscv64 has no Debian 12
 # multiarch packages, so cmake builds its libuv from source (scripts/cross-libs.sh).
@@ -24,6 +24,9 @@ for p in $want; do
   st=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
   case "$st" in *" installed") ;; *) missing="$missing $p" ;; esac
 done
+# npm fetches the TVM web runtime for the browser test (Makefile, build-web-runtime/): any npm
+# will do (Node.js packages often bundle it), Debian's when there is none.
+if [ "$what" = check ] && ! command -v npm >/dev/null 2>&1; then missing="$missing npm"; fi
 [ -z "$missing" ] && exit 0
 if [ "$(id -u)" = 0 ]; then
   echo "deps: installing$missing" >&2
