@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "runtime/backend.h"
+#include "runtime/device.h"
 #include "base/log.h"
 #include "base/xalloc.h"
 
@@ -68,11 +69,8 @@ void *backend_workspace_alloc(int device_type, int device_id, uint64_t nbytes, i
 	(void)device_id;
 	(void)dtype_code_hint;
 	(void)dtype_bits_hint;
-	if (device_type != 1) {
-		ffi_error_set("ValueError", "workspace requested on device type %d; only CPU (1) is "
-			      "supported", device_type);
-		return NULL;
-	}
+	if (device_type != 1)
+		return device_workspace_alloc(device_type, device_id, nbytes);
 	if (nbytes > WORKSPACE_MAX_BYTES) {
 		ffi_error_set("MemoryError", "workspace of %llu bytes refused",
 			      (unsigned long long)nbytes);
@@ -113,8 +111,9 @@ void *backend_workspace_alloc(int device_type, int device_id, uint64_t nbytes, i
 
 int backend_workspace_free(int device_type, int device_id, void *ptr)
 {
-	(void)device_type;
 	(void)device_id;
+	if (device_type != 1)
+		return device_workspace_free(ptr);
 	struct workspace_pool *pool = workspace_pool_get();
 	/* LIFO is the normal order, so search from the top of the stack. */
 	size_t i = pool->num_live;

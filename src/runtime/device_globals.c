@@ -1,14 +1,16 @@
-/* Two device globals of TVM's CPU runtime that generated host code and disco-style launchers
+/* Two device globals of TVM's runtime that generated host code and disco-style launchers
  * call by name: `__tvm_set_device(device_type, device_id)` and
  * `tvm.runtime.threading.set_current_thread_affinity(cpu_ids: Shape)`. */
 #include <errno.h>
 #include <sched.h>
 #include <string.h>
 
+#include "runtime/device.h"
 #include "runtime/ffi.h"
 #include "base/log.h"
 
-/* The CPU has one device and nothing to select; other device types have no API here. */
+/* Sets the calling thread's current device (docs/devices.md): kernels of OpenCL modules
+ * launch on it. The CPU has one device and nothing to select. */
 static int global_set_device(void *self, const TVMFFIAny *args, int32_t n, TVMFFIAny *result)
 {
 	(void)self;
@@ -17,12 +19,19 @@ static int global_set_device(void *self, const TVMFFIAny *args, int32_t n, TVMFF
 	if (ffi_arg_int("__tvm_set_device", args, n, 0, &type) ||
 	    ffi_arg_int("__tvm_set_device", args, n, 1, &id))
 		return -1;
-	if (type != kDLCPU) {
+	if (type == kDLCPU)
+		return 0;
+	if (!device_api_find((int32_t)type)) {
 		ffi_error_set("RuntimeError", "__tvm_set_device: device type %lld is not enabled on "
-			      "this server (it runs CPU code only)", (long long)type);
+			      "this server (it supports cpu and opencl)", (long long)type);
 		return -1;
 	}
-	return 0;
+	if (id < INT32_MIN || id > INT32_MAX) {
+		ffi_error_set("ValueError", "__tvm_set_device: device id %lld is out of range",
+			      (long long)id);
+		return -1;
+	}
+	return device_set_current((DLDevice){(DLDeviceType)type, (int32_t)id});
 }
 FFI_REGISTER_GLOBAL("__tvm_set_device", global_set_device)
 

@@ -56,7 +56,6 @@ static int global_device_attr(void *self, const TVMFFIAny *args, int32_t n, TVMF
 	    ffi_arg_int("runtime.GetDeviceAttr", args, n, 2, &kind))
 		return -1;
 	DLDevice dev = {(DLDeviceType)type, (int32_t)id};
-	session_device_attr(dev, kind, result);
-	return 0;
+	return session_device_attr(dev, kind, result);
 }
 FFI_REGISTER_GLOBAL("runtime.GetDeviceAttr", global_device_attr)

@@ -1,6 +1,7 @@
 /* Parser and loader for `__tvm_ffi__library_bin` (docs/relax-vm.md §1.2, §1.3, §1.6): the CSR
  * import tree, then one `str kind` (+ `str payload` unless `_lib`) per module. Only the
- * shapes a plain CPU Relax build produces are accepted; everything else is named and refused. */
+ * shapes a plain Relax or TIR build produces are accepted (CPU, or with `opencl` device
+ * modules under `_lib`, docs/devices.md §3); everything else is named and refused. */
 #include "runtime/module_blob.h"
 
 #include <stdio.h>
@@ -8,12 +9,14 @@
 #include <string.h>
 
 #include "runtime/byte_reader.h"
+#include "runtime/module_opencl.h"
 #include "runtime/vm.h"
 #include "runtime/vm_executable.h"
 #include "base/xalloc.h"
 
 #define KIND_LIB "_lib"
 #define KIND_EXEC "relax.VMExecutable"
+#define KIND_OPENCL "opencl"
 
 #define blob_error(...) ffi_error_malformed("library module blob", __VA_ARGS__)
 
@@ -147,7 +150,7 @@ static int check_kinds(const module_blob_t *b)
 	for (size_t i = 0; i < b->num_modules; i++) {
 		const module_blob_entry_t *m = &b->modules[i];
 		int len = (int)(m->kind_len > 80 ? 80 : m->kind_len);
-		if (kind_is(m, KIND_LIB))
+		if (kind_is(m, KIND_LIB) || kind_is(m, KIND_OPENCL))
 			continue;
 		if (kind_is(m, "relax.Executable")) {
 			ffi_error_set("ValueError",
@@ -170,15 +173,19 @@ static int check_kinds(const module_blob_t *b)
 			return -1;
 		}
 	}
-	for (size_t i = 0; i < b->num_modules; i++)
-		if (kind_is(&b->modules[i], KIND_LIB) &&
-		    b->modules[i].child_end > b->modules[i].child_begin) {
-			ffi_error_set("ValueError",
-				      "library module %zu imports other modules (device modules?), "
-				      "which this runtime cannot load",
-				      i);
-			return -1;
-		}
+	/* `_lib` may import device modules (opencl), nothing else; those import nothing. */
+	for (size_t i = 0; i < b->num_modules; i++) {
+		const module_blob_entry_t *m = &b->modules[i];
+		int lib = kind_is(m, KIND_LIB), cl = kind_is(m, KIND_OPENCL);
+		for (size_t k = m->child_begin; k < m->child_end && (lib || cl); k++)
+			if (cl || !kind_is(&b->modules[b->children[k]], KIND_OPENCL)) {
+				ffi_error_set("ValueError",
+					      "library module %zu imports a module this runtime cannot "
+					      "link there (only _lib -> opencl)",
+					      i);
+				return -1;
+			}
+	}
 	return 0;
 }
 
@@ -199,6 +206,12 @@ ffi_module_t *module_blob_load_sized(ffi_module_t *lib, const uint8_t *blob, siz
 		if (kind_is(m, KIND_LIB)) {
 			ffi_object_retain(&lib->header);
 			mods[i] = lib;
+			continue;
+		}
+		if (kind_is(m, KIND_OPENCL)) {
+			mods[i] = module_opencl_load(m->payload, m->payload_len);
+			if (!mods[i])
+				goto done;
 			continue;
 		}
 		vm_executable_t *exec;

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "runtime/device.h"
 #include "runtime/ffi.h"
 #include "base/log.h"
 #include "runtime/session.h"
@@ -248,6 +249,56 @@ static int handle_init_server(session_t *s, session_reader_t *r)
 	return session_send_none(s);
 }
 
+/* CopyFromRemote of a device buffer: read [byte_offset, + nbytes) into host memory (the
+ * read waits for queued kernels), then send it. */
+static int send_device_bytes(session_t *s, const session_tensor_t *t, uint64_t nbytes)
+{
+	device_buffer_t *b = device_buffer_check(t->data, t->device, t->byte_offset, nbytes);
+	if (!b)
+		return session_send_ffi_error(s);
+	void *host = nbytes <= SIZE_MAX / 2 ? malloc(nbytes ? (size_t)nbytes : 1) : NULL;
+	if (!host)
+		return session_send_errorf(s, "MemoryError", "CopyFromRemote: cannot buffer %llu "
+				   "bytes", (unsigned long long)nbytes);
+	DLTensor from = {.data = b, .device = t->device, .byte_offset = t->byte_offset};
+	DLTensor to = {.data = host, .device = {kDLCPU, 0}};
+	if (device_copy(&from, &to, nbytes)) {
+		free(host);
+		return session_send_ffi_error(s);
+	}
+	size_t start = session_packet_begin(&s->out, SESSION_CODE_COPY_ACK);
+	session_packet_end(&s->out, start, nbytes);
+	int rc = session_send_out(s, host, (size_t)nbytes);
+	free(host);
+	return rc;
+}
+
+/* CopyToRemote of a device buffer: the payload is read into host memory, then written. */
+static int receive_device_bytes(session_t *s, const session_tensor_t *t, uint64_t nbytes)
+{
+	device_buffer_t *b = device_buffer_check(t->data, t->device, t->byte_offset, nbytes);
+	void *host = b && nbytes <= SIZE_MAX / 2 ? malloc(nbytes ? (size_t)nbytes : 1) : NULL;
+	if (!host) {
+		int rc = io_drain(s, nbytes);
+		if (rc != IO_OK)
+			return rc;
+		if (b)
+			return session_send_errorf(s, "MemoryError", "CopyToRemote: cannot buffer "
+					   "%llu bytes", (unsigned long long)nbytes);
+		return session_send_ffi_error(s);
+	}
+	int rc = nbytes ? io_read(s, host, (size_t)nbytes) : IO_OK;
+	if (rc != IO_OK) {
+		free(host);
+		return rc == IO_EOF ? IO_ERROR : rc;
+	}
+	DLTensor from = {.data = host, .device = {kDLCPU, 0}};
+	DLTensor to = {.data = b, .device = t->device, .byte_offset = t->byte_offset};
+	rc = device_copy(&from, &to, nbytes);
+	free(host);
+	return rc ? session_send_ffi_error(s) : session_send_none(s);
+}
+
 static int handle_copy_from_remote(session_t *s, session_reader_t *r)
 {
 	session_tensor_t t;
@@ -266,6 +317,8 @@ static int handle_copy_from_remote(session_t *s, session_reader_t *r)
 				   "CopyFromRemote: %llu bytes at offset %llu exceed the %llu-byte tensor",
 				   (unsigned long long)nbytes, (unsigned long long)t.byte_offset,
 				   (unsigned long long)total);
+	if (t.device.device_type != kDLCPU)
+		return send_device_bytes(s, &t, nbytes);
 	if (session_region_resolve(s, t.data, t.byte_offset + nbytes, &src))
 		return session_send_ffi_error(s);
 	size_t start = session_packet_begin(&s->out, SESSION_CODE_COPY_ACK);
@@ -327,6 +380,8 @@ static int handle_copy_to_remote(session_t *s, uint64_t body_len)
 			      (unsigned long long)nbytes, (unsigned long long)t.byte_offset,
 			      (unsigned long long)total);
 		bad = 1;
+	} else if (t.device.device_type != kDLCPU) {
+		return receive_device_bytes(s, &t, nbytes);
 	} else if (session_region_resolve(s, t.data, t.byte_offset + nbytes, &dst)) {
 		bad = 1;
 	}
@@ -508,6 +563,7 @@ int session_run(const session_channel_t *channel, const session_options_t *opt)
 	current_session = saved_session;
 	ffi_object_release(s.relay ? &s.relay->header : NULL);
 	session_handles_free(s.handles);
+	device_buffer_release_client(&s);
 	session_memory_free(s.memory);
 	session_buf_free(&s.out);
 	session_input_free(&s.in);

@@ -78,9 +78,11 @@ typedef struct session_channel {
  * and allocation the session created is released before it returns. */
 int session_run(const session_channel_t *channel, const session_options_t *opt);
 
-/* A device attribute as DevGetAttr answers it (§5): Exist (kind 0) is Int 1 for the CPU and
- * Int 0 otherwise, TotalGlobalMemory (14) the CPU's RAM in bytes, everything else None. */
-void session_device_attr(DLDevice dev, int64_t kind, TVMFFIAny *out);
+/* A device attribute as DevGetAttr answers it (§5; docs/devices.md): Exist (kind 0) is Int
+ * 0/1 and never fails; the CPU answers TotalGlobalMemory (14) with its RAM; OpenCL devices
+ * answer from the driver; a missing device of a known type is an error; device types this
+ * server does not know give None. Str results are new references. 0 or -1 (error set). */
+int session_device_attr(DLDevice dev, int64_t kind, TVMFFIAny *out);
 
 /* The options of the session being served on this thread, or NULL outside session_run.
  * For global functions that need the work directory or limits. */

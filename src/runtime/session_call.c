@@ -183,6 +183,11 @@ static int send_tensor_return(session_t *s, ffi_tensor_t *t)
 		return session_send_errorf(s, "ValueError", "returned tensor cannot be sent over RPC");
 	if (!ffi_dltensor_is_compact(dl))
 		return session_send_errorf(s, "ValueError", "returned tensor is not contiguous");
+	/* A device handle is not an address: an offset cannot be folded into it. */
+	if (dl->device.device_type != kDLCPU && dl->byte_offset != 0)
+		return session_send_errorf(s, "ValueError", "a %d-device tensor at byte offset %llu "
+				   "cannot be returned over RPC", (int)dl->device.device_type,
+				   (unsigned long long)dl->byte_offset);
 	uint64_t h = session_handles_put(s->handles, &t->header);
 	if (!h)
 		return session_send_errorf(s, "RuntimeError", "too many live remote handles");

@@ -1,10 +1,12 @@
 /* The session's syscalls (codes 9-21: globals, handles, device memory, streams) and the
- * checks every client pointer passes before use: a data range must lie in a block of this
- * session (session_memory) or in a tensor it returned (session_handles). */
+ * checks every client pointer passes before use: a CPU data range must lie in a block of
+ * this session (session_memory) or in a tensor it returned (session_handles); a handle of
+ * another device must be a live buffer of that device (device.c, docs/devices.md). */
 #include <stdint.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "runtime/device.h"
 #include "runtime/ffi.h"
 #include "runtime/session_internal.h"
 
@@ -60,11 +62,7 @@ int session_region_resolve(session_t *s, uint64_t addr, uint64_t nbytes, void **
 
 int session_device_check(DLDevice dev)
 {
-	if (dev.device_type == kDLCPU)
-		return 0;
-	ffi_error_set("ValueError", "device type %d is not available on this server (CPU only)",
-		      (int)dev.device_type);
-	return -1;
+	return dev.device_type == kDLCPU ? 0 : device_check(dev);
 }
 
 /* Bytes covered by a wire tensor (compact, row-major). */
@@ -89,9 +87,14 @@ int session_tensor_resolve(session_t *s, const session_tensor_t *t, DLTensor *ou
 		ffi_error_set("ValueError", "tensor byte_offset overflows");
 		return -1;
 	}
-	void *data;
-	if (session_region_resolve(s, t->data, t->data || extent ? extent : 0, &data))
+	void *data = (void *)(uintptr_t)t->data;
+	if (t->device.device_type != kDLCPU) {
+		/* A handle, not an address: the buffer must hold [byte_offset, + size). */
+		if (!device_buffer_check(t->data, t->device, t->byte_offset, size))
+			return -1;
+	} else if (session_region_resolve(s, t->data, t->data || extent ? extent : 0, &data)) {
 		return -1;
+	}
 	memset(out, 0, sizeof *out);
 	out->data = data;
 	out->device = t->device;
@@ -186,16 +189,12 @@ static int syscall_free_handle(session_t *s, const session_seq_t *seq)
 	return session_send_none(s);
 }
 
-void session_device_attr(DLDevice dev, int64_t kind, TVMFFIAny *out)
+int session_device_attr(DLDevice dev, int64_t kind, TVMFFIAny *out)
 {
-	int cpu = dev.device_type == kDLCPU;
 	*out = ffi_any_none();
-	if (kind == 0) { /* kExist: never an error, 0 for devices this server lacks */
-		*out = ffi_any_int(cpu);
-	} else if (cpu && kind == 14) { /* kTotalGlobalMemory */
-		long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
-		*out = ffi_any_int(pages > 0 && page > 0 ? (int64_t)pages * page : -1);
-	}
+	if (kind != 0 && !device_api_find((int32_t)dev.device_type))
+		return 0; /* device types this server does not know: None, as before */
+	return device_attr(dev, kind, out);
 }
 
 static int syscall_get_attr(session_t *s, const session_seq_t *seq)
@@ -205,10 +204,39 @@ static int syscall_get_attr(session_t *s, const session_seq_t *seq)
 	    arg_int(seq, 1, "DevGetAttr", &kind))
 		return session_send_ffi_error(s);
 	TVMFFIAny v;
-	session_device_attr(seq->values[0].device, kind, &v);
+	if (session_device_attr(seq->values[0].device, kind, &v))
+		return session_send_ffi_error(s);
 	if (v.type_index == FFI_INT)
 		return session_send_value(s, session_value_int(v.v_int64));
+	size_t len;
+	const char *str = ffi_any_as_str(&v, &len);
+	if (str) { /* strings go back on the object path (docs/session-protocol.md §2.6) */
+		session_value_t sv = session_value_raw_str(str, len);
+		sv.type_index = FFI_STR;
+		sv.inner = FFI_STR;
+		int rc = session_send_value(s, sv);
+		ffi_any_release(&v);
+		return rc;
+	}
+	ffi_any_release(&v);
 	return session_send_value(s, session_value_none());
+}
+
+/* A buffer of a non-CPU device for the client: the session holds its reference until
+ * DevFreeData or the end of the session. */
+static int send_device_alloc(session_t *s, DLDevice dev, uint64_t nbytes)
+{
+	if (s->opt.memory_cap && nbytes > s->opt.memory_cap) {
+		ffi_error_set("MemoryError", "cannot allocate %llu bytes: session memory limit is "
+			      "%llu bytes", (unsigned long long)nbytes,
+			      (unsigned long long)s->opt.memory_cap);
+		return session_send_ffi_error(s);
+	}
+	device_buffer_t *b = device_buffer_new(dev, nbytes);
+	if (!b)
+		return session_send_ffi_error(s);
+	b->client = s;
+	return session_send_value(s, session_value_handle(FFI_OPAQUE_PTR, device_buffer_handle(b)));
 }
 
 static int syscall_alloc(session_t *s, const session_seq_t *seq)
@@ -224,6 +252,8 @@ static int syscall_alloc(session_t *s, const session_seq_t *seq)
 			      (long long)nbytes, (long long)align);
 		return session_send_ffi_error(s);
 	}
+	if (seq->values[0].device.device_type != kDLCPU)
+		return send_device_alloc(s, seq->values[0].device, (uint64_t)nbytes);
 	if (session_memory_alloc(s->memory, (uint64_t)nbytes, (uint64_t)align, &p))
 		return session_send_ffi_error(s);
 	return session_send_value(s, session_value_handle(FFI_OPAQUE_PTR, (uint64_t)(uintptr_t)p));
@@ -252,6 +282,8 @@ static int syscall_alloc_scope(session_t *s, const session_seq_t *seq)
 	uint64_t nbytes;
 	if (session_device_check(t->device) || session_tensor_size(t, &nbytes))
 		return session_send_ffi_error(s);
+	if (t->device.device_type != kDLCPU)
+		return send_device_alloc(s, t->device, nbytes);
 	uint64_t elem = ((uint64_t)t->dtype.bits * t->dtype.lanes + 7) / 8;
 	uint64_t align = 64;
 	while (align < elem && align < 4096)
@@ -277,6 +309,18 @@ static int syscall_free_data(session_t *s, const session_seq_t *seq)
 	if (arg_count(seq, 2, "DevFreeData") || arg_type(seq, 0, FFI_DEVICE, "DevFreeData") ||
 	    session_device_check(seq->values[0].device) || arg_pointer(seq, 1, "DevFreeData", &ptr))
 		return session_send_ffi_error(s);
+	if (seq->values[0].device.device_type != kDLCPU) {
+		/* Tensors viewing the buffer keep their own reference: releasing the client's
+		 * is always safe. */
+		device_buffer_t *b = device_buffer_find(ptr);
+		if (!b || b->client != s)
+			return session_send_errorf(s, "ValueError", "DevFreeData: 0x%llx is not a "
+					   "live buffer this session allocated (freed or never "
+					   "allocated)", (unsigned long long)ptr);
+		b->client = NULL;
+		ffi_object_release(&b->header);
+		return session_send_none(s);
+	}
 	/* A returned tensor may view a client block (a function wrapped an argument); freeing
 	 * the block under it would leave the handle pointing at freed memory. The block then
 	 * lives until the session ends. */
@@ -307,9 +351,12 @@ static int syscall_copy_among(session_t *s, const session_seq_t *seq)
 	if (nfrom != nto)
 		return session_send_errorf(s, "ValueError", "CopyAmongRemote: size mismatch (%llu vs %llu bytes)",
 				   (unsigned long long)nfrom, (unsigned long long)nto);
-	if (nfrom)
-		memmove((uint8_t *)to.data + to.byte_offset, (uint8_t *)from.data + from.byte_offset,
-			(size_t)nfrom);
+	if (from.device.device_type != kDLCPU && to.device.device_type != kDLCPU &&
+	    from.device.device_type != to.device.device_type)
+		return session_send_errorf(s, "ValueError",
+				   "Can not copy across different dev types directly");
+	if (device_copy(&from, &to, nfrom))
+		return session_send_ffi_error(s);
 	return session_send_none(s);
 }
 
@@ -361,6 +408,14 @@ static int syscall_device(session_t *s, int32_t code, const session_seq_t *seq)
 	case SESSION_CODE_DEV_GET_CURRENT_STREAM:
 		slot = stream_slot(s, dev, 0);
 		return session_send_value(s, session_value_handle(FFI_OPAQUE_PTR, slot ? slot->stream : 0));
+	case SESSION_CODE_DEV_SET_DEVICE:
+		if (device_set_current(dev))
+			return session_send_ffi_error(s);
+		return session_send_none(s);
+	case SESSION_CODE_DEV_STREAM_SYNC:
+		if (dev.device_type != kDLCPU && device_sync(dev))
+			return session_send_ffi_error(s);
+		return session_send_none(s);
 	default:
 		return session_send_none(s);
 	}
