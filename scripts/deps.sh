@@ -4,8 +4,8 @@
 # Usage: scripts/deps.sh [build|check|cross|deb]
 set -eu
 what=${1:-check}
-build_pkgs="gcc make pkg-config libc6-dev libuv1-dev libcjson-dev libinih-dev libncurses-dev libdlpack-dev libmicrohttpd-dev libwebsockets-dev"
-check_pkgs="libcmocka-dev python3 python3-pytest python3-numpy python3-sklearn python3-prometheus-client clang tmux valgrind chromium"
+build_pkgs="gcc make pkg-config libc6-dev libuv1-dev libcjson-dev libinih-dev libncurses-dev libdlpack-dev libmicrohttpd-dev libwebsockets-dev opencl-c-headers"
+check_pkgs="libcmocka-dev python3 python3-pytest python3-numpy python3-sklearn python3-prometheus-client clang tmux valgrind chromium ocl-icd-libopencl1 ocl-icd-opencl-dev pocl-opencl-icd clinfo"
 # Boards (docs/boards.md): aarch64 and armhf from Debian's cross compilers and multiarch -dev
 # packages (cmocka too on armhf, whose unit tests run under qemu-arm); riscv64 has no Debian 12
 # multiarch packages, so cmake builds its libuv from source (scripts/cross-libs.sh).

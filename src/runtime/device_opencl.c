@@ -133,6 +133,15 @@ static int cl_alloc(int32_t id, uint64_t nbytes, void **mem)
 			      (unsigned long long)nbytes, (int)id, opencl_error_name(err));
 		return -1;
 	}
+	/* Zeroed, as CPU blocks are: no stale device memory reaches a client. The in-order
+	 * queue runs the fill before anything later reads or writes the buffer. */
+	const cl_uchar zero = 0;
+	err = opencl_driver()->clEnqueueFillBuffer(d->queue, m, &zero, 1, 0, (size_t)nbytes, 0,
+						   NULL, NULL);
+	if (err != CL_SUCCESS) {
+		opencl_driver()->clReleaseMemObject(m);
+		return opencl_fail("e", err);
+	}
 	*mem = m;
 	return 0;
 }

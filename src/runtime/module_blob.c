@@ -180,7 +180,7 @@ static int check_kinds(const module_blob_t *b)
 		for (size_t k = m->child_begin; k < m->child_end && (lib || cl); k++)
 			if (cl || !kind_is(&b->modules[b->children[k]], KIND_OPENCL)) {
 				ffi_error_set("ValueError",
-					      "library module %zu imports a module this runtime cannot "
+					      "library module %zu imports other modules this runtime cannot "
 					      "link there (only _lib -> opencl)",
 					      i);
 				return -1;

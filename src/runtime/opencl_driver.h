@@ -15,7 +15,7 @@
 	X(clCreateCommandQueue) X(clCreateBuffer) X(clReleaseMemObject) X(clEnqueueReadBuffer)  \
 	X(clEnqueueWriteBuffer) X(clEnqueueCopyBuffer) X(clFinish) X(clCreateProgramWithSource) \
 	X(clBuildProgram) X(clGetProgramBuildInfo) X(clReleaseProgram) X(clCreateKernel)        \
-	X(clReleaseKernel) X(clSetKernelArg) X(clEnqueueNDRangeKernel)
+	X(clReleaseKernel) X(clSetKernelArg) X(clEnqueueNDRangeKernel) X(clEnqueueFillBuffer)
 
 typedef struct opencl_driver {
 #define OPENCL_FIELD(name) __typeof__(name) *name;

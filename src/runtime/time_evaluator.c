@@ -1,11 +1,13 @@
 /* `runtime.RPCTimeEvaluator` (docs/session-protocol.md §6.4): wraps a module or global function in
- * a Function that times it and returns Bytes of `repeat` f64 seconds-per-call values. Only CPU
- * devices exist here, so "synchronising the device" is a no-op. */
+ * a Function that times it and returns Bytes of `repeat` f64 seconds-per-call values. As TVM's
+ * default timer does, the device is synchronised before the clock starts and before it stops
+ * (docs/devices.md): kernels of an OpenCL module only queue work. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "runtime/device.h"
 #include "runtime/ffi.h"
 #include "base/log.h"
 #include "base/xalloc.h"
@@ -26,6 +28,7 @@ struct evaluator {
 	int cooldown_interval_ms;
 	int repeats_to_cooldown;
 	uint64_t cache_flush_bytes;
+	DLDevice dev;
 };
 
 static void evaluator_free(void *data)
@@ -97,10 +100,14 @@ static int evaluator_call(void *self, const TVMFFIAny *args, int32_t num_args, T
 			}
 			if (flush_bytes)
 				memcpy(flush_dst, flush_src, flush_bytes);
+			if (device_sync(ev->dev) != 0)
+				goto out;
 			int64_t start = clock_nanos();
 			for (int j = 0; j < ev->number; j++)
 				if (call_discard(ev->target, args, num_args) != 0)
 					goto out;
+			if (device_sync(ev->dev) != 0)
+				goto out;
 			int64_t elapsed = clock_nanos() - start;
 			if (elapsed == 0)
 				zero_times++;
@@ -168,11 +175,9 @@ static int time_evaluator_new(void *self, const TVMFFIAny *args, int32_t num_arg
 			return -1;
 	if (ffi_arg_str(EVAL_NAME, args, num_args, 11, &preproc_name, NULL) != 0)
 		return -1;
-	if (v[0] != 1) {
-		ffi_error_set("ValueError", "%s: device type %lld is not supported (only CPU, 1)",
-			      EVAL_NAME, (long long)v[0]);
+	DLDevice dev = {(DLDeviceType)v[0], (int32_t)v[1]};
+	if (device_check(dev) != 0)
 		return -1;
-	}
 
 	ffi_function_t *target;
 	if (mod) {
@@ -210,6 +215,7 @@ static int time_evaluator_new(void *self, const TVMFFIAny *args, int32_t num_arg
 	ev->cooldown_interval_ms = (int)v[6];
 	ev->repeats_to_cooldown = (int)v[7];
 	ev->cache_flush_bytes = (uint64_t)v[8];
+	ev->dev = dev;
 	ffi_function_t *fn = ffi_function_new(evaluator_call, ev, evaluator_free, NULL);
 	*result = ffi_any_object(&fn->header);
 	return 0;

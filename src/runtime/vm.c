@@ -3,6 +3,7 @@
  * stock Python VirtualMachine drives over RPC (docs/relax-vm.md §3, §5). One request at a time
  * per VM; values in registers are reference counted TVMFFIAny. */
 #include "runtime/vm.h"
+#include "runtime/device.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -42,6 +43,7 @@ struct vm {
 	vm_saved_t *saved;
 	size_t num_saved;
 	vm_state_t *states; /* per function table entry */
+	TVMFFIAny *constants; /* tensor constants copied to devices[0] when it is no CPU */
 	int depth;
 	uint64_t steps;
 };
@@ -65,7 +67,10 @@ static void storage_deleter(void *self, int flags)
 {
 	(void)flags;
 	vm_storage_t *s = self;
-	free(s->data);
+	if (s->device.device_type == kDLCPU)
+		free(s->data);
+	else
+		ffi_object_release(s->data); /* the device buffer (docs/devices.md) */
 	free(s);
 }
 
@@ -79,7 +84,16 @@ vm_storage_t *vm_storage_new(uint64_t size, uint64_t alignment, DLDevice device)
 	}
 	if (alignment < 64)
 		alignment = 64;
-	void *data = aligned_alloc_zero((size_t)alignment, (size_t)size);
+	void *data;
+	if (device.device_type != kDLCPU) {
+		/* data is the buffer's handle; tensors address it with byte_offset. */
+		device_buffer_t *b = device_buffer_new(device, size);
+		if (!b)
+			return NULL;
+		data = b;
+	} else {
+		data = aligned_alloc_zero((size_t)alignment, (size_t)size);
+	}
 	if (!data) {
 		ffi_error_set("MemoryError", "Relax VM: cannot allocate %llu bytes of storage",
 			      (unsigned long long)size);
@@ -123,11 +137,6 @@ vm_closure_t *vm_closure_new(ffi_module_t *exec_module, int64_t func_index,
 
 ffi_tensor_t *vm_tensor_copy(const DLTensor *src, DLDevice device)
 {
-	if (src->device.device_type != kDLCPU) {
-		ffi_error_set("ValueError", "Relax VM: cannot copy a tensor from device type %d",
-			      src->device.device_type);
-		return NULL;
-	}
 	if (!ffi_dltensor_is_compact(src)) {
 		ffi_error_set("ValueError", "Relax VM: cannot copy a non-compact tensor");
 		return NULL;
@@ -137,11 +146,13 @@ ffi_tensor_t *vm_tensor_copy(const DLTensor *src, DLDevice device)
 		ffi_error_set("ValueError", "Relax VM: tensor has an invalid shape");
 		return NULL;
 	}
-	ffi_tensor_t *t = ffi_tensor_alloc(src->shape, src->ndim, src->dtype, device);
+	ffi_tensor_t *t = device_tensor_alloc(src->shape, src->ndim, src->dtype, device);
 	if (!t)
 		return NULL;
-	if (nbytes && (src->data || src->byte_offset))
-		memcpy(t->dl.data, (const char *)src->data + src->byte_offset, (size_t)nbytes);
+	if (nbytes && (src->data || src->byte_offset) && device_copy(src, &t->dl, nbytes)) {
+		ffi_object_release(&t->header);
+		return NULL;
+	}
 	return t;
 }
 
@@ -266,7 +277,9 @@ static int vm_check_kernel_args(vm_t *vm, const vm_func_info_t *f, const TVMFFIA
 			return -1;
 		}
 		const DLTensor *t = ffi_any_as_dltensor(&args[i]);
-		if (t && ((uintptr_t)t->data + t->byte_offset) % 64 != 0) {
+		/* Device data are buffer handles, not addresses: nothing to align. */
+		if (t && t->device.device_type == kDLCPU &&
+		    ((uintptr_t)t->data + t->byte_offset) % 64 != 0) {
 			ffi_error_set("ValueError",
 				      "Relax VM: tensor argument %lld of kernel '%s' is not 64-byte "
 				      "aligned",
@@ -295,7 +308,7 @@ static void vm_load_arg(vm_t *vm, const TVMFFIAny *regs, int64_t word, TVMFFIAny
 		*out = ffi_any_int(v);
 		return;
 	case VM_ARG_CONSTANT:
-		*out = vm->exec->constants[v];
+		*out = vm->constants ? vm->constants[v] : vm->exec->constants[v];
 		return;
 	default:
 		*out = vm->pool[v];
@@ -496,6 +509,11 @@ static void vm_reset(vm_t *vm)
 		}
 	free(vm->states);
 	vm->states = NULL;
+	if (vm->constants)
+		for (size_t i = 0; i < vm->exec->num_constants; i++)
+			ffi_any_release(&vm->constants[i]);
+	free(vm->constants);
+	vm->constants = NULL;
 	free(vm->devices);
 	vm->devices = NULL;
 	vm->num_devices = 0;
@@ -606,6 +624,28 @@ static int vm_require_init(const vm_t *vm, const char *method)
 	return -1;
 }
 
+/* Tensor constants live on the CPU in the executable; a VM whose first device is another
+ * one uses copies there (docs/devices.md, Relax VM). */
+static int vm_copy_constants(vm_t *vm)
+{
+	if (vm->devices[0].device_type == kDLCPU || vm->exec->num_constants == 0)
+		return 0;
+	vm->constants = xcalloc(vm->exec->num_constants, sizeof *vm->constants);
+	for (size_t i = 0; i < vm->exec->num_constants; i++) {
+		const TVMFFIAny *c = &vm->exec->constants[i];
+		if (c->type_index != FFI_TENSOR) {
+			vm->constants[i] = *c;
+			ffi_any_retain(&vm->constants[i]);
+			continue;
+		}
+		ffi_tensor_t *t = vm_tensor_copy(ffi_any_as_dltensor(c), vm->devices[0]);
+		if (!t)
+			return -1;
+		vm->constants[i] = ffi_any_object(&t->header);
+	}
+	return 0;
+}
+
 static int method_vm_initialization(void *self, const TVMFFIAny *args, int32_t n,
 				    TVMFFIAny *result)
 {
@@ -624,13 +664,18 @@ static int method_vm_initialization(void *self, const TVMFFIAny *args, int32_t n
 		    ffi_arg_int("vm_initialization", args, n, i + 1, &id) ||
 		    ffi_arg_int("vm_initialization", args, n, i + 2, &alloc))
 			return -1;
-		if (type % 128 != kDLCPU || id != 0) {
+		int last = i + 3 == n;
+		if ((type % 128 != kDLCPU || id != 0) &&
+		    (last || type != kDLOpenCL || id < 0 || id > INT32_MAX)) {
 			ffi_error_set("ValueError",
 				      "vm_initialization: device (%lld, %lld) is not supported; this "
-				      "runtime runs Relax VMs on CPU device 0 only",
+				      "runtime runs Relax VMs on CPU device 0 or on OpenCL devices "
+				      "with the CPU as the last (host) device",
 				      (long long)type, (long long)id);
 			return -1;
 		}
+		if (type == kDLOpenCL && device_check((DLDevice){kDLOpenCL, (int32_t)id}))
+			return -1;
 		if (alloc != 1 && alloc != 2) {
 			ffi_error_set("ValueError",
 				      "vm_initialization: unknown allocator type %lld (1 = naive, 2 = "
@@ -643,10 +688,15 @@ static int method_vm_initialization(void *self, const TVMFFIAny *args, int32_t n
 	vm_reset(vm);
 	vm->num_devices = (size_t)n / 3;
 	vm->devices = xcalloc(vm->num_devices, sizeof *vm->devices);
-	for (size_t i = 0; i < vm->num_devices; i++)
-		vm->devices[i] = (DLDevice){kDLCPU, 0};
+	for (size_t i = 0; i < vm->num_devices; i++) {
+		int64_t type, id;
+		ffi_arg_int("vm_initialization", args, n, (int32_t)(3 * i), &type);
+		ffi_arg_int("vm_initialization", args, n, (int32_t)(3 * i + 1), &id);
+		vm->devices[i] = (DLDevice){type == kDLOpenCL ? kDLOpenCL : kDLCPU,
+					    type == kDLOpenCL ? (int32_t)id : 0};
+	}
 	vm->states = xcalloc(vm->exec->num_funcs, sizeof *vm->states);
-	if (vm_build_pool(vm)) {
+	if (vm_copy_constants(vm) || vm_build_pool(vm)) {
 		vm_reset(vm);
 		return -1;
 	}

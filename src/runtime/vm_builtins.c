@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "runtime/device.h"
 #include "runtime/vm.h"
 #include "base/xalloc.h"
 
@@ -495,8 +496,12 @@ static int alloc_tensor_in(vm_storage_t *s, int64_t offset, const dims_t *shape,
 			    "%llu bytes",
 			    fn, (unsigned long long)nbytes, (long long)offset,
 			    (unsigned long long)s->size);
-	ffi_tensor_t *t = ffi_tensor_view((char *)s->data + offset, shape->data,
+	/* A device storage's data is a buffer handle: the offset stays in byte_offset. */
+	int host = s->device.device_type == kDLCPU;
+	ffi_tensor_t *t = ffi_tensor_view(host ? (char *)s->data + offset : s->data, shape->data,
 					  (int32_t)shape->size, dt, s->device, &s->header);
+	if (!host)
+		t->dl.byte_offset = (uint64_t)offset;
 	*result = ffi_any_object(&t->header);
 	return 0;
 }
@@ -561,7 +566,7 @@ static int make_view(const char *fn, const TVMFFIAny *src_any, const ffi_shape_t
 	 * kernels assume); otherwise keep it as byte_offset, which kernels refuse cleanly. */
 	uint64_t total = src->byte_offset + (uint64_t)offset;
 	char *data = (char *)src->data;
-	if (((uintptr_t)data + total) % 64 == 0) {
+	if (src->device.device_type == kDLCPU && ((uintptr_t)data + total) % 64 == 0) {
 		data += total;
 		total = 0;
 	}
@@ -984,12 +989,21 @@ static int builtin_to_device(void *self, const TVMFFIAny *args, int32_t n, TVMFF
 	DLTensor *t = ffi_any_as_dltensor(&args[0]);
 	if (!t)
 		return fail("TypeError", "", "%s expects a tensor", fn);
-	if (type != kDLCPU || id != 0)
-		return fail("InternalError", "", "%s: device (%lld, %lld) is not available (CPU only)",
-			    fn, (long long)type, (long long)id);
-	ffi_tensor_t *copy = vm_tensor_copy(t, (DLDevice){kDLCPU, 0});
+	if (type < 0 || type >= 128 || id < 0 || id > INT32_MAX || !device_api_find((int32_t)type))
+		return fail("InternalError", "", "%s: device (%lld, %lld) is not available (cpu and "
+			    "opencl are)", fn, (long long)type, (long long)id);
+	DLDevice dev = {(DLDeviceType)type, (int32_t)id};
+	if (device_check(dev))
+		return -1;
+	ffi_tensor_t *copy = vm_tensor_copy(t, dev);
 	if (!copy)
 		return -1;
+	/* As TVM: wait for the copy on the side that is not the CPU. */
+	DLDevice other = dev.device_type != kDLCPU ? dev : t->device;
+	if (other.device_type != kDLCPU && device_sync(other)) {
+		ffi_object_release(&copy->header);
+		return -1;
+	}
 	*result = ffi_any_object(&copy->header);
 	return 0;
 }
