@@ -10,6 +10,7 @@ import re
 import numpy as np
 import pytest
 
+import live_replay
 import tvm_wire as w
 from conftest import BIN, BUILD, ROOT, free_port, wait_port
 
@@ -350,3 +351,35 @@ def test_kernel_calls_are_checked(server):
     k(pa, pb, pc, 16, 64)
     assert np.array_equal(c.numpy(), expected)
     finish(s, proc)
+
+
+def test_recorded_stock_client_session_replays(server):
+    """tests/vectors/python_opencl_fixtures.json: the stock Python client running
+    tests/conformance/client_scripts/opencl_fixtures.py against TVM's tvm_rpc built with
+    USE_OPENCL (POCL). Every request goes to our server; replies must have the recorded shape,
+    and every result read back (vadd, matmul, the MLP's logits) must equal TVM's bit for
+    bit. By design two replies differ: the build error names another device pointer and POCL
+    temp file, and the second call repeats it where TVM says CL_INVALID_PROGRAM_EXECUTABLE."""
+    rec = w.RecordedSession(w.load_vector(os.path.join(ROOT, "tests", "vectors",
+                                                       "python_opencl_fixtures.json")))
+    differing = []
+
+    def equivalent(i, req, rep, live):
+        recorded, ours = rep.args[0], live.args[0]
+        if rep.code == w.RPCCode.EXCEPTION and "OpenCL build error" in ours and (
+                "OpenCL build error" in recorded or "CL_INVALID_PROGRAM_EXECUTABLE" in recorded):
+            differing.append(i)
+            return True
+        return False
+
+    port, proc = server()
+    s = connect(port)
+    pairs = live_replay.replay(s, rec, equivalent=equivalent)
+    assert len(differing) == 2
+    reads = [(req, live) for req, live in pairs if req.code == w.RPCCode.COPY_FROM_REMOTE]
+    recorded = [rep for req, rep in rec.pairs if req.code == w.RPCCode.COPY_FROM_REMOTE]
+    assert len(reads) == len(recorded) >= 3
+    for (req, live), rep in zip(reads, recorded):
+        assert live.data == rep.data, req
+    if ASAN:
+        assert "leak check: clean" in proc.wait_log("leak check:", timeout=30)

@@ -22,7 +22,8 @@ SESSIONS = {"callfunc", "exception", "handshake", "handshake_mismatch", "handsha
             "initserver_constructor", "proxy_client_side", "python_kernel_add_one",
             "python_kernel_matmul_timeeval", "python_relax_mlp", "python_session",
             "python_tracker_session", "shutdown", "tensor", "timeeval", "upload",
-            "python_metaschedule_runner", "python_remote_surface"} | SERVER_FIRST
+            "python_metaschedule_runner", "python_remote_surface",
+            "python_opencl_fixtures"} | SERVER_FIRST
 
 
 def vector(name):
