@@ -232,9 +232,10 @@ static int add_server(void *arg, const struct tracker_view_server *v)
 	int n = snprintf(r->detail, sizeof r->detail,
 		 "server connection %llu\nkey:        %s\naddress:    %s\npeer:       %s\n"
 		 "state:      %s\nfree:       %d\nheld:       %d (drained)\nsessions:   %llu\n"
-		 "registered: %s ago\nlinks .o/.tar uploads with: %s",
+		 "registered: %s ago\nlinks .o/.tar uploads with: %s\ndevices:    %s",
 		 (unsigned long long)v->id, v->key, v->addr, v->peer, r->cells[2], v->free, v->held,
-		 (unsigned long long)v->sessions, r->cells[4], links);
+		 (unsigned long long)v->sessions, r->cells[4], links,
+		 v->devices ? v->devices : "(not reported)");
 	if (n > 0 && (size_t)n < sizeof r->detail && (v->drain_reason || v->probes_ok ||
 						    v->probes_failed))
 		n += snprintf(r->detail + n, sizeof r->detail - (size_t)n,

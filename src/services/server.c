@@ -602,6 +602,9 @@ int server_start(uv_loop_t *loop, const server_options_t *opt, server_t **out)
 		srv->stats.port = port;
 		log_info("server listening on %s:%d, key '%s'", opt->host, port, opt->key);
 		if (opt->tracker[0]) {
+			/* Only the tracker info names the devices: probe them only then. */
+			server_probe_devices(opt->no_fork, srv->devices, sizeof srv->devices);
+			log_info("devices: %s", srv->devices);
 			tracker_link_options_t lo;
 			tracker_link_options_default(&lo);
 			snprintf(lo.tracker, sizeof lo.tracker, "%s", opt->tracker);
@@ -616,6 +619,7 @@ int server_start(uv_loop_t *loop, const server_options_t *opt, server_t **out)
 			const char *custom = opt->custom_addr[0] ? opt->custom_addr : NULL;
 			tracker_link_set_info(srv->link, info_key, custom, port);
 			tracker_link_set_info_compiler(srv->link, srv->compiler);
+			tracker_link_set_info_devices(srv->link, srv->devices);
 			tracker_link_offer(srv->link, opt->key, port, custom, &srv->resource);
 		}
 	}

@@ -27,6 +27,7 @@ struct server {
 	int listening;
 	char reply_key[160];  /* "server:<key>" */
 	char compiler[256];   /* what links .o/.tar uploads: a command, "none", or "" (none found) */
+	char devices[512];    /* the devices sessions offer ("cpu; opencl0: <name>") */
 
 	tracker_link_t *link;
 	uint64_t resource;
@@ -77,5 +78,9 @@ double server_proxy_backoff(const server_t *srv);
 void server_proxy_stop(server_t *srv);
 /* SERVER_REG_REGISTERED, _CONNECTING or _RETRYING as the proxy connection stands. */
 enum server_registration server_proxy_registration(const server_t *srv);
+
+/* The devices sessions will offer, as one line ("cpu; opencl0: <name>"), probed in a child
+ * process unless in_process (server_devices.c). */
+void server_probe_devices(int in_process, char *buf, size_t size);
 
 #endif

@@ -58,6 +58,7 @@ struct tracker_link {
 	char *info_addr;         /* NULL for null */
 	char *info_compiler;     /* extra "compiler" field of our servers' info, or NULL */
 	char *session_end;       /* one-shot "session_end" of the next UPDATE_INFO, or NULL */
+	char *info_devices;      /* extra "devices" field of our servers' info, or NULL */
 	int info_port;
 	int info_dirty;
 	int poll_due;
@@ -219,6 +220,9 @@ static void link_send_next(tracker_link_t *link)
 			free(link->session_end);
 			link->session_end = NULL;
 		}
+		if (link->info_devices)
+			cJSON_AddItemToObject(info, "devices",
+					      cJSON_CreateString(link->info_devices));
 		msg = cJSON_CreateArray();
 		cJSON_AddItemToArray(msg, cJSON_CreateNumber(TRACKER_UPDATE_INFO));
 		cJSON_AddItemToArray(msg, info);
@@ -551,6 +555,7 @@ static void link_unref(void *handle_owner)
 	free(link->info_addr);
 	free(link->info_compiler);
 	free(link->session_end);
+	free(link->info_devices);
 	free(link->inflight_matchkey);
 	free(link);
 	if (done)
@@ -588,6 +593,14 @@ int tracker_link_set_info(tracker_link_t *link, const char *info_key, const char
 	link->info_dirty = 1;
 	link_send_next(link);
 	return 0;
+}
+
+void tracker_link_set_info_devices(tracker_link_t *link, const char *devices)
+{
+	free(link->info_devices);
+	link->info_devices = devices ? xstrdup(devices) : NULL;
+	link->info_dirty = link->info_key != NULL;
+	link_send_next(link);
 }
 
 void tracker_link_set_info_compiler(tracker_link_t *link, const char *compiler)

@@ -106,6 +106,9 @@ int tracker_link_set_info(tracker_link_t *link, const char *info_key, const char
  * servers link .o/.tar uploads ("/usr/bin/cc", "none", ""), shown in the console's server
  * details. TVM's tracker keeps unknown info fields as they are. */
 void tracker_link_set_info_compiler(tracker_link_t *link, const char *compiler);
+/* Add `"devices": devices` to the UPDATE_INFO object (NULL removes it): the devices our
+ * device servers offer ("cpu; opencl0: <name>"), shown in the console's server details. */
+void tracker_link_set_info_devices(tracker_link_t *link, const char *devices);
 
 /* Tell the tracker how the last session ended when it was not normal ("timed_out",
  * "crashed"): a one-shot "session_end" field in the next UPDATE_INFO, which goes out before

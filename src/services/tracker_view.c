@@ -36,6 +36,8 @@ size_t tracker_view_servers(const tracker_t *t,
 		s.key = cJSON_IsString(key) ? key->valuestring : c->last_key;
 		const cJSON *cc = cJSON_GetObjectItemCaseSensitive(c->info, "compiler");
 		s.compiler = cJSON_IsString(cc) ? cc->valuestring : NULL;
+		const cJSON *devs = cJSON_GetObjectItemCaseSensitive(c->info, "devices");
+		s.devices = cJSON_IsString(devs) ? devs->valuestring : NULL;
 		for (const struct tracker_list *m = c->resources.next; m != &c->resources;
 		     m = m->next) {
 			const tracker_resource_t *r =

@@ -26,6 +26,8 @@ struct tracker_view_server {
 	const char *compiler;     /* info.compiler: how one of our device servers links .o/.tar
 				   * uploads (a command, "none", or "" for none found); NULL
 				   * when the server did not say (TVM's servers) */
+	const char *devices;      /* info.devices: what one of our device servers offers ("cpu;
+				   * opencl0: <name>"); NULL when the server did not say */
 	enum tracker_server_state state;
 	int free;                 /* resources free now */
 	int held;                 /* resources held back because drained */

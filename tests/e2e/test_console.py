@@ -268,6 +268,7 @@ def test_local_server_proxy_and_probe(tmp_path, console):
     c.keys("/", "l", "o", "c", "a", "l", "Enter")
     c.keys("Enter")
     c.wait_for(lambda s: "links .o/.tar uploads with: /" in s, what="compiler in details")
+    c.wait_for(lambda s: "devices:    cpu" in s, what="devices in details")
     c.keys("Escape", "/", "Escape")
     c.keys("q")
     assert c.exit_status(timeout=15) == 0

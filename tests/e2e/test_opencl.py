@@ -12,7 +12,7 @@ import pytest
 
 import live_replay
 import tvm_wire as w
-from conftest import BIN, BUILD, ROOT, free_port, wait_port
+from conftest import BIN, BUILD, ROOT, free_port, wait_port, wait_until
 
 FIXTURES = os.path.join(ROOT, "tests", "fixtures", "opencl")
 KEY = "opencl"
@@ -383,3 +383,31 @@ def test_recorded_stock_client_session_replays(server):
         assert live.data == rep.data, req
     if ASAN:
         assert "leak check: clean" in proc.wait_log("leak check:", timeout=30)
+
+
+@pytest.mark.parametrize("opencl", [True, False])
+def test_server_reports_its_devices_to_the_tracker(spawn, server, tmp_path, opencl):
+    """UPDATE_INFO carries "devices" (shown in the console's server details); the OpenCL
+    probe runs in a child, and a board without OpenCL reports the CPU alone."""
+    tport = free_port()
+    spawn("--headless", "tracker", "--host", "127.0.0.1", "--port", str(tport),
+          "--port-end", str(tport + 1))
+    wait_port(tport)
+    env = None if opencl else {"TVMRPC_OPENCL_LIBRARY": str(tmp_path / "none.so")}
+    port, proc = server("--tracker", "127.0.0.1:%d" % tport, env=env)
+
+    def devices():
+        info = w.tracker_summary(tport).get("server_info", [])
+        return info and info[0].get("devices")
+    text = wait_until(devices, what="the server's devices in SUMMARY")
+    if opencl:
+        assert re.fullmatch(r"cpu; opencl0: .+", text), text
+        with w.TrackerClient("127.0.0.1", tport) as t:
+            _, got, matchkey = t.request(KEY)
+        assert got == port
+        # The probe left the server able to serve OpenCL sessions.
+        s = w.Session.connect("127.0.0.1", port, key=matchkey, timeout=60)
+        assert s.dev_get_attr(CL0, 5) == text.split("opencl0: ", 1)[1]
+        finish(s, proc)
+    else:
+        assert text == "cpu"

@@ -506,6 +506,7 @@ def test_registration_shapes_and_one_put_per_session(server, fake_tracker):
     puts = wait_for(lambda: fake_tracker.messages(3), what="PUT")
     info = fake_tracker.messages(5)
     assert len(info) == 1 and info[0][1].pop("compiler").startswith("/")
+    assert info[0][1].pop("devices").startswith("cpu")
     assert info == [[5, {"key": "server:rasp", "addr": ["10.9.8.7", port]}]]
     assert isinstance(info[0][1]["addr"][1], int)
     put = puts[0]
@@ -750,8 +751,10 @@ def test_tracker_conversation_matches_recorded_server(server, fake_tracker):
         ours = [m for _, m in fake_tracker.frames]
     assert [m[0] for m in ours[:3]] == [m[0] for m in recorded[:3]] == [5, 3, 7]
     info = recorded[0][1]
-    # Ours adds how it links .o/.tar uploads (TVM's tracker keeps unknown fields).
+    # Ours adds how it links .o/.tar uploads and its devices (TVM's tracker keeps unknown
+    # fields).
     assert ours[0][0] == 5 and ours[0][1].pop("compiler").startswith("/")
+    assert ours[0][1].pop("devices").startswith("cpu")
     assert ours[0] == [5, {"key": info["key"], "addr": [None, port]}]
     assert recorded[1][:2] == ours[1][:2] == [3, "vec"]
     assert ours[1][3] is None and recorded[1][3] is None
