@@ -1,10 +1,12 @@
 /* Autotuning helpers that MetaSchedule's RPC runner calls (docs/session-protocol.md §6.4, §6.5):
- * random tensor fills (values in [1, 10) from the mt19937 of contrib_random.c) and the CPU
- * cache flush used as the time evaluator's f_preproc. */
+ * random tensor fills (values in [1, 10) from the mt19937 of contrib_random.c; device tensors
+ * through a host copy) and the CPU cache flush used as the time evaluator's f_preproc. */
 #include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "runtime/device.h"
 #include "runtime/ffi.h"
 #include "base/log.h"
 #include "runtime/runtime_globals.h"
@@ -21,22 +23,9 @@ static double fill_value(random_mt_t *mt)
 /* Fill by element width only, as TVM does: 8-bit u8 (truncated), 16-bit half, 32-bit f32,
  * 64-bit f64, whatever the type code. TVM's narrow formats may round a value just under 10
  * up to 10; here they stay below 10. */
-static int tensor_fill(const char *fn, const TVMFFIAny *args, int32_t num_args)
+static void fill_bytes(char *data, uint64_t nbytes, unsigned bits)
 {
-	DLTensor *t;
-	uint64_t count, nbytes;
-	char *data;
-	if (ffi_arg_tensor(fn, args, num_args, 0, &t) != 0)
-		return -1;
-	unsigned bits = t->dtype.bits;
-	if (bits != 8 && bits != 16 && bits != 32 && bits != 64) {
-		ffi_error_set("InternalError", "%s: cannot fill elements of %u bits (dtype code %d)",
-			      fn, bits, t->dtype.code);
-		return -1;
-	}
-	if (runtime_tensor_host(fn, t, &count, &nbytes, &data) != 0)
-		return -1;
-	count = nbytes / (bits / 8); /* lanes count as elements */
+	uint64_t count = nbytes / (bits / 8); /* lanes count as elements */
 	random_mt_t *mt = random_mt_thread();
 	for (uint64_t i = 0; i < count; i++) {
 		double x = fill_value(mt);
@@ -65,6 +54,48 @@ static int tensor_fill(const char *fn, const TVMFFIAny *args, int32_t num_args)
 			break;
 		}
 	}
+}
+
+/* A device tensor (OpenCL) is filled through a host copy, as TVM does (docs/devices.md). */
+static int device_fill(const char *fn, DLTensor *t, unsigned bits)
+{
+	uint64_t nbytes;
+	if (ffi_dltensor_nbytes(t, &nbytes) != 0 || !ffi_dltensor_is_compact(t) ||
+	    nbytes > SIZE_MAX / 2) {
+		ffi_error_set("ValueError", "%s: the tensor is not a valid compact tensor", fn);
+		return -1;
+	}
+	char *host = malloc(nbytes ? (size_t)nbytes : 1);
+	if (!host) {
+		ffi_error_set("MemoryError", "%s: cannot allocate %llu bytes", fn,
+			      (unsigned long long)nbytes);
+		return -1;
+	}
+	fill_bytes(host, nbytes, bits);
+	DLTensor from = {.data = host, .device = {kDLCPU, 0}};
+	int rc = device_check(t->device) || device_copy(&from, t, nbytes);
+	free(host);
+	return rc ? -1 : 0;
+}
+
+static int tensor_fill(const char *fn, const TVMFFIAny *args, int32_t num_args)
+{
+	DLTensor *t;
+	uint64_t count, nbytes;
+	char *data;
+	if (ffi_arg_tensor(fn, args, num_args, 0, &t) != 0)
+		return -1;
+	unsigned bits = t->dtype.bits;
+	if (bits != 8 && bits != 16 && bits != 32 && bits != 64) {
+		ffi_error_set("InternalError", "%s: cannot fill elements of %u bits (dtype code %d)",
+			      fn, bits, t->dtype.code);
+		return -1;
+	}
+	if (t->device.device_type != kDLCPU && device_api_find((int32_t)t->device.device_type))
+		return device_fill(fn, t, bits);
+	if (runtime_tensor_host(fn, t, &count, &nbytes, &data) != 0)
+		return -1;
+	fill_bytes(data, nbytes, bits);
 	return 0;
 }
 

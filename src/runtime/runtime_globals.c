@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "runtime/backend.h"
+#include "runtime/device.h"
 #include "runtime/ffi.h"
 #include "runtime/ffi_json.h"
 #include "runtime/runtime_globals.h"
@@ -186,10 +187,12 @@ static const char *device_name(int type)
 	return "unknown";
 }
 
-/* Only the CPU device API exists here. */
+/* The device APIs of this server: cpu, and opencl where a driver and device exist
+ * (docs/devices.md); without them this server answers as TVM's runtime built without it. */
 static int device_api_check(int type)
 {
-	if (type == kDLCPU)
+	const device_api_t *api = device_api_find(type);
+	if (api && (type == kDLCPU || api->count() > 0))
 		return 0;
 	ffi_error_set("InternalError", "Check failed: (allow_missing) is false: Device API %s is not "
 		      "enabled.", device_name(type));
@@ -260,7 +263,9 @@ static int global_stream_sync(void *self, const TVMFFIAny *args, int32_t n, TVMF
 	(void)self;
 	(void)result;
 	uint64_t s;
-	return stream_args("runtime.Device_StreamSync(0: Device, 1: int) -> void", args, n, 1, &s);
+	if (stream_args("runtime.Device_StreamSync(0: Device, 1: int) -> void", args, n, 1, &s))
+		return -1;
+	return args[0].v_device.device_type == kDLCPU ? 0 : device_sync(args[0].v_device);
 }
 FFI_REGISTER_GLOBAL("runtime.Device_StreamSync", global_stream_sync)
 
@@ -561,7 +566,7 @@ static int global_tensor_alloc(void *self, const TVMFFIAny *args, int32_t n, TVM
 	}
 	ffi_tensor_t *t = NULL;
 	if (rc == 0 && tensor_size_allowed(nbytes) == 0)
-		t = ffi_tensor_alloc(dims, ndim, dtype, dev);
+		t = device_tensor_alloc(dims, ndim, dtype, dev);
 	free(owned);
 	if (!t)
 		return -1;
@@ -630,8 +635,12 @@ static int bytes_copy_args(const char *fn, const TVMFFIAny *args, int32_t n, cha
 		ffi_error_set("InternalError", "%s only support contiguous array for now", fn);
 		return -1;
 	}
-	if (runtime_tensor_host(fn, t, &count, &have, tensor_data))
+	if (t->device.device_type != kDLCPU) {
+		/* A device tensor: the caller copies through device_copy, which checks it. */
+		*tensor_data = NULL;
+	} else if (runtime_tensor_host(fn, t, &count, &have, tensor_data)) {
 		return -1;
+	}
 	if (have && !addr) {
 		ffi_error_set("ValueError", "%s: the data pointer is null", fn);
 		return -1;
@@ -653,6 +662,11 @@ static int global_copy_from_bytes(void *self, const TVMFFIAny *args, int32_t n,
 	uint64_t nbytes;
 	if (bytes_copy_args("TensorCopyFromBytes", args, n, &data, &host, &nbytes))
 		return -1;
+	DLTensor *t = ffi_any_as_dltensor(&args[0]);
+	if (t->device.device_type != kDLCPU) {
+		DLTensor from = {.data = host, .device = {kDLCPU, 0}};
+		return device_copy(&from, t, nbytes);
+	}
 	if (nbytes)
 		memmove(data, host, nbytes);
 	return 0;
@@ -671,6 +685,11 @@ static int global_copy_to_bytes(void *self, const TVMFFIAny *args, int32_t n, TV
 	uint64_t nbytes;
 	if (bytes_copy_args("ArrayCopyToBytes", args, n, &data, &host, &nbytes))
 		return -1;
+	DLTensor *t = ffi_any_as_dltensor(&args[0]);
+	if (t->device.device_type != kDLCPU) {
+		DLTensor to = {.data = host, .device = {kDLCPU, 0}};
+		return device_copy(t, &to, nbytes);
+	}
 	if (nbytes)
 		memmove(host, data, nbytes);
 	return 0;
@@ -702,6 +721,15 @@ static int global_copy_from_to(void *self, const TVMFFIAny *args, int32_t n, TVM
 	if (!ffi_dltensor_is_compact(from) || !ffi_dltensor_is_compact(to)) {
 		ffi_error_set("InternalError", "CopyDataFromTo only support contiguous array for now");
 		return -1;
+	}
+	if (from->device.device_type != kDLCPU || to->device.device_type != kDLCPU) {
+		if (from->device.device_type != kDLCPU && to->device.device_type != kDLCPU &&
+		    from->device.device_type != to->device.device_type) {
+			ffi_error_set("InternalError", "Can not copy across different dev types "
+				      "directly");
+			return -1;
+		}
+		return device_copy(from, to, from_size);
 	}
 	if (runtime_tensor_host(fn, from, &count, &from_size, &src) ||
 	    runtime_tensor_host(fn, to, &count, &to_size, &dst))

@@ -53,7 +53,16 @@ def all_cases():
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     svcs = Services(tmp_path_factory.mktemp("conformance"))
-    srv = svcs.start("the device server", "server", ["--key", "cpu"])
+    # The goldens come from TVM's tvm_rpc built without OpenCL: ours runs without it too.
+    saved = os.environ.get("TVMRPC_OPENCL_LIBRARY")
+    os.environ["TVMRPC_OPENCL_LIBRARY"] = "/nonexistent/libOpenCL.so.1"
+    try:
+        srv = svcs.start("the device server", "server", ["--key", "cpu"])
+    finally:
+        if saved is None:
+            del os.environ["TVMRPC_OPENCL_LIBRARY"]
+        else:
+            os.environ["TVMRPC_OPENCL_LIBRARY"] = saved
     yield srv
     dead = svcs.close()
     assert not dead, "the server died:\n%s" % srv.text()

@@ -212,6 +212,11 @@ def test_vadd_and_matmul_kernels(server):
                                atol=1e-5)
     with pytest.raises(w.RPCError, match="Invalid device id 3"):
         s.time_evaluator(mm, "matmul", w.Device(4, 3))
+    # MetaSchedule's runner fills device inputs with random_fill_for_measure.
+    fill = s.get_function("tvm.contrib.random.random_fill_for_measure")
+    fill(A)
+    filled = A.numpy()
+    assert ((filled >= 1) & (filled < 10)).all() and len(np.unique(filled)) > 100
     finish(s, proc)
 
 
