@@ -169,7 +169,12 @@ static int launch_size(const opencl_kernel_info_t *info, const TVMFFIAny *vals, 
 	*work_dim = (cl_uint)dims;
 	for (int d = 0; d < 3; d++) {
 		local[d] = (size_t)ws[d + 3];
-		global[d] = (size_t)ws[d] * (size_t)ws[d + 3];
+		if (__builtin_mul_overflow((size_t)ws[d], (size_t)ws[d + 3], &global[d])) {
+			ffi_error_set("ValueError", "opencl kernel %s: %lld groups of %lld work items "
+				      "exceed this host's size_t", info->name, (long long)ws[d],
+				      (long long)ws[d + 3]);
+			return -1;
+		}
 	}
 	return 0;
 }
