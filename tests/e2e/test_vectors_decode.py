@@ -26,6 +26,11 @@ SESSIONS = {"callfunc", "exception", "handshake", "handshake_mismatch", "handsha
             "python_opencl_fixtures"} | SERVER_FIRST
 
 
+# WebSocket vectors (tests/conformance/record_websocket.py): both peers of a proxy link, the
+# device server's side as WebSocket frames ("ws") and the client's as TCP chunks ("tcp").
+WEBSOCKET = {"python_websocket_server"}
+
+
 def vector(name):
     return w.load_vector(os.path.join(VEC_DIR, name + ".json"))
 
@@ -37,7 +42,7 @@ def all_names():
 def test_every_vector_is_classified():
     names = set(all_names())
     assert len(names) >= 26
-    assert names == TRACKER | SESSIONS, names ^ (TRACKER | SESSIONS)
+    assert names == TRACKER | SESSIONS | WEBSOCKET, names ^ (TRACKER | SESSIONS | WEBSOCKET)
 
 
 def _message_ends(stream, first_len):
@@ -437,3 +442,42 @@ def test_replay_detects_a_different_request():
             except (EOFError, OSError):
                 pass
         replay("callfunc", drive)
+
+
+@pytest.mark.parametrize("name", sorted(WEBSOCKET))
+def test_websocket_vector_decodes_and_reencodes(name):
+    """The server's frames and the client's chunks are whole streams: a handshake, then
+    packets that re-encode byte for byte; only binary frames; requests start with InitServer
+    and every reply fits its request."""
+    with open(os.path.join(VEC_DIR, name + ".json")) as f:
+        v = json.load(f)
+    events = [(e["peer"], e["dir"], bytes.fromhex(e["hex"]), e.get("opcode")) for e in v["events"]]
+    assert all(op == 2 for peer, _, _, op in events if peer == "ws")
+    streams = {}
+    for peer, d, data, _ in events:
+        streams[(peer, d)] = streams.get((peer, d), b"") + data
+    key = v["key"]
+    hs = {("ws", "send"): "server:" + key, ("tcp", "send"): "client:" + key,
+          ("ws", "recv"): "client:" + key, ("tcp", "recv"): "server:" + key}
+    packets, skip = {}, {}
+    for where, k in hs.items():
+        stream = streams[where]
+        code, n = struct.unpack_from("<ii", stream)
+        # sends start with the magic, the proxy's answers with SUCCESS; the key may carry
+        # options after a blank (the client's "-timeout=60")
+        assert code == (w.RPC_MAGIC if where[1] == "send" else w.RPC_CODE_SUCCESS), where
+        assert stream[8:8 + n].decode().split(" ")[0] == k, where
+        skip[where] = 8 + n
+        raws, rest = w.split_packets(stream[8 + n:])
+        assert rest == b"", where
+        for raw in raws:
+            assert w.encode_packet(w.decode_packet(raw)) == raw
+        packets[where] = [w.decode_packet(raw) for raw in raws]
+    # What one side sent is what the other received: the proxy relays bytes unchanged.
+    for a, b in ((("tcp", "send"), ("ws", "recv")), (("ws", "send"), ("tcp", "recv"))):
+        assert streams[a][skip[a]:] == streams[b][skip[b]:], (a, b)
+    requests, replies = packets[("tcp", "send")], packets[("ws", "send")]
+    assert requests[0].code == w.RPCCode.INIT_SERVER
+    assert requests[0].version == w.PROTOCOL_VERSION
+    for req, rep in zip(requests, replies):
+        w.check_reply_shape(req, rep)
