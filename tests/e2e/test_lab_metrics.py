@@ -130,3 +130,29 @@ def test_paths_methods_allow_and_connection_limit(lab):
         except ConnectionResetError:
             pass  # closed at once: the reset can overtake our request
     assert value(scrape(mport), "tvmrpc_metrics_refusals_total") == 1
+
+
+def test_proxy_link_and_bytes_in_a_scrape(lab, spawn):
+    """A device server behind the lab's proxy and a client through it: one link while the
+    session runs, the bytes of a 1 MiB copy each way counted."""
+    import numpy as np
+
+    import tvm_wire as w
+    _, pport, mport, _ = lab
+    board = spawn("--headless", "server", "--host", "127.0.0.1", "--port", str(pport),
+                  "--port-end", str(pport + 1), "--through-proxy", "--key", "pm")
+    x = np.arange(1 << 20, dtype=np.uint8)
+    with w.Session.connect("127.0.0.1", pport, key="pm", timeout=60, sock_timeout=60) as s:
+        t = s.tensor(x)
+        np.testing.assert_array_equal(t.numpy(), x)
+        m = wait_until(lambda: (lambda v: value(v, "tvmrpc_proxy_bytes_relayed_total",
+                                                direction="server_to_client") >= 1 << 20 and v)(
+            scrape(mport)), what="the copy's bytes counted")
+        assert value(m, "tvmrpc_proxy_links") == 1
+        assert value(m, "tvmrpc_proxy_links_total") == 1
+        assert value(m, "tvmrpc_proxy_bytes_relayed_total", direction="client_to_server") >= 1 << 20
+        t.free()
+        s.shutdown()
+    wait_until(lambda: value(scrape(mport), "tvmrpc_proxy_links") == 0, what="the link closed")
+    rc, _, err = board.stop()
+    assert rc == 0 and "Sanitizer" not in err, err
