@@ -22,6 +22,7 @@
 #include "services/tracker_watch.h"
 #include "console/ui_draw.h"
 #include "console/ui_probe.h"
+#include "console/ui_usage.h"
 #include "base/log.h"
 #include "services/net.h"
 #include "services/proxy_view.h"
@@ -60,6 +61,8 @@ struct console {
 	struct child_server child;
 	int has_child;
 	tracker_watch_t *attach;
+	ui_usage_t *attach_usage;  /* the 'u' overlay's statistics under --attach */
+	double usage_asked;        /* when they were last asked for */
 	ui_probe_t *probe;
 	int dirty;
 	int quitting;
@@ -265,6 +268,8 @@ static void console_quit(struct console *c)
 		ui_probe_close(c->probe);
 	if (c->attach)
 		tracker_watch_close(c->attach);
+	ui_usage_close(c->attach_usage);
+	c->attach_usage = NULL;
 	services_run_close(&c->svc);
 	c->src.tracker = NULL;
 	c->src.proxy = NULL;
@@ -281,10 +286,32 @@ static void console_quit(struct console *c)
 
 static void set_title(struct console *c);
 
+static void on_attach_usage(void *arg, const char *text)
+{
+	struct console *c = arg;
+	snprintf(c->dash.usage_text, sizeof c->dash.usage_text, "%s", text);
+	c->dirty = 1;
+}
+
+/* Under --attach the usage overlay asks the remote tracker, at most every 2 s while shown. */
+static void attach_usage_refresh(struct console *c)
+{
+	if (!c->attach || c->dash.mode != DASH_MODE_USAGE || now_wall() - c->usage_asked < 2)
+		return;
+	if (!c->attach_usage)
+		c->attach_usage = ui_usage_new(c->loop, c->cfg.console.attach);
+	if (c->usage_asked == 0)
+		snprintf(c->dash.usage_text, sizeof c->dash.usage_text, "asking %s...",
+			 c->cfg.console.attach);
+	c->usage_asked = now_wall();
+	ui_usage_fetch(c->attach_usage, on_attach_usage, c);
+}
+
 static void redraw(struct console *c)
 {
 	if (!c->curses_on || c->quitting)
 		return;
+	attach_usage_refresh(c);
 	if (c->svc.tracker || c->svc.proxy) {
 		dashboard_source_update(&c->src, &c->dash, now_wall());
 		set_title(c);

@@ -122,3 +122,26 @@ def test_history_sparklines_and_board_details(tmp_path, console):  # noqa: F811
     c.keys("x")
     c.keys("q")
     assert c.exit_status() == 0
+
+
+def test_usage_overlay_under_attach(tmp_path, spawn, console):  # noqa: F811
+    """--attach: 'u' asks the remote tracker for its usage statistics (request code 100)."""
+    port = free_port()
+    spawn("--headless", "tracker", "--host", "127.0.0.1", "--port", str(port), "--port-end",
+          str(port + 1))
+    wait_port(port)
+    s = TrackerClient("127.0.0.1", port)
+    s.register_server("rasp", 9501, "rasp:0.1")
+    dana = TrackerClient("127.0.0.1", port)
+    assert dana.request("rasp", user="dana")[2] == "rasp:0.1"
+    s.put("rasp", 9501, "rasp:0.2")  # dana's session ends
+    c = console(["--attach", "127.0.0.1:%d" % port], width=80, height=24)
+    c.wait_for(lambda t: "server:rasp" in t, what="attached summary")
+    c.keys("u")
+    text = c.wait_for(lambda t: "dana" in t, what="the remote usage")
+    assert any("user" in l and "dana" in l and "1/1" in l.split() for l in text.splitlines())
+    c.keys("x")
+    for t in (s, dana):
+        t.close()
+    c.keys("q")
+    assert c.exit_status() == 0
