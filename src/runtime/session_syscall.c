@@ -81,7 +81,12 @@ int session_tensor_size(const session_tensor_t *t, uint64_t *out)
 int session_tensor_resolve(session_t *s, const session_tensor_t *t, DLTensor *out)
 {
 	uint64_t size, extent;
-	if (session_device_check(t->device) || session_tensor_size(t, &size))
+	/* A device tensor is checked by its handle: a live buffer implies a present device, and
+	 * the error names the handle whether or not this board has the driver. */
+	if ((t->device.device_type == kDLCPU || !device_api_find((int32_t)t->device.device_type)
+		     ? session_device_check(t->device)
+		     : 0) ||
+	    session_tensor_size(t, &size))
 		return -1;
 	if (__builtin_add_overflow(size, t->byte_offset, &extent)) {
 		ffi_error_set("ValueError", "tensor byte_offset overflows");
