@@ -534,6 +534,7 @@ static int handle_put(struct tracker_conn *c, const cJSON *msg)
 		return -1;
 	}
 	sessions_release_oldest(c, key);
+	c->reported_end = -1; /* a report is about the session this PUT ends, or about none */
 	snprintf(c->last_key, sizeof c->last_key, "%s", key);
 	tracker_health_on_put(c, addr, port);
 	tracker_resource_t *r = xcalloc(1, sizeof *r);
