@@ -30,6 +30,9 @@ static int log_flag(int argc, char **argv, int *i, config_t *cfg, char *err, siz
 	return 0;
 }
 
+static int prefixed_flag(int argc, char **argv, int *i, config_t *cfg, enum config_section section,
+			 const char *prefix, char *err, size_t n);
+
 /* Flags shared by every mode. Returns 1 if consumed (advancing *i), 0 if not, -1 on error. */
 static int global_flag(int argc, char **argv, int *i, struct cli_args *a, char *err, size_t n)
 {
@@ -37,6 +40,11 @@ static int global_flag(int argc, char **argv, int *i, struct cli_args *a, char *
 		a->json = 1;
 		return 1;
 	}
+	int r = prefixed_flag(argc, argv, i, &a->cfg, CONFIG_METRICS, "--metrics-", err, n);
+	if (!r)
+		r = prefixed_flag(argc, argv, i, &a->cfg, CONFIG_HEALTH, "--health-", err, n);
+	if (r)
+		return r;
 	if (strcmp(argv[*i], "--metrics") == 0) { /* [metrics] listen, for any service mode */
 		if (*i + 1 >= argc) {
 			snprintf(err, n, "--metrics needs HOST:PORT");
@@ -49,20 +57,22 @@ static int global_flag(int argc, char **argv, int *i, struct cli_args *a, char *
 	return log_flag(argc, argv, i, &a->cfg, err, n);
 }
 
-/* --flag value / --flag=value for a key of `section`. */
-static int section_flag(int argc, char **argv, int *i, config_t *cfg, enum config_section section,
-			char *err, size_t n)
+/* --PREFIXkey value / --PREFIXkey=value for a key of `section`: prefix "--" for the selected
+ * service's keys, "--metrics-" or "--health-" for those sections (any mode). */
+static int prefixed_flag(int argc, char **argv, int *i, config_t *cfg, enum config_section section,
+			 const char *prefix, char *err, size_t n)
 {
 	const char *f = argv[*i];
-	if (strncmp(f, "--", 2) != 0)
+	size_t skip = strlen(prefix);
+	if (strncmp(f, prefix, skip) != 0)
 		return 0;
 	char key[64];
 	const char *eq = strchr(f, '=');
-	size_t len = eq ? (size_t)(eq - f - 2) : strlen(f + 2);
+	size_t len = eq ? (size_t)(eq - f - skip) : strlen(f + skip);
 	if (len == 0 || len >= sizeof key)
 		return 0;
 	for (size_t k = 0; k < len; k++)
-		key[k] = f[2 + k] == '-' ? '_' : f[2 + k];
+		key[k] = f[skip + k] == '-' ? '_' : f[skip + k];
 	key[len] = '\0';
 	int takes = config_key_takes_value(section, key);
 	if (takes < 0)
@@ -79,11 +89,15 @@ static int section_flag(int argc, char **argv, int *i, config_t *cfg, enum confi
 		return -1;
 	}
 	char origin[80];
-	snprintf(origin, sizeof origin, "--%s", key);
-	for (char *p = origin; *p; p++)
-		if (*p == '_')
-			*p = '-';
+	snprintf(origin, sizeof origin, "%.*s", (int)(eq ? (size_t)(eq - f) : strlen(f)), f);
 	return config_set(cfg, section, key, val, origin, err, n) ? -1 : 1;
+}
+
+/* --flag value / --flag=value for a key of `section`. */
+static int section_flag(int argc, char **argv, int *i, config_t *cfg, enum config_section section,
+			char *err, size_t n)
+{
+	return prefixed_flag(argc, argv, i, cfg, section, "--", err, n);
 }
 
 int cli_config_flag(int argc, char **argv, int *i, config_t *cfg, enum config_section section,

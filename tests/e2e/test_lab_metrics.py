@@ -156,3 +156,21 @@ def test_proxy_link_and_bytes_in_a_scrape(lab, spawn):
     wait_until(lambda: value(scrape(mport), "tvmrpc_proxy_links") == 0, what="the link closed")
     rc, _, err = board.stop()
     assert rc == 0 and "Sanitizer" not in err, err
+
+
+def test_flags_alone_configure_metrics_and_health(spawn):
+    """--metrics H:P, --metrics-KEY and --health-KEY set [metrics] and [health] without a file;
+    a bad value is refused with the flag's name."""
+    from conftest import run
+    port, mport = free_port(), free_port()
+    p = spawn("--headless", "tracker", "--host", "127.0.0.1", "--port", str(port), "--port-end",
+              str(port + 1), "--metrics", "127.0.0.1:%d" % mport, "--metrics-allow",
+              "127.0.0.1/32", "--metrics-max-connections=4", "--health-interval", "30",
+              "--health-failures-to-drain", "5")
+    wait_port(mport)
+    assert value(scrape(mport), "tvmrpc_tracker_health_drains_total") == 0
+    assert "health checks every 30 s; 5 failed probes in a row drain a board" in p.log()
+    r = run("--headless", "tracker", "--health-failures-to-drain", "0")
+    assert r.returncode == 2 and "--health-failures-to-drain" in r.stderr
+    rc, _, err = p.stop()
+    assert rc == 0 and "Sanitizer" not in err, err
