@@ -477,6 +477,14 @@ int config_load_file(config_t *cfg, const char *path, char *err, size_t err_size
 	return rc;
 }
 
+void config_copy_live(config_t *dst, const config_t *src, enum config_section section)
+{
+	for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+		if (keys[i].section == section && keys[i].live)
+			memcpy((char *)dst + keys[i].offset, (const char *)src + keys[i].offset,
+			       keys[i].size);
+}
+
 void config_diff(const config_t *a, const config_t *b,
 		 void (*fn)(void *arg, enum config_section section, const char *key, int live),
 		 void *arg)

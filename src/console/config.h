@@ -94,6 +94,10 @@ void config_diff(const config_t *a, const config_t *b,
 		 void (*fn)(void *arg, enum config_section section, const char *key, int live),
 		 void *arg);
 
+/* Copy from src into dst every key of `section` that a running service takes on SIGHUP (the
+ * table's live keys): what a reload applied becomes the running state. */
+void config_copy_live(config_t *dst, const config_t *src, enum config_section section);
+
 /* Cross-field checks (e.g. a server with a tracker needs a key). Returns 0 or -1 with err. */
 int config_validate(const config_t *cfg, char *err, size_t err_size);
 

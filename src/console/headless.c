@@ -119,34 +119,12 @@ static void headless_reload(struct headless *h)
 	next.server = h->running.server;
 	next.vm_storage_limit = h->running.vm_storage_limit;
 	memcpy(next.has, h->running.has, sizeof next.has);
-	if (h->svc.tracker && d.live[CONFIG_TRACKER] && !failed) {
-		snprintf(next.tracker.allow, sizeof next.tracker.allow, "%s", fresh->cfg.tracker.allow);
-		next.tracker.max_message = fresh->cfg.tracker.max_message;
-		next.tracker.max_connections = fresh->cfg.tracker.max_connections;
-		next.tracker.handshake_timeout = fresh->cfg.tracker.handshake_timeout;
-		next.tracker.scheduling = fresh->cfg.tracker.scheduling;
-		snprintf(next.tracker.usage_log, sizeof next.tracker.usage_log, "%s",
-			 fresh->cfg.tracker.usage_log);
-	}
-	if (h->svc.proxy && d.live[CONFIG_PROXY] && !failed) {
-		snprintf(next.proxy.allow, sizeof next.proxy.allow, "%s", fresh->cfg.proxy.allow);
-		next.proxy.max_connections = fresh->cfg.proxy.max_connections;
-		next.proxy.handshake_timeout = fresh->cfg.proxy.handshake_timeout;
-		next.proxy.timeout_client = fresh->cfg.proxy.timeout_client;
-		next.proxy.timeout_server = fresh->cfg.proxy.timeout_server;
-	}
+	if (h->svc.tracker && d.live[CONFIG_TRACKER] && !failed)
+		config_copy_live(&next, &fresh->cfg, CONFIG_TRACKER);
+	if (h->svc.proxy && d.live[CONFIG_PROXY] && !failed)
+		config_copy_live(&next, &fresh->cfg, CONFIG_PROXY);
 	if (h->svc.server && d.live[CONFIG_SERVER] && !failed) {
-		server_options_t *o = &next.server;
-		const server_options_t *n = &fresh->cfg.server;
-		snprintf(o->allow, sizeof o->allow, "%s", n->allow);
-		snprintf(o->load_library, sizeof o->load_library, "%s", n->load_library);
-		snprintf(o->work_dir, sizeof o->work_dir, "%s", n->work_dir);
-		snprintf(o->compiler, sizeof o->compiler, "%s", n->compiler);
-		o->session_timeout = n->session_timeout;
-		o->max_packet = n->max_packet;
-		o->session_memory = n->session_memory;
-		o->handshake_timeout = n->handshake_timeout;
-		next.vm_storage_limit = fresh->cfg.vm_storage_limit;
+		config_copy_live(&next, &fresh->cfg, CONFIG_SERVER); /* incl. vm_storage_limit */
 		vm_storage_limit_set(next.vm_storage_limit); /* sessions forked from now on */
 	}
 	h->running = next;
