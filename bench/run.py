@@ -449,7 +449,7 @@ def console_idle(a, tmp, seconds):
 
 
 def console_figures(a, build, tmp, q):
-    servers, pending, links = (2000, 100, 10) if q else (10000, 1000, 100)
+    servers, pending, links = (500, 100, 10) if q else (10000, 1000, 100)  # quick: < 1024 fds
     out = driver(build, "bench_console", servers, pending, links, 5 if q else 30, timeout=150)
     out.update({"servers": servers, "pending": pending, "links": links})
     out.update(console_idle(a, tmp, 1.0 if q else 10.0))

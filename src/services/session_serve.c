@@ -1,6 +1,7 @@
 /* A session channel over descriptors (session_serve.h): reads and writes go through net.h's
- * blocking transfers with deadlines (or, without a deadline, straight to a blocking socket), and the relay a session constructor asks for is a poll
- * loop copying between the client and the far server. */
+ * blocking transfers with deadlines (or, without a deadline, straight to a blocking socket),
+ * and the relay a session constructor asks for is a poll loop copying between the client and
+ * the far server. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>

@@ -24,7 +24,7 @@ def test_bench_quick_produces_a_table(tmp_path):
                 "CopyFromRemote 4 KiB, direct", "Tracker REQUEST", "200 pending",
                 "Idle RSS, device server", "Binary size", "Time evaluator per call",
                 "splice(2) relay thread, 64 KiB", "Proxy relay, plain bytes 64 KiB",
-                "Proxy CPU per GiB relayed", "Console frame (source update + draw), 2000 servers",
+                "Proxy CPU per GiB relayed", "Console frame (source update + draw), 500 servers",
                 "Console idle CPU, default embedded services"):
         assert row in text, row
     assert "- CPU: " in text and "- Kernel: Linux" in text and "- Date: " in text
