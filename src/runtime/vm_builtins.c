@@ -910,6 +910,14 @@ static int builtin_ensure_zero_offset(void *self, const TVMFFIAny *args, int32_t
 		ffi_any_retain(result);
 		return 0;
 	}
+	if (t->device.device_type != kDLCPU) {
+		/* A device handle cannot be offset: a copy starts at byte 0 (docs/devices.md §5). */
+		ffi_tensor_t *copy = vm_tensor_copy(t, t->device);
+		if (!copy)
+			return -1;
+		*result = ffi_any_object(&copy->header);
+		return 0;
+	}
 	ffi_shape_t *shape = ffi_shape_new(t->shape, (size_t)t->ndim);
 	int rc = make_view(fn, &args[0], shape, t->dtype, 0, result);
 	ffi_object_release(&shape->header);
