@@ -12,7 +12,7 @@ import pytest
 
 import live_replay
 import tvm_wire as w
-from conftest import BIN, BUILD, ROOT, free_port, wait_port, wait_until
+from conftest import BIN, BUILD, ROOT, free_port, run, wait_port, wait_until
 
 FIXTURES = os.path.join(ROOT, "tests", "fixtures", "opencl")
 KEY = "opencl"
@@ -422,3 +422,23 @@ def test_server_reports_its_devices_to_the_tracker(spawn, server, tmp_path, open
         finish(s, proc)
     else:
         assert text == "cpu"
+
+
+def test_run_command_on_device_4(server, tmp_path):
+    """Our own C client (--connect ... --device opencl) runs a kernel with the time
+    evaluator, and the Relax MLP on a VM initialised for OpenCL."""
+    port, proc = server()
+    out = tmp_path / "vadd.npy"
+    fx = lambda name: os.path.join(FIXTURES, name)   # noqa: E731
+    r = run("--connect", "127.0.0.1:%d" % port, "--key", KEY, fx("vadd_cl.so"), "vadd",
+            "--device", "opencl", "--in", fx("vadd_cl_a.npy"), "--in", fx("vadd_cl_b.npy"),
+            "--out", str(out), "--like", fx("vadd_cl_expected.npy"), "--time", timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "Execution time summary" in r.stdout + r.stderr
+    assert np.array_equal(np.load(out), fixture("vadd_cl_expected.npy"))
+    r = run("--connect", "127.0.0.1:%d" % port, "--key", KEY, fx("mlp_digits_cl.so"), "main",
+            "--device", "opencl", "--in", fx("mlp_digits_cl_input.npy"), "--out", str(out),
+            timeout=120)
+    assert r.returncode == 0, r.stderr
+    np.testing.assert_allclose(np.load(out), fixture("mlp_digits_cl_expected.npy"), rtol=1e-5,
+                               atol=1e-5)
