@@ -9,13 +9,13 @@ per client, as on a board: fork and threads work under qemu-user for these three
 long as qemu runs the target's multiarch C library when one is installed (mixing it with the
 cross toolchain's copy crashes threads and fork, which once forced --no-fork here)."""
 import os
-import re
 import shutil
 
 import numpy as np
 import pytest
 
-from conftest import ROOT, free_port, wait_port, wait_until
+import digits_check
+from conftest import free_port, wait_port, wait_until
 from tvm_wire import Session, TrackerClient
 
 CROSS_BIN = os.environ.get("TVMRPC_CROSS_BIN")
@@ -49,18 +49,6 @@ def qemu_command():
     if os.path.exists("/lib/%s/libc.so.6" % triplet):
         return [qemu, CROSS_BIN]
     return [qemu, "-L", "/usr/" + triplet, CROSS_BIN]
-
-
-def header_array(name, dtype):
-    with open(os.path.join(ROOT, "tests", "models", "digits_testset.h")) as f:
-        body = re.search(r"\b%s\[\d+\] = \{([^}]*)\}" % name, f.read()).group(1)
-    return np.array([float.fromhex(v.strip().rstrip("f")) if "0x" in v else int(v)
-                     for v in body.split(",")], dtype)
-
-
-def header_define(name):
-    with open(os.path.join(ROOT, "tests", "models", "digits_testset.h")) as f:
-        return int(re.search(r"#define %s (\d+)" % name, f.read()).group(1))
 
 
 def kernel(name):
@@ -112,15 +100,7 @@ def test_cross_digits_classifier_and_time_evaluator(board):
         s.upload("digits.so", kernel("digits_mlp"))
         mod = s.load_module("digits.so")
         fn = s.module_get_function(mod, "digits_mlp")
-        pixels = header_array("digits_test_pixels", np.float32).reshape(-1, 64) / 16
-        labels = header_array("digits_test_labels", np.int64)
-        x = s.tensor(pixels.astype(np.float32))
-        logits = s.empty((len(labels), 10))
-        fn(x, logits)
-        out = logits.numpy()
-        assert int((out.argmax(axis=1) == labels).sum()) == header_define("DIGITS_TEST_CORRECT")
-        expected16 = header_array("digits_test_logits16", np.float32).reshape(16, 10)
-        assert np.allclose(out[:16], expected16, rtol=1e-5, atol=1e-4)
+        x, logits = digits_check.run_and_check(s, fn)
         times = s.time_evaluator(mod, "digits_mlp", number=3, repeat=2)(x, logits)
         assert len(times) == 2 and all(t > 0 for t in times)
 

@@ -3,13 +3,13 @@ by --compiler, the digits classifier on every held-out image, parallel kernels w
 and barriers, a packed call from a kernel, the time evaluator, and load errors that leave the
 session usable."""
 import os
-import re
 import shutil
 import subprocess
 
 import numpy as np
 import pytest
 
+import digits_check
 import tvm_wire as w
 from conftest import BUILD, ROOT, free_port, wait_port
 
@@ -23,19 +23,6 @@ def model_bytes(name):
         pytest.fail("%s is not built (make models)" % path)
     with open(path, "rb") as f:
         return f.read()
-
-
-def header_array(name, dtype):
-    with open(os.path.join(ROOT, "tests", "models", "digits_testset.h")) as f:
-        text = f.read()
-    body = re.search(r"\b%s\[\d+\] = \{([^}]*)\}" % name, text).group(1)
-    return np.array([float.fromhex(v.strip().rstrip("f")) if "0x" in v else int(v)
-                     for v in body.split(",")], dtype)
-
-
-def header_define(name):
-    with open(os.path.join(ROOT, "tests", "models", "digits_testset.h")) as f:
-        return int(re.search(r"#define %s (\d+)" % name, f.read()).group(1))
 
 
 @pytest.fixture
@@ -67,15 +54,7 @@ def test_linked_tar_runs_the_digits_classifier(server, tmp_path):
     s.upload("tvm_tmp_mod.tar", tar.read_bytes())
     mod = s.load_module("tvm_tmp_mod.tar")
     fn = s.module_get_function(mod, "digits_mlp")
-    pixels = header_array("digits_test_pixels", np.float32).reshape(-1, 64) / 16
-    labels = header_array("digits_test_labels", np.int64)
-    x = s.tensor(pixels.astype(np.float32))
-    logits = s.empty((len(labels), 10))
-    fn(x, logits)
-    out = logits.numpy()
-    assert int((out.argmax(axis=1) == labels).sum()) == header_define("DIGITS_TEST_CORRECT")
-    expected16 = header_array("digits_test_logits16", np.float32).reshape(16, 10)
-    assert np.allclose(out[:16], expected16, rtol=1e-5, atol=1e-4)
+    x, logits = digits_check.run_and_check(s, fn)
     # The linked library is served back, and the time evaluator measures the kernel.
     linked = s.call(s.get_global_func("tvm.rpc.server.download_linked_module"),
                     "tvm_tmp_mod.tar")

@@ -278,3 +278,14 @@ def test_console_marks_websocket_peers(tmp_path):
         assert c.exit_status(timeout=15) == 0
     finally:
         c.kill()
+
+
+def test_websocket_peers_count_against_max_connections(proxy):
+    p, port, web = proxy("--max-connections", "1")
+    held = socket.create_connection(("127.0.0.1", port), timeout=10)
+    held.sendall(handshake("server:first"))
+    p.wait_log("waits as server for key first")
+    ws = ws_wire.Client("127.0.0.1", web)
+    assert ws.closed()
+    p.wait_log("max_connections (1) reached")
+    held.close()
