@@ -281,7 +281,8 @@ def test_console_marks_websocket_peers(tmp_path):
 
 
 def test_websocket_peers_count_against_max_connections(proxy):
-    p, port, web = proxy("--max-connections", "1")
+    p, port, web = proxy("--max-connections", "1", "--log-level", "debug")
+    p.wait_log("closed without sending anything")  # the fixture's port probe is gone
     held = socket.create_connection(("127.0.0.1", port), timeout=10)
     held.sendall(handshake("server:first"))
     p.wait_log("waits as server for key first")
