@@ -42,6 +42,7 @@ typedef struct session {
 	double deadline; /* CLOCK_MONOTONIC seconds, 0 = none */
 	session_handles_t *handles;
 	session_memory_t *memory;
+	uint64_t device_used; /* bytes of device buffers the client holds (docs/devices.md) */
 	session_buf_t out;
 	struct stream_slot streams[SESSION_MAX_STREAM_SLOTS];
 	size_t num_streams;

@@ -227,20 +227,30 @@ static int syscall_get_attr(session_t *s, const session_seq_t *seq)
 	return session_send_value(s, session_value_none());
 }
 
+/* The session's cap counts the client's device buffers with its CPU blocks (session_memory
+ * checks the CPU blocks alone again). 0, or -1 with a MemoryError. */
+static int session_cap_check(session_t *s, uint64_t nbytes)
+{
+	uint64_t cap = s->opt.memory_cap, used = session_memory_used(s->memory) + s->device_used;
+	if (!cap || (nbytes <= cap && used <= cap - nbytes))
+		return 0;
+	ffi_error_set("MemoryError", "cannot allocate %llu bytes: session memory limit is %llu "
+		      "bytes, %llu in use", (unsigned long long)nbytes, (unsigned long long)cap,
+		      (unsigned long long)used);
+	return -1;
+}
+
 /* A buffer of a non-CPU device for the client: the session holds its reference until
  * DevFreeData or the end of the session. */
 static int send_device_alloc(session_t *s, DLDevice dev, uint64_t nbytes)
 {
-	if (s->opt.memory_cap && nbytes > s->opt.memory_cap) {
-		ffi_error_set("MemoryError", "cannot allocate %llu bytes: session memory limit is "
-			      "%llu bytes", (unsigned long long)nbytes,
-			      (unsigned long long)s->opt.memory_cap);
+	if (session_cap_check(s, nbytes))
 		return session_send_ffi_error(s);
-	}
 	device_buffer_t *b = device_buffer_new(dev, nbytes);
 	if (!b)
 		return session_send_ffi_error(s);
 	b->client = s;
+	s->device_used += nbytes;
 	return session_send_value(s, session_value_handle(FFI_OPAQUE_PTR, device_buffer_handle(b)));
 }
 
@@ -259,7 +269,8 @@ static int syscall_alloc(session_t *s, const session_seq_t *seq)
 	}
 	if (seq->values[0].device.device_type != kDLCPU)
 		return send_device_alloc(s, seq->values[0].device, (uint64_t)nbytes);
-	if (session_memory_alloc(s->memory, (uint64_t)nbytes, (uint64_t)align, &p))
+	if (session_cap_check(s, (uint64_t)nbytes) ||
+	    session_memory_alloc(s->memory, (uint64_t)nbytes, (uint64_t)align, &p))
 		return session_send_ffi_error(s);
 	return session_send_value(s, session_value_handle(FFI_OPAQUE_PTR, (uint64_t)(uintptr_t)p));
 }
@@ -294,7 +305,7 @@ static int syscall_alloc_scope(session_t *s, const session_seq_t *seq)
 	while (align < elem && align < 4096)
 		align *= 2;
 	void *p;
-	if (session_memory_alloc(s->memory, nbytes, align, &p))
+	if (session_cap_check(s, nbytes) || session_memory_alloc(s->memory, nbytes, align, &p))
 		return session_send_ffi_error(s);
 	return session_send_value(s, session_value_handle(FFI_OPAQUE_PTR, (uint64_t)(uintptr_t)p));
 }
@@ -323,6 +334,7 @@ static int syscall_free_data(session_t *s, const session_seq_t *seq)
 					   "live buffer this session allocated (freed or never "
 					   "allocated)", (unsigned long long)ptr);
 		b->client = NULL;
+		s->device_used -= b->size;
 		ffi_object_release(&b->header);
 		return session_send_none(s);
 	}

@@ -442,3 +442,17 @@ def test_run_command_on_device_4(server, tmp_path):
     assert r.returncode == 0, r.stderr
     np.testing.assert_allclose(np.load(out), fixture("mlp_digits_cl_expected.npy"), rtol=1e-5,
                                atol=1e-5)
+
+
+def test_session_memory_cap_counts_device_buffers(server):
+    port, proc = server("--session-memory", "1M")
+    s = connect(port)
+    a = w.RemoteTensor.empty(s, (768 << 10,), "uint8", CL0)
+    with pytest.raises(w.RPCError, match="MemoryError: cannot allocate 524288 bytes"):
+        w.RemoteTensor.empty(s, (512 << 10,), "uint8", CL0)
+    with pytest.raises(w.RPCError, match="MemoryError"):
+        w.RemoteTensor.empty(s, (512 << 10,), "uint8", w.CPU)
+    a.free()
+    b = w.RemoteTensor.empty(s, (512 << 10,), "uint8", CL0)
+    b.free()
+    finish(s, proc)
