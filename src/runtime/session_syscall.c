@@ -16,13 +16,14 @@ struct region_query {
 	uint64_t addr, nbytes;
 };
 
-/* 1 with the address and size of its data if obj is a tensor that has data, else 0. */
+/* 1 with the address and size of its data if obj is a CPU tensor that has data, else 0.
+ * A device tensor covers no host memory: its data is a buffer handle (docs/devices.md). */
 static int tensor_bytes(TVMFFIObject *obj, uint64_t *base, uint64_t *size)
 {
 	if (obj->type_index != FFI_TENSOR)
 		return 0;
 	const DLTensor *t = &((ffi_tensor_t *)obj)->dl;
-	if (!t->data || ffi_dltensor_nbytes(t, size) != 0)
+	if (!t->data || t->device.device_type != kDLCPU || ffi_dltensor_nbytes(t, size) != 0)
 		return 0;
 	*base = (uint64_t)(uintptr_t)t->data + t->byte_offset;
 	return 1;

@@ -201,6 +201,13 @@ typedef struct far_args {
 
 static int tensor_bytes(const DLTensor *t, uint64_t *nbytes)
 {
+	/* Only host memory is copied to a far server: a device tensor's data is a buffer
+	 * handle (docs/devices.md), not bytes this process may read. */
+	if (t->device.device_type != kDLCPU) {
+		ffi_error_set("ValueError", "a tensor on device type %d cannot be passed to a far "
+			      "server; copy it to the CPU first", (int)t->device.device_type);
+		return -1;
+	}
 	if (t->ndim < 0 || t->ndim > SESSION_MAX_NDIM || !ffi_dltensor_is_compact(t) ||
 	    ffi_dltensor_nbytes(t, nbytes) != 0) {
 		ffi_error_set("ValueError", "only compact tensors of at most %d dimensions can be "

@@ -155,6 +155,17 @@ def test_bad_handles_leave_the_session_usable(server):
         s.copy_from_remote(h, 1024, chunked=False)
     with pytest.raises(w.RPCError, match="Invalid device id 1"):
         w.RemoteTensor.empty(s, (4,), "float32", CL1)
+    # A device tensor the session returned is no host memory: its handle used as a CPU
+    # address is refused both ways.
+    dev_t = s.get_function("runtime.TVMTensorAllocWithScope")(
+        s.get_function("ffi.Shape")(64), w.DataType.parse("float32"), CL0, None)
+    as_cpu = dev_t.header.replace(device=w.CPU)
+    with pytest.raises(w.RPCError, match="not inside a block"):
+        s.copy_from_remote(as_cpu, 256, chunked=False)
+    with pytest.raises(w.RPCError, match="not inside a block"):
+        s.copy_to_remote(as_cpu, b"x" * 256, chunked=False)
+    assert not dev_t.numpy().any()   # zeroed, and readable as what it is
+    dev_t.free()
     # Still usable.
     again = w.RemoteTensor.from_numpy(s, data, CL0)
     assert np.array_equal(again.numpy(), data)
