@@ -62,19 +62,15 @@ STATIC_LIBS = $(if $(CROSS_LIBS),-L$(CROSS_LIBS)/lib) -Wl,-Bstatic $(CJSON_DIR)/
               -l:libtinfo.a -Wl,-Bdynamic -lrt
 endif
 
-# The Prometheus endpoint ([metrics], docs/lab-operations.md) uses libmicrohttpd; static and
-# board builds leave it out (boards need no metrics), and `listen` then says so at start.
+# The Prometheus endpoint ([metrics], docs/lab-operations.md) uses libmicrohttpd and the proxy's
+# WebSocket port ([proxy] web_port, docs/control-plane.md §4.6) libwebsockets. Both are
+# dlopen()ed when first used (src/base/dynlib.h), so only their headers are needed here and a
+# process that uses neither never maps them. Static and board builds leave both out (boards
+# need neither), and setting them there says so at start.
 ifeq ($(STATIC),1)
-METRICS_CFLAGS := -DTVMRPC_NO_METRICS
+METRICS_CFLAGS := -DTVMRPC_NO_METRICS -DTVMRPC_NO_WEB
 else
-PKGS += libmicrohttpd
-endif
-# The proxy's WebSocket port ([proxy] web_port, docs/control-plane.md §4.6) uses libwebsockets
-# on the same loop; static and board builds leave it out too (boards never need it).
-ifeq ($(STATIC),1)
-METRICS_CFLAGS += -DTVMRPC_NO_WEB
-else
-PKGS += libwebsockets
+DLOPEN_PKGS := libmicrohttpd libwebsockets
 endif
 
 ifeq ($(BUILD),build)
@@ -90,7 +86,7 @@ VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 ifneq ($(CROSS_LIBS),)
 PKG_CFLAGS = $(STATIC_CFLAGS) -I$(CROSS_LIBS)/include -D_DEFAULT_SOURCE -D_XOPEN_SOURCE=600
 else
-PKG_CFLAGS = $(STATIC_CFLAGS) $(shell $(PKG_CONFIG) --cflags $(if $(STATIC),$(filter-out libcjson,$(PKGS)),$(PKGS)))
+PKG_CFLAGS = $(STATIC_CFLAGS) $(shell $(PKG_CONFIG) --cflags $(if $(STATIC),$(filter-out libcjson,$(PKGS)),$(PKGS) $(DLOPEN_PKGS)))
 endif
 ifeq ($(STATIC),1)
 PKG_LIBS   = $(STATIC_LIBS)

@@ -77,6 +77,10 @@ package() {
     echo "Maintainer: $maint"
     echo "Installed-Size: $(du -sk --exclude=DEBIAN "$root" | cut -f1)"
     echo "Depends: $(depends "$root/usr/bin/tvmrpc-console"), systemd | systemd-standalone-sysusers"
+    if readelf -d "$root/usr/bin/tvmrpc-console" | grep -q 'NEEDED.*libuv'; then
+      # loaded only when [metrics] listen or [proxy] web_port is set (src/base/dynlib.h)
+      echo "Recommends: libmicrohttpd12, libwebsockets17, libwebsockets-evlib-uv"
+    fi
     echo "Conflicts: $other"
     echo "Section: net"
     echo "Priority: optional"

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/dynlib.h"
 #include "base/log.h"
 #include "base/xalloc.h"
 
@@ -53,6 +54,41 @@ void metrics_close(metrics_t *m)
 
 #include "services/net.h"
 
+/* libmicrohttpd is loaded when metrics are first started (base/dynlib.h): it links GnuTLS and
+ * more, which a process without a metrics endpoint never maps. */
+#define MHD_API(X)                                                                          \
+	X(MHD_add_response_header) X(MHD_create_response_from_buffer)                        \
+	X(MHD_destroy_response) X(MHD_get_daemon_info) X(MHD_get_timeout)                    \
+	X(MHD_queue_response) X(MHD_run) X(MHD_start_daemon) X(MHD_stop_daemon)
+
+static struct {
+#define X(f) __typeof__(f) *f;
+	MHD_API(X)
+#undef X
+} mhd_api;
+
+static int mhd_api_load(char *err, size_t size)
+{
+	static int loaded;
+	static const char *const sonames[] = {"libmicrohttpd.so.12", "libmicrohttpd.so", NULL};
+	static const char *const names[] = {
+#define X(f) #f,
+		MHD_API(X)
+#undef X
+	};
+	enum { N = sizeof names / sizeof *names };
+	void *table[N];
+	if (loaded)
+		return 0;
+	if (dynlib_load(sonames, names, table, N, &loaded, err, size) != 0)
+		return -1;
+	size_t i = 0;
+#define X(f) memcpy(&mhd_api.f, &table[i++], sizeof(void *));
+	MHD_API(X)
+#undef X
+	return 0;
+}
+
 struct metrics {
 	uv_loop_t *loop;
 	struct MHD_Daemon *daemon;
@@ -88,9 +124,9 @@ static void on_poll(uv_poll_t *poll, int status, int events)
 
 static void metrics_run(metrics_t *m)
 {
-	MHD_run(m->daemon);
+	mhd_api.MHD_run(m->daemon);
 	MHD_UNSIGNED_LONG_LONG ms = METRICS_KICK_MS;
-	if (MHD_get_timeout(m->daemon, &ms) != MHD_YES || ms > METRICS_KICK_MS)
+	if (mhd_api.MHD_get_timeout(m->daemon, &ms) != MHD_YES || ms > METRICS_KICK_MS)
 		ms = METRICS_KICK_MS;
 	uv_timer_start(&m->timer, on_timer, ms, 0);
 }
@@ -109,14 +145,14 @@ static enum MHD_Result respond(struct MHD_Connection *conn, unsigned status, cha
 			       const char *type)
 {
 	struct MHD_Response *r =
-		MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
+		mhd_api.MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
 	if (!r) {
 		free(body);
 		return MHD_NO;
 	}
-	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
-	enum MHD_Result ret = MHD_queue_response(conn, status, r);
-	MHD_destroy_response(r);
+	mhd_api.MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+	enum MHD_Result ret = mhd_api.MHD_queue_response(conn, status, r);
+	mhd_api.MHD_destroy_response(r);
 	return ret;
 }
 
@@ -192,8 +228,12 @@ int metrics_start(uv_loop_t *loop, const metrics_options_t *opt, tracker_t *trac
 		  proxy_t *proxy, metrics_t **out)
 {
 	*out = NULL;
+	char err[256];
+	if (mhd_api_load(err, sizeof err) != 0) {
+		log_error("[metrics] %s (install libmicrohttpd12)", err);
+		return UV_ENOTSUP;
+	}
 	metrics_t *m = xcalloc(1, sizeof *m);
-	char err[160];
 	if (net_acl_parse(&m->acl, opt->allow, err, sizeof err) != 0) {
 		log_error("[metrics] allow: %s", err);
 		free(m);
@@ -211,7 +251,7 @@ int metrics_start(uv_loop_t *loop, const metrics_options_t *opt, tracker_t *trac
 	m->tracker = tracker;
 	m->proxy = proxy;
 	unsigned timeout = opt->timeout > 0 ? (unsigned)(opt->timeout + 0.5) : 10;
-	m->daemon = MHD_start_daemon(
+	m->daemon = mhd_api.MHD_start_daemon(
 		MHD_USE_EPOLL | MHD_USE_ERROR_LOG | (ipv6 ? MHD_USE_IPv6 : 0), 0, on_accept, m,
 		on_request, m, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
 		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
@@ -224,15 +264,15 @@ int metrics_start(uv_loop_t *loop, const metrics_options_t *opt, tracker_t *trac
 		free(m);
 		return UV_EADDRINUSE;
 	}
-	const union MHD_DaemonInfo *fd = MHD_get_daemon_info(m->daemon, MHD_DAEMON_INFO_EPOLL_FD);
-	const union MHD_DaemonInfo *port = MHD_get_daemon_info(m->daemon, MHD_DAEMON_INFO_BIND_PORT);
+	const union MHD_DaemonInfo *fd = mhd_api.MHD_get_daemon_info(m->daemon, MHD_DAEMON_INFO_EPOLL_FD);
+	const union MHD_DaemonInfo *port = mhd_api.MHD_get_daemon_info(m->daemon, MHD_DAEMON_INFO_BIND_PORT);
 	m->port = port ? port->port : -1;
 	uv_timer_init(loop, &m->timer);
 	m->timer.data = m;
 	m->handles_open = 1;
 	if (!fd || uv_poll_init(loop, &m->poll, fd->epoll_fd) != 0) {
 		log_error("[metrics] cannot watch libmicrohttpd's epoll descriptor");
-		MHD_stop_daemon(m->daemon);
+		mhd_api.MHD_stop_daemon(m->daemon);
 		uv_close((uv_handle_t *)&m->timer, handle_closed);
 		return UV_EINVAL;
 	}
@@ -257,7 +297,7 @@ void metrics_close(metrics_t *m)
 	/* Stop watching the descriptor before MHD closes it. */
 	uv_close((uv_handle_t *)&m->poll, handle_closed);
 	uv_close((uv_handle_t *)&m->timer, handle_closed);
-	MHD_stop_daemon(m->daemon);
+	mhd_api.MHD_stop_daemon(m->daemon);
 	m->daemon = NULL;
 }
 

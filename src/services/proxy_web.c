@@ -23,6 +23,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "base/dynlib.h"
 #include "base/log.h"
 #include "base/xalloc.h"
 #include "services/proxy_internal.h"
@@ -52,6 +53,44 @@ void proxy_web_view(const struct proxy *p, size_t *peers, uint64_t *frames_in,
 #else
 
 #include <libwebsockets.h>
+
+/* libwebsockets is loaded when a proxy first opens its web port (base/dynlib.h): a process
+ * without a web port never maps it and the TLS libraries it links. */
+#define LWS_API(X)                                                                          \
+	X(lws_create_context) X(lws_create_vhost) X(lws_context_destroy)                     \
+	X(lws_set_log_level) X(lws_context_user) X(lws_get_context) X(lws_write)             \
+	X(lws_callback_on_writable) X(lws_rx_flow_control) X(lws_frame_is_binary)            \
+	X(lws_remaining_packet_payload) X(lws_close_reason) X(lws_get_socket_fd)             \
+	X(lws_hdr_copy) X(lws_return_http_status) X(lws_http_transaction_completed)          \
+	X(lws_callback_http_dummy)
+
+static struct {
+#define X(f) __typeof__(f) *f;
+	LWS_API(X)
+#undef X
+} lws_api;
+
+static int lws_api_load(char *err, size_t size)
+{
+	static int loaded;
+	static const char *const sonames[] = {"libwebsockets.so.17", "libwebsockets.so", NULL};
+	static const char *const names[] = {
+#define X(f) #f,
+		LWS_API(X)
+#undef X
+	};
+	enum { N = sizeof names / sizeof *names };
+	void *table[N];
+	if (loaded)
+		return 0;
+	if (dynlib_load(sonames, names, table, N, &loaded, err, size) != 0)
+		return -1;
+	size_t i = 0;
+#define X(f) memcpy(&lws_api.f, &table[i++], sizeof(void *));
+	LWS_API(X)
+#undef X
+	return 0;
+}
 
 #define WEB_HIGH (1u << 20) /* bytes in flight one way before that way pauses */
 #define WEB_LOW (256u << 10) /* ... and resumes */
@@ -170,7 +209,7 @@ static void on_pair_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 		uv_read_stop(s);
 		c->reading = 0;
 		if (c->wsi)
-			lws_callback_on_writable(c->wsi);
+			lws_api.lws_callback_on_writable(c->wsi);
 		else
 			pair_close(c);
 		return;
@@ -191,7 +230,7 @@ static void on_pair_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 		uv_read_stop(s);
 		c->reading = 0;
 	}
-	lws_callback_on_writable(c->wsi);
+	lws_api.lws_callback_on_writable(c->wsi);
 }
 
 /* One queued frame to the browser; -1 closes the WebSocket. */
@@ -199,7 +238,7 @@ static int conn_writable(struct web_conn *c)
 {
 	struct web_frame *f = c->head;
 	if (f) {
-		int n = lws_write(c->wsi, f->data + LWS_PRE, f->len, LWS_WRITE_BINARY);
+		int n = lws_api.lws_write(c->wsi, f->data + LWS_PRE, f->len, LWS_WRITE_BINARY);
 		if (n < (int)f->len) {
 			log_info("proxy: %s: WebSocket write failed, closed", c->name);
 			return -1;
@@ -212,11 +251,11 @@ static int conn_writable(struct web_conn *c)
 		free(f);
 	}
 	if (c->head) {
-		lws_callback_on_writable(c->wsi);
+		lws_api.lws_callback_on_writable(c->wsi);
 		return 0;
 	}
 	if (c->pair_eof) {
-		lws_close_reason(c->wsi, LWS_CLOSE_STATUS_NORMAL, NULL, 0);
+		lws_api.lws_close_reason(c->wsi, LWS_CLOSE_STATUS_NORMAL, NULL, 0);
 		return -1;
 	}
 	if (!c->reading && c->queued < WEB_LOW && c->pair_open && !c->pair_closing &&
@@ -237,25 +276,25 @@ static void on_pair_written(uv_write_t *req, int status)
 		return; /* the proxy closed its end; its read side reports it */
 	if (c->rx_paused && c->to_pair < WEB_LOW && c->wsi) {
 		c->rx_paused = 0;
-		lws_rx_flow_control(c->wsi, 1);
+		lws_api.lws_rx_flow_control(c->wsi, 1);
 	}
 }
 
 static int conn_receive(struct web_conn *c, const void *in, size_t len)
 {
-	if (!lws_frame_is_binary(c->wsi)) {
+	if (!lws_api.lws_frame_is_binary(c->wsi)) {
 		log_info("proxy: %s: a text frame (only binary frames carry RPC bytes), closed",
 			 c->name);
-		lws_close_reason(c->wsi, LWS_CLOSE_STATUS_UNACCEPTABLE_OPCODE, NULL, 0);
+		lws_api.lws_close_reason(c->wsi, LWS_CLOSE_STATUS_UNACCEPTABLE_OPCODE, NULL, 0);
 		return -1;
 	}
 	uint64_t max = c->web->proxy->opt.web_max_frame;
-	size_t left = lws_remaining_packet_payload(c->wsi);
+	size_t left = lws_api.lws_remaining_packet_payload(c->wsi);
 	c->frame_bytes += len;
 	if (c->frame_bytes + left > max) {
 		log_info("proxy: %s: a frame of more than %llu bytes (web_max_frame), closed",
 			 c->name, (unsigned long long)max);
-		lws_close_reason(c->wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, NULL, 0);
+		lws_api.lws_close_reason(c->wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, NULL, 0);
 		return -1;
 	}
 	if (left == 0) {
@@ -283,7 +322,7 @@ static int conn_receive(struct web_conn *c, const void *in, size_t len)
 	c->to_pair += w->len;
 	if (c->to_pair >= WEB_HIGH && !c->rx_paused) {
 		c->rx_paused = 1;
-		lws_rx_flow_control(c->wsi, 0);
+		lws_api.lws_rx_flow_control(c->wsi, 0);
 	}
 	return 0;
 }
@@ -296,7 +335,7 @@ static void conn_name(struct lws *wsi, char *out, size_t size)
 	socklen_t len = sizeof ss;
 	char host[INET6_ADDRSTRLEN] = "?";
 	int port = 0;
-	if (getpeername(lws_get_socket_fd(wsi), (struct sockaddr *)&ss, &len) == 0) {
+	if (getpeername(lws_api.lws_get_socket_fd(wsi), (struct sockaddr *)&ss, &len) == 0) {
 		if (ss.ss_family == AF_INET6) {
 			struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
 			uv_ip6_name(a, host, sizeof host);
@@ -368,7 +407,7 @@ static void conn_closed(struct web_conn *c)
 static int path_is_ws(struct lws *wsi)
 {
 	char uri[64];
-	int n = lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI);
+	int n = lws_api.lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI);
 	return n > 0 && (strcmp(uri, "/ws") == 0 || strcmp(uri, "/ws/") == 0);
 }
 
@@ -376,7 +415,7 @@ static int web_callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 			void *in, size_t len)
 {
 	struct web_conn **slot = user;
-	struct proxy_web *w = lws_context_user(lws_get_context(wsi));
+	struct proxy_web *w = lws_api.lws_context_user(lws_api.lws_get_context(wsi));
 	switch (reason) {
 	case LWS_CALLBACK_FILTER_NETWORK_CONNECTION: {
 		struct sockaddr_storage ss;
@@ -394,17 +433,17 @@ static int web_callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 		if (!path_is_ws(wsi)) {
 			log_info("proxy: web port: WebSocket upgrade on a path other than /ws, "
 				 "refused");
-			lws_return_http_status(wsi, HTTP_STATUS_NOT_FOUND,
+			lws_api.lws_return_http_status(wsi, HTTP_STATUS_NOT_FOUND,
 					       "tvmrpc: connect a WebSocket to /ws");
 			return -1;
 		}
 		return 0;
 	case LWS_CALLBACK_HTTP:
 		/* Plain HTTP: TVM's proxy serves its web page here; this one has none. */
-		if (lws_return_http_status(wsi, HTTP_STATUS_NOT_FOUND,
+		if (lws_api.lws_return_http_status(wsi, HTTP_STATUS_NOT_FOUND,
 					   "tvmrpc: connect a WebSocket to /ws"))
 			return -1;
-		return lws_http_transaction_completed(wsi) ? -1 : 0;
+		return lws_api.lws_http_transaction_completed(wsi) ? -1 : 0;
 	case LWS_CALLBACK_ESTABLISHED:
 		return conn_open(w, wsi, slot);
 	case LWS_CALLBACK_RECEIVE:
@@ -422,7 +461,7 @@ static int web_callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 		}
 		return 0;
 	default:
-		return lws_callback_http_dummy(wsi, reason, user, in, len);
+		return lws_api.lws_callback_http_dummy(wsi, reason, user, in, len);
 	}
 }
 
@@ -446,6 +485,12 @@ static void lws_signal(void *handle, int signum)
 
 int proxy_web_start(struct proxy *p)
 {
+	char err[256];
+	if (lws_api_load(err, sizeof err) != 0) {
+		log_error("proxy: web_port %d: %s (install libwebsockets17 and "
+			  "libwebsockets-evlib-uv)", p->opt.web_port, err);
+		return UV_ENOTSUP;
+	}
 	struct proxy_web *w = xcalloc(1, sizeof *w);
 	w->proxy = p;
 	w->protocols[0].name = "tvm-rpc";
@@ -453,7 +498,7 @@ int proxy_web_start(struct proxy *p)
 	w->protocols[0].per_session_data_size = sizeof(struct web_conn *);
 	w->protocols[0].rx_buffer_size = WEB_READ;
 	w->foreign_loops[0] = p->loop;
-	lws_set_log_level(LLL_ERR | LLL_WARN, lws_log);
+	lws_api.lws_set_log_level(LLL_ERR | LLL_WARN, lws_log);
 	struct lws_context_creation_info info;
 	memset(&info, 0, sizeof info);
 	info.port = p->opt.web_port;
@@ -466,7 +511,7 @@ int proxy_web_start(struct proxy *p)
 	info.user = w;
 	info.pcontext = &w->ctx;
 	info.timeout_secs = (unsigned)(p->opt.handshake_timeout > 1 ? p->opt.handshake_timeout : 1);
-	w->ctx = lws_create_context(&info);
+	w->ctx = lws_api.lws_create_context(&info);
 	if (!w->ctx) {
 		log_error("proxy: cannot start libwebsockets for the WebSocket port (is its libuv "
 			  "event library, libwebsockets-evlib-uv, installed?)");
@@ -475,7 +520,7 @@ int proxy_web_start(struct proxy *p)
 	}
 	p->web = w;
 	/* The listening vhost on its own, so that a port in use is an error here. */
-	if (!lws_create_vhost(w->ctx, &info)) {
+	if (!lws_api.lws_create_vhost(w->ctx, &info)) {
 		log_error("proxy: cannot listen for WebSockets on %s port %d (in use?)",
 			  p->opt.host, p->opt.web_port);
 		proxy_web_stop(p);
@@ -511,7 +556,7 @@ static void on_finish_tick(uv_timer_t *h)
 	if (w->conns || closing)
 		return;
 	if (w->ctx)
-		lws_context_destroy(w->ctx);
+		lws_api.lws_context_destroy(w->ctx);
 	if (w->ctx) {
 		log_warn("proxy: web port: libwebsockets did not finish closing");
 		return;
@@ -527,7 +572,7 @@ void proxy_web_stop(struct proxy *p)
 		return;
 	p->web = NULL;
 	p->pending++;
-	lws_context_destroy(w->ctx);
+	lws_api.lws_context_destroy(w->ctx);
 	uv_timer_init(p->loop, &w->finish);
 	w->finish.data = w;
 	uv_timer_start(&w->finish, on_finish_tick, 10, 10);
