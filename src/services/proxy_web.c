@@ -26,7 +26,9 @@
 #include "base/dynlib.h"
 #include "base/log.h"
 #include "base/xalloc.h"
+#include "services/net.h"
 #include "services/proxy_internal.h"
+#include "services/ws_mask.h"
 
 #ifdef TVMRPC_NO_WEB
 
@@ -62,7 +64,7 @@ void proxy_web_view(const struct proxy *p, size_t *peers, uint64_t *frames_in,
 	X(lws_callback_on_writable) X(lws_rx_flow_control) X(lws_frame_is_binary)            \
 	X(lws_remaining_packet_payload) X(lws_close_reason) X(lws_get_socket_fd)             \
 	X(lws_hdr_copy) X(lws_return_http_status) X(lws_http_transaction_completed)          \
-	X(lws_callback_http_dummy)
+	X(lws_callback_http_dummy) X(lws_adopt_socket_vhost)
 
 static struct {
 #define X(f) __typeof__(f) *f;
@@ -120,13 +122,19 @@ struct web_conn {
 	struct web_conn *prev, *next;
 };
 
+struct web_tap;
+
 struct proxy_web {
 	struct proxy *proxy;
 	struct lws_context *ctx;
+	struct lws_vhost *vhost;
 	struct lws_protocols protocols[2];
 	void *foreign_loops[1];
+	uv_tcp_t listener;  /* ours: lws adopts each accepted connection through a tap */
+	int listener_open;
 	uv_timer_t finish; /* polls for the end of lws's asynchronous teardown */
 	struct web_conn *conns;
+	struct web_tap *taps;
 	size_t count;
 	uint64_t frames_in, frames_out;
 };
@@ -329,24 +337,12 @@ static int conn_receive(struct web_conn *c, const void *in, size_t len)
 
 /* ---- connection lifecycle ---- */
 
-static void conn_name(struct lws *wsi, char *out, size_t size)
+static const char *tap_name(const struct proxy_web *w, int lws_fd);
+
+static void conn_name(struct proxy_web *w, struct lws *wsi, char *out, size_t size)
 {
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof ss;
-	char host[INET6_ADDRSTRLEN] = "?";
-	int port = 0;
-	if (getpeername(lws_api.lws_get_socket_fd(wsi), (struct sockaddr *)&ss, &len) == 0) {
-		if (ss.ss_family == AF_INET6) {
-			struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
-			uv_ip6_name(a, host, sizeof host);
-			port = ntohs(a->sin6_port);
-		} else if (ss.ss_family == AF_INET) {
-			struct sockaddr_in *a = (struct sockaddr_in *)&ss;
-			uv_ip4_name(a, host, sizeof host);
-			port = ntohs(a->sin_port);
-		}
-	}
-	snprintf(out, size, "ws:%s:%d", host, port);
+	const char *name = tap_name(w, lws_api.lws_get_socket_fd(wsi));
+	snprintf(out, size, "%s", name ? name : "ws:?");
 }
 
 /* A WebSocket that cannot be bridged: forget it (lws closes it when we return -1). */
@@ -366,7 +362,7 @@ static int conn_open(struct proxy_web *w, struct lws *wsi, struct web_conn **slo
 	struct web_conn *c = xcalloc(1, sizeof *c);
 	c->web = w;
 	c->wsi = wsi;
-	conn_name(wsi, c->name, sizeof c->name);
+	conn_name(w, wsi, c->name, sizeof c->name);
 	c->next = w->conns;
 	if (w->conns)
 		w->conns->prev = c;
@@ -417,18 +413,6 @@ static int web_callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 	struct web_conn **slot = user;
 	struct proxy_web *w = lws_api.lws_context_user(lws_api.lws_get_context(wsi));
 	switch (reason) {
-	case LWS_CALLBACK_FILTER_NETWORK_CONNECTION: {
-		struct sockaddr_storage ss;
-		socklen_t sl = sizeof ss;
-		int fd = (int)(lws_intptr_t)in;
-		if (getpeername(fd, (struct sockaddr *)&ss, &sl) != 0 ||
-		    !net_acl_allows(&w->proxy->acl, (struct sockaddr *)&ss)) {
-			w->proxy->refused++;
-			log_info("proxy: web port: a peer not in the allow list, closed");
-			return -1;
-		}
-		return 0;
-	}
 	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
 		if (!path_is_ws(wsi)) {
 			log_info("proxy: web port: WebSocket upgrade on a path other than /ws, "
@@ -463,6 +447,197 @@ static int web_callback(struct lws *wsi, enum lws_callback_reasons reason, void 
 	default:
 		return lws_api.lws_callback_http_dummy(wsi, reason, user, in, len);
 	}
+}
+
+/* ---- the tap: the browser's TCP connection <-> the socket pair lws adopted ----
+ *
+ * libwebsockets reads client frames without checking their mask bit (RFC 6455 §5.1), so the
+ * port's own listener accepts each connection and relays its bytes to lws through a socket
+ * pair, following the client's frame headers on the way (ws_mask.c). An unmasked frame ends
+ * the connection before lws sees it. Both directions pause above WEB_HIGH bytes queued. */
+
+struct web_tap {
+	struct proxy_web *web;
+	uv_tcp_t client;   /* the browser */
+	uv_pipe_t lws_end; /* our end of the pair; lws adopted the other (lws_fd) */
+	int lws_fd;
+	int handles;       /* open handles (client, lws_end) */
+	int closing;
+	int eofs;          /* directions that reached EOF */
+	ws_mask_t mask;
+	uv_shutdown_t shut[2];
+	char name[64];     /* "ws:ADDR:PORT" */
+	struct web_tap *prev, *next;
+};
+
+struct tap_write {
+	uv_write_t req;
+	struct web_tap *tap;
+	uv_stream_t *from;
+	char data[];
+};
+
+static const char *tap_name(const struct proxy_web *w, int lws_fd)
+{
+	for (const struct web_tap *t = w->taps; t; t = t->next)
+		if (t->lws_fd == lws_fd)
+			return t->name;
+	return NULL;
+}
+
+static void on_tap_closed(uv_handle_t *h)
+{
+	struct web_tap *t = h->data;
+	if (--t->handles > 0)
+		return;
+	if (t->prev)
+		t->prev->next = t->next;
+	else
+		t->web->taps = t->next;
+	if (t->next)
+		t->next->prev = t->prev;
+	free(t);
+}
+
+static void tap_close(struct web_tap *t)
+{
+	if (t->closing)
+		return;
+	t->closing = 1;
+	uv_close((uv_handle_t *)&t->client, on_tap_closed);
+	uv_close((uv_handle_t *)&t->lws_end, on_tap_closed);
+}
+
+static uv_stream_t *tap_other(struct web_tap *t, uv_stream_t *s)
+{
+	return s == (uv_stream_t *)&t->client ? (uv_stream_t *)&t->lws_end
+					      : (uv_stream_t *)&t->client;
+}
+
+static void on_tap_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+	(void)h;
+	(void)hint;
+	struct tap_write *w = xmalloc(sizeof *w + WEB_READ);
+	*buf = uv_buf_init(w->data, WEB_READ);
+}
+
+static void on_tap_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf);
+
+static void on_tap_written(uv_write_t *req, int status)
+{
+	struct tap_write *w = (struct tap_write *)req;
+	struct web_tap *t = w->tap;
+	uv_stream_t *from = w->from;
+	free(w);
+	if (status < 0) {
+		tap_close(t);
+		return;
+	}
+	if (!t->closing && !uv_is_active((uv_handle_t *)from) &&
+	    uv_stream_get_write_queue_size(tap_other(t, from)) < WEB_LOW && uv_is_readable(from))
+		uv_read_start(from, on_tap_alloc, on_tap_read);
+}
+
+static void on_tap_shut(uv_shutdown_t *req, int status)
+{
+	struct web_tap *t = req->data;
+	if (status < 0 || ++t->eofs == 2)
+		tap_close(t);
+}
+
+static void on_tap_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+	struct web_tap *t = s->data;
+	struct tap_write *w = buf->base ? (struct tap_write *)(buf->base -
+							     offsetof(struct tap_write, data))
+					: NULL;
+	if (n == 0 || t->closing) {
+		free(w);
+		return;
+	}
+	uv_stream_t *to = tap_other(t, s);
+	if (n < 0) {
+		free(w);
+		uv_read_stop(s);
+		/* EOF: pass it on once what is queued is written; errors end both sides. */
+		uv_shutdown_t *sh = &t->shut[s == (uv_stream_t *)&t->client];
+		sh->data = t;
+		if (n != UV_EOF || uv_shutdown(sh, to, on_tap_shut) != 0)
+			tap_close(t);
+		return;
+	}
+	if (s == (uv_stream_t *)&t->client &&
+	    ws_mask_feed(&t->mask, (const uint8_t *)buf->base, (size_t)n) != 0) {
+		free(w);
+		log_info("proxy: %s: an unmasked frame from a client (RFC 6455 5.1), closed",
+			 t->name);
+		tap_close(t);
+		return;
+	}
+	w->tap = t;
+	w->from = s;
+	uv_buf_t b = uv_buf_init(w->data, (unsigned)n);
+	if (uv_write(&w->req, to, &b, 1, on_tap_written) != 0) {
+		free(w);
+		tap_close(t);
+		return;
+	}
+	if (uv_stream_get_write_queue_size(to) >= WEB_HIGH)
+		uv_read_stop(s);
+}
+
+static void on_web_connection(uv_stream_t *server, int status)
+{
+	struct proxy_web *w = server->data;
+	if (status < 0)
+		return;
+	struct web_tap *t = xcalloc(1, sizeof *t);
+	t->web = w;
+	t->lws_fd = -1;
+	ws_mask_init(&t->mask);
+	uv_tcp_init(w->proxy->loop, &t->client);
+	uv_pipe_init(w->proxy->loop, &t->lws_end, 0);
+	t->client.data = t->lws_end.data = t;
+	t->handles = 2;
+	t->next = w->taps;
+	if (w->taps)
+		w->taps->prev = t;
+	w->taps = t;
+	if (uv_accept(server, (uv_stream_t *)&t->client) != 0) {
+		tap_close(t);
+		return;
+	}
+	char peer[56];
+	net_peer_name(&t->client, peer, sizeof peer);
+	snprintf(t->name, sizeof t->name, "ws:%s", peer);
+	if (!net_acl_allows_handle(&w->proxy->acl, &t->client)) {
+		w->proxy->refused++;
+		log_info("proxy: %s: not in the allow list, closed", t->name);
+		tap_close(t);
+		return;
+	}
+	net_tune(&t->client);
+	int fds[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, fds) != 0) {
+		log_warn("proxy: %s: socketpair: %s, closed", t->name, strerror(errno));
+		tap_close(t);
+		return;
+	}
+	if (uv_pipe_open(&t->lws_end, fds[0]) != 0) {
+		close(fds[0]);
+		close(fds[1]);
+		tap_close(t);
+		return;
+	}
+	t->lws_fd = fds[1];
+	if (!lws_api.lws_adopt_socket_vhost(w->vhost, fds[1])) {
+		close(fds[1]);
+		tap_close(t);
+		return;
+	}
+	uv_read_start((uv_stream_t *)&t->client, on_tap_alloc, on_tap_read);
+	uv_read_start((uv_stream_t *)&t->lws_end, on_tap_alloc, on_tap_read);
 }
 
 static void lws_log(int level, const char *line)
@@ -501,8 +676,7 @@ int proxy_web_start(struct proxy *p)
 	lws_api.lws_set_log_level(LLL_ERR | LLL_WARN, lws_log);
 	struct lws_context_creation_info info;
 	memset(&info, 0, sizeof info);
-	info.port = p->opt.web_port;
-	info.iface = strcmp(p->opt.host, "0.0.0.0") == 0 ? NULL : p->opt.host;
+	info.port = CONTEXT_PORT_NO_LISTEN_SERVER; /* our listener hands it connections */
 	info.protocols = w->protocols;
 	info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_DISABLE_IPV6 |
 		       LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
@@ -519,12 +693,18 @@ int proxy_web_start(struct proxy *p)
 		return UV_ENOTSUP;
 	}
 	p->web = w;
-	/* The listening vhost on its own, so that a port in use is an error here. */
-	if (!lws_api.lws_create_vhost(w->ctx, &info)) {
-		log_error("proxy: cannot listen for WebSockets on %s port %d (in use?)",
-			  p->opt.host, p->opt.web_port);
+	uv_tcp_init(p->loop, &w->listener);
+	w->listener.data = w;
+	w->listener_open = 1;
+	w->vhost = lws_api.lws_create_vhost(w->ctx, &info);
+	int port = w->vhost ? net_listen_range(&w->listener, p->opt.host, p->opt.web_port,
+					       p->opt.web_port + 1, 128, on_web_connection)
+			    : UV_ENOMEM;
+	if (port < 0) {
+		log_error("proxy: cannot listen for WebSockets on %s port %d: %s", p->opt.host,
+			  p->opt.web_port, uv_strerror(port));
 		proxy_web_stop(p);
-		return UV_EADDRINUSE;
+		return port;
 	}
 	log_info("proxy: WebSocket port %s:%d (path /ws)", p->opt.host, p->opt.web_port);
 	return 0;
@@ -553,7 +733,7 @@ static void on_finish_tick(uv_timer_t *h)
 	struct proxy_web *w = h->data;
 	int closing = 0;
 	uv_walk(h->loop, count_closing, &closing);
-	if (w->conns || closing)
+	if (w->conns || w->taps || w->listener_open || closing)
 		return;
 	if (w->ctx)
 		lws_api.lws_context_destroy(w->ctx);
@@ -565,6 +745,12 @@ static void on_finish_tick(uv_timer_t *h)
 	uv_close((uv_handle_t *)h, on_finish_closed);
 }
 
+static void on_listener_closed(uv_handle_t *h)
+{
+	struct proxy_web *w = h->data;
+	w->listener_open = 0;
+}
+
 void proxy_web_stop(struct proxy *p)
 {
 	struct proxy_web *w = p->web;
@@ -572,6 +758,10 @@ void proxy_web_stop(struct proxy *p)
 		return;
 	p->web = NULL;
 	p->pending++;
+	if (w->listener_open)
+		uv_close((uv_handle_t *)&w->listener, on_listener_closed);
+	for (struct web_tap *t = w->taps; t; t = t->next)
+		tap_close(t);
 	lws_api.lws_context_destroy(w->ctx);
 	uv_timer_init(p->loop, &w->finish);
 	w->finish.data = w;

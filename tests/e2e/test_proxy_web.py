@@ -200,8 +200,13 @@ def test_misbehaving_websocket_peers_end_cleanly(proxy):
     ws.send_raw(ws_wire.frame(ws_wire.OP_BINARY, b"x" * 70000))
     assert ws.closed()
     p.wait_log("web_max_frame")
-    # (An unmasked frame is not refused: libwebsockets accepts it and its API does not show
-    # the mask bit; docs/control-plane.md §4.6 says so.)
+    # An unmasked frame from a client breaks RFC 6455 §5.1: closed before lws reads it.
+    ws = ws_wire.Client("127.0.0.1", web)
+    ws.send(handshake("server:masked"))  # masked frames are fine
+    p.wait_log("waits as server for key masked")
+    ws.send_raw(ws_wire.frame(ws_wire.OP_BINARY, b"\0" * 8, mask=False))
+    assert ws.closed()
+    p.wait_log("an unmasked frame from a client")
     # A close frame.
     ws = ws_wire.Client("127.0.0.1", web)
     ws.send(handshake("server:leaving"))
