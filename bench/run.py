@@ -733,15 +733,17 @@ KNOWN = """Known causes of misses (see also the commit messages):
   2-core machine the proxy is still a third busy process next to client and server, and each
   byte still crosses loopback TCP twice, so the copy cannot reach +10%.
 - Small copies through the proxy are bound by the two-hop round trip (the relay floor).
-- Tracker with many resources on one connection: `handle_put` in `src/services/tracker.c` walks
-  every resource of the connection on each PUT to detect a refresh; a hash compare makes each
-  step cheap, but the walk is still O(resources on that connection); a per-connection matchkey
-  index would make it O(1).
-- Idle RSS of the device server: the binary now links libmicrohttpd (the tracker's Prometheus
-  endpoint), which maps GnuTLS, p11-kit, nettle, gmp, libidn2 and libunistring into every
-  process, about 2.7 MiB more resident than before (3.0 MiB in the previous runs), whether or
-  not metrics are enabled. Loading it with dlopen() only when the metrics port is configured
-  would give that back.
+- Tracker CPU per REQUEST -> assign -> re-PUT cycle (target 15 µs): 11.1-11.3 µs in this
+  session's runs while the machine was busy (flat from 1 to 10,000 servers; the PUT refresh
+  check uses a per-connection matchkey index, `tracker_index.c`). On the same VM when idle,
+  every cross-process wake-up becomes slow: TVM's own `tvm_rpc` round trip goes from 5.3 µs to
+  68-72 µs, and the tracker's CPU per cycle reads 45-60 µs for this build and for the build
+  of the run that measured 11 µs alike (checked side by side), so the extra is the VM's
+  wake-up cost charged to the process, not the tracker's code. A run's figure is only
+  comparable with runs at a similar load; the load average is printed above.
+- Idle RSS of the device server: libmicrohttpd (metrics) and libwebsockets (the proxy's
+  WebSocket port) are loaded with dlopen() only when configured (`src/base/dynlib.c`), so a
+  process that uses neither maps no TLS stack: 3.0-3.2 MiB (7.8 MiB while both were linked).
 - Plain bytes through the proxy against a splice relay thread: the relay thread is a fourth
   busy thread on two cores, so one lap under load can swing either side by 10-20%; runs at a
   lower load measured 96-98% both ways.
