@@ -61,33 +61,7 @@ void metrics_close(metrics_t *m)
 	X(MHD_destroy_response) X(MHD_get_daemon_info) X(MHD_get_timeout)                    \
 	X(MHD_queue_response) X(MHD_run) X(MHD_start_daemon) X(MHD_stop_daemon)
 
-static struct {
-#define X(f) __typeof__(f) *f;
-	MHD_API(X)
-#undef X
-} mhd_api;
-
-static int mhd_api_load(char *err, size_t size)
-{
-	static int loaded;
-	static const char *const sonames[] = {"libmicrohttpd.so.12", "libmicrohttpd.so", NULL};
-	static const char *const names[] = {
-#define X(f) #f,
-		MHD_API(X)
-#undef X
-	};
-	enum { N = sizeof names / sizeof *names };
-	void *table[N];
-	if (loaded)
-		return 0;
-	if (dynlib_load(sonames, names, table, N, &loaded, err, size) != 0)
-		return -1;
-	size_t i = 0;
-#define X(f) memcpy(&mhd_api.f, &table[i++], sizeof(void *));
-	MHD_API(X)
-#undef X
-	return 0;
-}
+DYNLIB_TABLE(mhd_api, mhd_api_load, MHD_API, "libmicrohttpd.so.12", "libmicrohttpd.so")
 
 struct metrics {
 	uv_loop_t *loop;

@@ -66,33 +66,7 @@ void proxy_web_view(const struct proxy *p, size_t *peers, uint64_t *frames_in,
 	X(lws_hdr_copy) X(lws_return_http_status) X(lws_http_transaction_completed)          \
 	X(lws_callback_http_dummy) X(lws_adopt_socket_vhost)
 
-static struct {
-#define X(f) __typeof__(f) *f;
-	LWS_API(X)
-#undef X
-} lws_api;
-
-static int lws_api_load(char *err, size_t size)
-{
-	static int loaded;
-	static const char *const sonames[] = {"libwebsockets.so.17", "libwebsockets.so", NULL};
-	static const char *const names[] = {
-#define X(f) #f,
-		LWS_API(X)
-#undef X
-	};
-	enum { N = sizeof names / sizeof *names };
-	void *table[N];
-	if (loaded)
-		return 0;
-	if (dynlib_load(sonames, names, table, N, &loaded, err, size) != 0)
-		return -1;
-	size_t i = 0;
-#define X(f) memcpy(&lws_api.f, &table[i++], sizeof(void *));
-	LWS_API(X)
-#undef X
-	return 0;
-}
+DYNLIB_TABLE(lws_api, lws_api_load, LWS_API, "libwebsockets.so.17", "libwebsockets.so")
 
 #define WEB_HIGH (1u << 20) /* bytes in flight one way before that way pauses */
 #define WEB_LOW (256u << 10) /* ... and resumes */
