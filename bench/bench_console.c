@@ -33,13 +33,8 @@
 
 static int tcp_to(int port)
 {
-	struct sockaddr_in a;
-	memset(&a, 0, sizeof a);
-	a.sin_family = AF_INET;
-	a.sin_port = htons((uint16_t)port);
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a)) {
+	int fd = bench_connect_loopback(port);
+	if (fd < 0) {
 		perror("bench_console: connect");
 		_exit(1);
 	}

@@ -283,15 +283,9 @@ static int copy(size_t bytes, long reps, double max_s, int hops)
 
 static int connect_port(int port)
 {
-	struct sockaddr_in a;
-	memset(&a, 0, sizeof a);
-	a.sin_family = AF_INET;
-	a.sin_port = htons((uint16_t)port);
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a))
-		return -1;
-	nodelay(fd);
+	int fd = bench_connect_loopback(port);
+	if (fd >= 0)
+		nodelay(fd);
 	return fd;
 }
 
@@ -313,39 +307,6 @@ static int handshake_reply(int fd)
 	    (size_t)head[1] > sizeof key)
 		return -1;
 	return read_full(fd, key, (size_t)head[1]);
-}
-
-static double process_cpu_seconds(int pid);
-
-/* CPU seconds of pid and all its descendants (TVM's Python proxy serves from a child). */
-static double tree_cpu_seconds(int pid)
-{
-	double total = process_cpu_seconds(pid);
-	char path[96];
-	snprintf(path, sizeof path, "/proc/%d/task/%d/children", pid, pid);
-	FILE *f = fopen(path, "r");
-	int child;
-	while (f && fscanf(f, "%d", &child) == 1)
-		total += tree_cpu_seconds(child);
-	if (f)
-		fclose(f);
-	return total;
-}
-
-static double process_cpu_seconds(int pid)
-{
-	char path[64], buf[1024];
-	snprintf(path, sizeof path, "/proc/%d/stat", pid);
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return -1;
-	char *ok = fgets(buf, sizeof buf, f);
-	fclose(f);
-	unsigned long ut, st;
-	char *p = ok ? strrchr(buf, ')') : NULL;
-	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
-		return -1;
-	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
 struct sink {
@@ -408,10 +369,10 @@ static int proxy_copy(int port, int pid, size_t bytes, long reps, double max_s)
 	double *t = calloc((size_t)rounds, sizeof *t);
 	double cpu = 0, relayed = 0;
 	for (int dir = 0; dir < 2; dir++) {
-		double c0 = tree_cpu_seconds(pid);
+		double c0 = bench_tree_cpu_seconds(pid);
 		if (proxy_direction(dir ? srv : cli, dir ? cli : srv, bytes, rounds, t, buf))
 			return perror("proxy-copy"), 1;
-		cpu += tree_cpu_seconds(pid) - c0;
+		cpu += bench_tree_cpu_seconds(pid) - c0;
 		relayed += (double)rounds * (double)(bytes + 1);
 		char name[64];
 		snprintf(name, sizeof name, "proxy_%s_%zu_mbps", dir ? "from" : "to", bytes);

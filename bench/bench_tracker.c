@@ -149,38 +149,6 @@ static void servers_close(struct servers *s)
 	free(s->fd);
 }
 
-static double process_cpu_seconds(int pid);
-
-/* The process and its descendants: TVM's Python tracker serves from a child process. */
-static double cpu_seconds(int pid)
-{
-	double total = process_cpu_seconds(pid);
-	char path[96];
-	snprintf(path, sizeof path, "/proc/%d/task/%d/children", pid, pid);
-	FILE *f = fopen(path, "r");
-	int child;
-	while (f && fscanf(f, "%d", &child) == 1)
-		total += cpu_seconds(child);
-	if (f)
-		fclose(f);
-	return total;
-}
-
-static double process_cpu_seconds(int pid)
-{
-	char path[64], buf[1024];
-	snprintf(path, sizeof path, "/proc/%d/stat", pid);
-	FILE *f = fopen(path, "r");
-	if (!f || !fgets(buf, sizeof buf, f))
-		die("stat");
-	fclose(f);
-	unsigned long ut, st;
-	char *p = strrchr(buf, ')'); /* fields 14, 15 after "pid (comm) state ..." */
-	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
-		die("stat format");
-	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
-}
-
 static int run_cycles(int pid, int count, double max_s)
 {
 	struct servers s = {0};
@@ -189,13 +157,13 @@ static int run_cycles(int pid, int count, double max_s)
 	for (int i = 0; i < 200; i++)
 		cycle(req, &s, "bench");
 	long n = 0;
-	double c0 = cpu_seconds(pid), t0 = bench_now(), end = t0 + max_s;
+	double c0 = bench_tree_cpu_seconds(pid), t0 = bench_now(), end = t0 + max_s;
 	while (bench_now() < end) {
 		for (int i = 0; i < 100; i++)
 			cycle(req, &s, "bench");
 		n += 100;
 	}
-	double dt = bench_now() - t0, cpu = cpu_seconds(pid) - c0;
+	double dt = bench_now() - t0, cpu = bench_tree_cpu_seconds(pid) - c0;
 	bench_emit("cycles_per_s", (double)n / dt);
 	bench_emit("cpu_us_per_cycle", cpu / (double)n * 1e6);
 	close(req);
