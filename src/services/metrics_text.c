@@ -208,6 +208,15 @@ static void proxy_metrics(struct text *t, proxy_t *p)
 		    (unsigned long long)c.bytes_client_to_server);
 	text_printf(t, "tvmrpc_proxy_bytes_relayed_total{direction=\"server_to_client\"} %llu\n",
 		    (unsigned long long)c.bytes_server_to_client);
+	family(t, "tvmrpc_proxy_websocket_peers", "gauge",
+	       "WebSocket peers (browser/WASM servers) connected to the web port now.");
+	text_printf(t, "tvmrpc_proxy_websocket_peers %zu\n", c.web_peers);
+	family(t, "tvmrpc_proxy_websocket_frames_total", "counter",
+	       "Binary frames of the web port, by direction.");
+	text_printf(t, "tvmrpc_proxy_websocket_frames_total{direction=\"in\"} %llu\n",
+		    (unsigned long long)c.web_frames_in);
+	text_printf(t, "tvmrpc_proxy_websocket_frames_total{direction=\"out\"} %llu\n",
+		    (unsigned long long)c.web_frames_out);
 	family(t, "tvmrpc_proxy_refusals_total", "counter", "Proxy connections refused, by cause.");
 	text_printf(t, "tvmrpc_proxy_refusals_total{cause=\"refused\"} %llu\n",
 		    (unsigned long long)c.refused);

@@ -620,6 +620,8 @@ void proxy_view_counts(const proxy_t *p, proxy_view_counts_t *out)
 	if (p->tracker_mode)
 		proxy_tracker_view(p, out);
 	out->tracker_reconnects = p->tracker_connects;
+	out->web_port = p->web ? p->opt.web_port : 0;
+	proxy_web_view(p, &out->web_peers, &out->web_frames_in, &out->web_frames_out);
 	out->max_connections = p->opt.max_connections;
 	out->connections = p->connections;
 	out->handshaking = p->handshaking.count;

@@ -29,6 +29,10 @@ typedef struct proxy_view_counts {
 	uint64_t tracker_failures;       /* tracker mode: failed attempts or lost connections */
 	uint64_t tracker_puts;           /* tracker mode: PUTs acknowledged */
 	char tracker_last_error[128];    /* tracker mode: why the last connection ended, or "" */
+	int web_port;                    /* the WebSocket port, 0 when off (§4.6) */
+	size_t web_peers;                /* WebSocket connections open now */
+	uint64_t web_frames_in;          /* binary frames received from WebSocket peers */
+	uint64_t web_frames_out;         /* binary frames sent to them */
 } proxy_view_counts_t;
 
 typedef struct proxy_view_link {

@@ -132,7 +132,7 @@ def test_sessions_ending_with_the_server_gone_drain_the_board(spawn, tmp_path):
     board.update_info({"key": "server:k", "addr": [None, 9700]})
     board.put("k", 9700, "k:5")
     assert summary(port)["queue_info"]["k"]["free"] == 0  # drained on arrival
-    assert "drained by health check: 2 sessions in a row ended badly" in p.log()
+    p.wait_log("drained by health check: 2 sessions in a row ended badly")
     rec = [r for r in notes(tmp_path) if r["event"] == "health_drain"]
     assert rec and rec[-1]["server"] == "127.0.0.1:9700"
     board.close()

@@ -169,7 +169,7 @@ def test_flags_alone_configure_metrics_and_health(spawn):
               "--health-failures-to-drain", "5")
     wait_port(mport)
     assert value(scrape(mport), "tvmrpc_tracker_health_drains_total") == 0
-    assert "health checks every 30 s; 5 failed probes in a row drain a board" in p.log()
+    p.wait_log("health checks every 30 s; 5 failed probes in a row drain a board")
     r = run("--headless", "tracker", "--health-failures-to-drain", "0")
     assert r.returncode == 2 and "--health-failures-to-drain" in r.stderr
     rc, _, err = p.stop()

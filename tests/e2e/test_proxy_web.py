@@ -247,6 +247,7 @@ def test_web_port_zero_is_off_and_a_taken_port_is_an_error(spawn):
     p = spawn("--headless", "proxy", "--host", "127.0.0.1", "--port", str(port), "--port-end",
               str(port + 1), "--web-port", "0")
     wait_port(port)
+    p.wait_log("listening on")
     assert "WebSocket" not in p.log()
     busy = socket.socket()
     busy.bind(("127.0.0.1", 0))
@@ -295,3 +296,19 @@ def test_websocket_peers_count_against_max_connections(proxy):
     assert ws.closed()
     p.wait_log("max_connections (1) reached")
     held.close()
+
+
+def test_metrics_count_websocket_peers_and_frames(proxy):
+    """The Prometheus endpoint (docs/lab-operations.md) reports the web port's peers and
+    frames, parsed with prometheus_client as the metrics tests do."""
+    from test_lab_metrics import scrape, value
+    mport = free_port()
+    p, port, web = proxy("--metrics", "127.0.0.1:%d" % mport)
+    wait_port(mport)
+    ws = ws_wire.Client("127.0.0.1", web)
+    ws.send(handshake("server:scraped"), chunks=[4, 4])
+    p.wait_log("waits as server for key scraped")
+    s = scrape(mport)
+    assert value(s, "tvmrpc_proxy_websocket_peers") == 1
+    assert value(s, "tvmrpc_proxy_websocket_frames_total", direction="in") == 3
+    ws.close()
