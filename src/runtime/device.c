@@ -59,6 +59,21 @@ int device_sync(DLDevice dev)
 	return device_api_find((int32_t)dev.device_type)->sync(dev.device_id);
 }
 
+int device_timer_start(DLDevice dev)
+{
+	if (device_check(dev))
+		return -1;
+	const device_api_t *api = device_api_find((int32_t)dev.device_type);
+	if (!api->timer_start)
+		return 0;
+	return api->timer_start(dev.device_id) == 0 ? 1 : -1;
+}
+
+int device_timer_stop(DLDevice dev, int64_t *nanos)
+{
+	return device_api_find((int32_t)dev.device_type)->timer_stop(dev.device_id, nanos);
+}
+
 /* Per thread, as in TVM: a session and a pool worker do not share a current device. */
 #define CURRENT_TYPES 32
 static _Thread_local int32_t current_ids[CURRENT_TYPES];

@@ -49,6 +49,10 @@ typedef struct device_api {
 		    uint64_t nbytes);
 	/* Wait until everything queued on the device finished. */
 	int (*sync)(int32_t id);
+	/* The device's own timer, as TVM's time evaluator uses it (OpenCL: summed kernel time
+	 * from profiling events); NULL where TVM times with the host clock around a sync. */
+	int (*timer_start)(int32_t id);
+	int (*timer_stop)(int32_t id, int64_t *nanos);
 } device_api_t;
 
 /* The operations of a device type, or NULL if this build has none. */
@@ -62,6 +66,11 @@ int device_check(DLDevice dev);
  * give an error. Str results are new references. */
 int device_attr(DLDevice dev, int64_t kind, TVMFFIAny *out);
 int device_sync(DLDevice dev);
+/* Start the device's own timer: 1 if it has one, 0 if the host clock times it (then the
+ * caller syncs around its clock), -1 on error. */
+int device_timer_start(DLDevice dev);
+/* Stop it and give the measured time. */
+int device_timer_stop(DLDevice dev, int64_t *nanos);
 /* The calling thread's current device of a type (DevSetDevice, __tvm_set_device): kernels
  * launch there. Setting checks that the device exists; the default id is 0. */
 int device_set_current(DLDevice dev);

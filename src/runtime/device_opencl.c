@@ -204,4 +204,6 @@ const device_api_t device_opencl_api = {
 	.read = cl_read,
 	.copy = cl_copy,
 	.sync = cl_sync,
+	.timer_start = opencl_timer_start,
+	.timer_stop = opencl_timer_stop,
 };

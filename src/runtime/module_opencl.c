@@ -207,10 +207,13 @@ static int kernel_call(void *self, const TVMFFIAny *args, int32_t n, TVMFFIAny *
 	for (uint32_t i = 0; i < info->num_args && rc == 0; i++)
 		rc = set_arg(k, info, i, &args[i], dev);
 	if (rc == 0) {
+		cl_event ev, *timed = opencl_timer_event(dev, &ev); /* the time evaluator's */
 		cl_int err = opencl_driver()->clEnqueueNDRangeKernel(
-			opencl_device(dev)->queue, k, work_dim, NULL, global, local, 0, NULL, NULL);
+			opencl_device(dev)->queue, k, work_dim, NULL, global, local, 0, NULL, timed);
 		if (err != CL_SUCCESS)
 			rc = opencl_fail("e", err);
+		else if (timed)
+			opencl_timer_record(dev, ev);
 	}
 	pthread_mutex_unlock(&ref->module->lock);
 	return rc;

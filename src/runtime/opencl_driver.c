@@ -87,7 +87,8 @@ static void add_platform(cl_platform_id platform, cl_device_type type)
 		return;
 	}
 	for (cl_uint i = 0; i < k; i++) {
-		cl_command_queue q = driver.clCreateCommandQueue(ctx, keep[i], 0, &err);
+		cl_command_queue q = driver.clCreateCommandQueue(ctx, keep[i],
+							      CL_QUEUE_PROFILING_ENABLE, &err);
 		if (!q) {
 			log_warn("opencl: clCreateCommandQueue failed: %s", opencl_error_name(err));
 			continue;

@@ -221,10 +221,19 @@ def test_vadd_and_matmul_kernels(server):
     g(A, B, C)
     np.testing.assert_allclose(C.numpy(), fixture("matmul_cl_expected.npy"), rtol=1e-5,
                                atol=1e-5)
-    # The time evaluator waits for the device, as TVM's does.
+    # The time evaluator uses TVM's OpenCL timer: the summed execution time of the kernels
+    # launched (profiling events), not the host clock around them.
     timer = s.time_evaluator(mm, "matmul", CL0, number=3, repeat=2)
     times = timer(A, B, C)
     assert len(times) == 2 and all(t > 0 for t in times)
+    # A function that launches no kernel takes no kernel time on device 4 (TVM: 0.0), even
+    # though the call itself takes host time; on the CPU the host clock measures it.
+    idle = s.time_evaluator(None, "ffi.FunctionListGlobalNamesFunctor", CL0, number=5,
+                            repeat=2, limit_zero_time_iterations=1)
+    assert list(idle()) == [0.0, 0.0]
+    host = s.time_evaluator(None, "ffi.FunctionListGlobalNamesFunctor", w.CPU, number=5,
+                            repeat=2)
+    assert all(t > 0 for t in host())
     np.testing.assert_allclose(C.numpy(), fixture("matmul_cl_expected.npy"), rtol=1e-5,
                                atol=1e-5)
     with pytest.raises(w.RPCError, match="Invalid device id 3"):
