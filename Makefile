@@ -209,7 +209,9 @@ deb:
 	  >build-deb/lintian.txt 2>&1 || rc=$$?; grep -v 'root privileges' build-deb/lintian.txt; \
 	  echo "deb: lintian exit status $$rc"; exit $$rc
 
-run: deps
+# The quick start needs only what builds (no test tools such as Chromium).
+run:
+	@sh scripts/deps.sh build
 	@$(MAKE) --no-print-directory all
 	./$(BIN)
 
