@@ -20,6 +20,7 @@ def start_tracker(spawn, tmp_path, failures, extra="", interval=0.1):
                       extra))
     p = spawn("--headless", "--config", str(ini))
     wait_port(port)
+    wait_port(mport)  # the metrics endpoint starts after the tracker
     return port, mport, p
 
 

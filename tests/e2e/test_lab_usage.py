@@ -59,7 +59,9 @@ def test_records_released_and_dropped_and_query_json(spawn, tmp_path):
     assert (r["key"], r["user"], r["server"], r["matchkey"], r["end"]) == (
         "k", "alice", "%s:9090" % s.local[0], "k:1", "released")
     assert t0 - 1 <= r["request_time"] <= r["assign_time"] <= r["end_time"] <= time.time() + 1
-    assert r["wait"] == round(r["assign_time"] - r["request_time"], 3)
+    # Times and the wait are each rounded to the millisecond from the exact values, so the
+    # wait may differ by one rounding step from the difference of the rounded times.
+    assert abs(r["wait"] - (r["assign_time"] - r["request_time"])) <= 0.0011
     assert r["busy"] >= 0
     anon = TrackerClient("127.0.0.1", port)
     assert anon.request("k")[2] == "k:2"
