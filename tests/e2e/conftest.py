@@ -97,6 +97,14 @@ class Proc:
                         needle, " ".join(self.args[1:3]), self._err.decode(errors="replace")))
                 self._cond.wait(left)
 
+    def stop_clean(self, timeout=10.0):
+        """Stop the process: it must exit 0 with no sanitizer or UBSan report (the ASan run of
+        the suite checks leaks this way). Returns its stderr."""
+        rc, _, err = self.stop(timeout)
+        assert "Sanitizer" not in err and "runtime error" not in err, err
+        assert rc == 0, err
+        return err
+
     def stop(self, timeout=10.0):
         if self.p.poll() is None:
             self.p.terminate()

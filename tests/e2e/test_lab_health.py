@@ -67,8 +67,7 @@ def test_failed_probes_drain_a_dead_board(spawn, tmp_path):
     assert 'tvmrpc_tracker_servers{key="dead",state="drained"} 1' in text
     assert "tvmrpc_tracker_health_drains_total 1" in text
     s.close()
-    rc, _, err = p.stop()
-    assert rc == 0 and "Sanitizer" not in err and "runtime error" not in err, err
+    p.stop_clean()
 
 
 def test_hung_board_is_drained_then_undrained_when_it_answers(spawn, tmp_path):
@@ -99,8 +98,7 @@ def test_hung_board_is_drained_then_undrained_when_it_answers(spawn, tmp_path):
     c = TrackerClient("127.0.0.1", port)
     assert c.request("rasp")[1] == sport
     c.close()
-    rc, _, err = p.stop()
-    assert rc == 0 and "Sanitizer" not in err and "runtime error" not in err, err
+    p.stop_clean()
 
 
 def test_sessions_ending_with_the_server_gone_drain_the_board(spawn, tmp_path):
@@ -138,5 +136,4 @@ def test_sessions_ending_with_the_server_gone_drain_the_board(spawn, tmp_path):
     assert rec and rec[-1]["server"] == "127.0.0.1:9700"
     board.close()
     client.close()
-    rc, _, err = p.stop()
-    assert rc == 0 and "Sanitizer" not in err and "runtime error" not in err, err
+    p.stop_clean()

@@ -154,8 +154,7 @@ def test_proxy_link_and_bytes_in_a_scrape(lab, spawn):
         t.free()
         s.shutdown()
     wait_until(lambda: value(scrape(mport), "tvmrpc_proxy_links") == 0, what="the link closed")
-    rc, _, err = board.stop()
-    assert rc == 0 and "Sanitizer" not in err, err
+    board.stop_clean()
 
 
 def test_flags_alone_configure_metrics_and_health(spawn):
@@ -172,5 +171,4 @@ def test_flags_alone_configure_metrics_and_health(spawn):
     p.wait_log("health checks every 30 s; 5 failed probes in a row drain a board")
     r = run("--headless", "tracker", "--health-failures-to-drain", "0")
     assert r.returncode == 2 and "--health-failures-to-drain" in r.stderr
-    rc, _, err = p.stop()
-    assert rc == 0 and "Sanitizer" not in err, err
+    p.stop_clean()

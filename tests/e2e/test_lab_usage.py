@@ -12,13 +12,6 @@ from conftest import free_port, run, wait_port, wait_until
 from tvm_wire import TrackerClient
 
 
-def clean_exit(p):
-    """Stop the tracker; it must exit 0 with no sanitizer report (the ASan run checks leaks)."""
-    rc, _, err = p.stop()
-    assert "Sanitizer" not in err and "runtime error" not in err, err
-    assert rc == 0, err
-
-
 def start(spawn, tmp_path, log):
     port = free_port()
     ini = tmp_path / "t.ini"
@@ -82,7 +75,7 @@ def test_records_released_and_dropped_and_query_json(spawn, tmp_path):
     assert abs(usage["keys"]["k"]["day"]["busy"] - sum(x["busy"] for x in rec)) < 0.01
     for c in (alice, anon):
         c.close()
-    clean_exit(p)
+    p.stop_clean()
 
 
 def test_sighup_reopens_for_logrotate_and_never_truncates(spawn, tmp_path):
@@ -104,10 +97,10 @@ def test_sighup_reopens_for_logrotate_and_never_truncates(spawn, tmp_path):
     # A restart appends to the file that is there, never truncating it.
     s.close()
     c.close()
-    clean_exit(p)
+    p.stop_clean()
     port2, p2 = start(spawn, tmp_path, log)
     assert len(records(log)) == 1
-    clean_exit(p2)
+    p2.stop_clean()
 
 
 def test_kill_9_leaves_only_complete_records(spawn, tmp_path):
@@ -162,4 +155,4 @@ def test_our_server_reports_a_timed_out_session(spawn, tmp_path):
     c.close()
     info = w.tracker_summary(port)["server_info"]
     assert info and all("session_end" not in i for i in info)
-    clean_exit(p)
+    p.stop_clean()

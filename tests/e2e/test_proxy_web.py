@@ -58,9 +58,7 @@ def proxy(spawn):
         return p, port, web
     yield start
     for p in started:
-        rc, _, err = p.stop()
-        assert "Sanitizer" not in err and "runtime error" not in err, err
-        assert rc == 0, err
+        p.stop_clean()
 
 
 def replay(ws, tcp, events):
