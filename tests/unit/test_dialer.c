@@ -144,6 +144,24 @@ static int saturate(int port, int *fillers, int max)
 	return max;
 }
 
+/* A loopback listener that accepts nothing more: connects to `port` stay pending. */
+struct stuck_listener {
+	int lfd, port, n, fillers[16];
+};
+
+static void stuck_open(struct stuck_listener *l)
+{
+	l->lfd = listen_local(0, &l->port);
+	l->n = saturate(l->port, l->fillers, 16);
+}
+
+static void stuck_close(struct stuck_listener *l)
+{
+	for (int i = 0; i < l->n; i++)
+		close(l->fillers[i]);
+	close(l->lfd);
+}
+
 static void test_backoff_schedule(void **state)
 {
 	(void)state;
@@ -271,11 +289,10 @@ static void test_deadline(void **state)
 	(void)state;
 	uv_loop_t loop;
 	uv_loop_init(&loop);
-	int port, fillers[16];
-	int lfd = listen_local(0, &port);
-	int n = saturate(port, fillers, 16);
+	struct stuck_listener l;
+	stuck_open(&l);
 	struct outcome o;
-	dialer_t *d = dialer_for(&loop, "127.0.0.1", port, 0.2, &o);
+	dialer_t *d = dialer_for(&loop, "127.0.0.1", l.port, 0.2, &o);
 	uint64_t t0 = uv_now(&loop);
 	dialer_dial(d);
 	assert_true(run_until_calls(&loop, &o, 1));
@@ -283,9 +300,7 @@ static void test_deadline(void **state)
 	assert_string_equal(o.why, "no answer within 0.2s");
 	assert_true(uv_now(&loop) - t0 >= 200);
 	close_and_drain(&loop, d, &o);
-	for (int i = 0; i < n; i++)
-		close(fillers[i]);
-	close(lfd);
+	stuck_close(&l);
 	assert_int_equal(uv_loop_close(&loop), 0);
 }
 
@@ -301,11 +316,10 @@ static void test_abandon_while_connecting(void **state)
 	(void)state;
 	uv_loop_t loop;
 	uv_loop_init(&loop);
-	int port, fillers[16];
-	int lfd = listen_local(0, &port);
-	int n = saturate(port, fillers, 16);
+	struct stuck_listener l;
+	stuck_open(&l);
 	struct outcome o;
-	dialer_t *d = dialer_for(&loop, "127.0.0.1", port, 5, &o);
+	dialer_t *d = dialer_for(&loop, "127.0.0.1", l.port, 5, &o);
 	dialer_dial(d); /* an address literal: connecting at once */
 	spin(&loop);
 	if (!dialer_dialing(d))
@@ -314,9 +328,7 @@ static void test_abandon_while_connecting(void **state)
 	spin(&loop);
 	assert_int_equal(o.calls, 0);
 	close_and_drain(&loop, d, &o); /* and closing abandons the second */
-	for (int i = 0; i < n; i++)
-		close(fillers[i]);
-	close(lfd);
+	stuck_close(&l);
 	assert_int_equal(uv_loop_close(&loop), 0);
 }
 
